@@ -1,0 +1,39 @@
+# cdc_ext: PGXS build.  `make && make install`, then scripts/test.sh runs
+# every test layer (unit, regression, isolation, TAP) against throwaway
+# clusters.
+
+MODULE_big = cdc_ext
+OBJS = cdc_ext.o \
+	src/decode.o src/options.o src/relcache.o src/entry.o \
+	src/stream.o src/consumer.o src/admin.o \
+	src/json.o src/glob.o src/optlist.o src/lsn.o
+
+EXTENSION = cdc_ext
+DATA = cdc_ext--1.0.sql
+PGFILEDESC = "cdc_ext - change data capture for PostgreSQL"
+
+# every sql/*.sql is a regression test, every specs/*.spec an isolation test
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-config=$(srcdir)/test/logical.conf
+ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --temp-config=$(srcdir)/test/logical.conf
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Pure-C unit tests (Check), built without the server headers.
+PURE_SRCS = src/json.c src/glob.c src/optlist.c src/lsn.c
+UNIT_CFLAGS ?= -O1 -g -Wall -Wextra -Werror
+.PHONY: unit
+unit: test/unit/run_unit
+	./test/unit/run_unit
+
+test/unit/run_unit: $(PURE_SRCS) $(wildcard test/unit/*.c) $(wildcard src/cdc_*.h)
+	$(CC) $(UNIT_CFLAGS) -Isrc -o $@ $(wildcard test/unit/*.c) $(PURE_SRCS) \
+		$(shell pkg-config --cflags --libs check)
+
+clean: clean-unit
+.PHONY: clean-unit
+clean-unit:
+	rm -f test/unit/run_unit

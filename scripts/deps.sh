@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install what building and testing cdc_ext needs on Debian 12 (as root).
+# Usage: scripts/deps.sh [extra packages...]
+set -euo pipefail
+PGV=${PGV:-15}
+pkgs=(postgresql-$PGV postgresql-client-$PGV postgresql-server-dev-$PGV
+      build-essential pkg-config check libipc-run-perl "$@")
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "missing packages: ${missing[*]} (run as root to install them)" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Run every test layer of cdc_ext: Check unit tests, pg_regress, isolation
+# and TAP, each against throwaway clusters (wal_level=logical) run as the
+# unprivileged "postgres" OS user.  Installs what it needs first (as root).
+# Ends with one line: "N passed, N failed[, N skipped]".
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+PGV=${PGV:-15}
+bash "$here/scripts/deps.sh" || exit 1
+export PATH=/usr/lib/postgresql/$PGV/bin:$PATH
+PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+CFLAGS_CI="-Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Wno-clobbered"
+
+passed=0; failed=0; skipped=0
+note() { printf '\n== %s\n' "$*"; }
+count() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + ${3:-0})); }
+
+cd "$here"
+# the throwaway clusters' settings (test/logical.conf is generated, not kept)
+{ bash scripts/pgconf.sh; echo "logical_decoding_work_mem = 64kB"; } > test/logical.conf
+note "build and install"
+if ! { make -s clean && make -s PG_CFLAGS="$CFLAGS_CI" && make -s install; } >/tmp/cdc_ext_build.log 2>&1; then
+	cat /tmp/cdc_ext_build.log
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+# Servers refuse to run as root: tests run as postgres in a copy it owns.
+if [ "$(id -u)" -eq 0 ]; then
+	work=$(mktemp -d /tmp/cdc_ext_test.XXXXXX)
+	cp -a "$here"/. "$work"/
+	chown -R postgres: "$work"
+	as_pg() { runuser -u postgres -- env PATH="$PATH" "$@"; }
+else
+	work=$here
+	as_pg() { "$@"; }
+fi
+cd "$work"
+
+note "unit tests (Check)"
+out=$(make -s unit 2>&1); echo "$out"
+if line=$(grep -E '^[0-9]+%: Checks: ' <<<"$out" | tail -1); then
+	n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
+	f=$(sed -E 's/.*Failures: ([0-9]+), Errors: ([0-9]+).*/\1+\2/' <<<"$line")
+	f=$((f)); count $((n - f)) "$f"
+else
+	count 0 1
+fi
+
+note "regression and isolation tests (pg_regress)"
+out=$(as_pg make -s installcheck EXTRA_REGRESS_OPTS="--temp-instance=$work/tmp_check_regress" 2>&1); echo "$out"
+ok=$(grep -cE '\.\.\. ok|^ok [0-9]+' <<<"$out")
+bad=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+|failed \(ignored\)' <<<"$out")
+if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+count "$ok" "$bad"
+if [ "$bad" -gt 0 ]; then
+	for f in "$work"/regression.diffs "$work"/output_iso/regression.diffs; do
+		[ -f "$f" ] && head -c 20000 "$f"
+	done
+fi
+
+note "TAP tests (prove)"
+if ls "$work"/t/*.pl >/dev/null 2>&1; then
+	out=$(as_pg env PERL5LIB="$PGXS_DIR/src/test/perl" TESTDIR="$work" \
+		PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+		prove -I "$PGXS_DIR/src/test/perl" "$work"/t/ 2>&1); echo "$out"
+	total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' <<<"$out" | tail -1)
+	bad=$(grep -oE 'Failed ([0-9]+)/[0-9]+ subtests' <<<"$out" | awk '{split($2,a,"/"); s+=a[1]} END {print s+0}')
+	nfiles_bad=$(grep -cE 'Wstat: [1-9]|Parse errors' <<<"$out")
+	[ -z "$total" ] && { total=0; bad=$((bad + 1)); }
+	[ "$bad" -eq 0 ] && [ "$nfiles_bad" -gt 0 ] && bad=$nfiles_bad
+	count $((total - bad < 0 ? 0 : total - bad)) "$bad"
+	if [ "$bad" -gt 0 ]; then
+		for f in "$work"/tmp_check/log/regress_log_*; do [ -f "$f" ] && tail -n 60 "$f"; done
+	fi
+fi
+
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

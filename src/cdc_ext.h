@@ -1,0 +1,189 @@
+/*
+ * cdc_ext.h
+ *		Declarations shared by the files of the cdc_ext output plugin and
+ *		extension.
+ */
+#ifndef CDC_EXT_H
+#define CDC_EXT_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "replication/output_plugin.h"
+#include "replication/reorderbuffer.h"
+#include "utils/rel.h"
+
+#include "compat.h"
+
+/* Operations, as bits of a filter mask. */
+#define CDC_OP_INSERT	0x01
+#define CDC_OP_UPDATE	0x02
+#define CDC_OP_DELETE	0x04
+#define CDC_OP_TRUNCATE 0x08
+#define CDC_OP_ALL		(CDC_OP_INSERT | CDC_OP_UPDATE | CDC_OP_DELETE | CDC_OP_TRUNCATE)
+
+/*
+ * One layer of entity/operation filters.  A relation passes a layer when it
+ * matches one of the entities patterns (or the list is NIL), none of the
+ * exclude_entities patterns, and the operation is in the mask.  A decoding
+ * session may stack several layers (a consumer's stored filters and the
+ * filters of one cdc.stream call): a change must pass them all.
+ */
+typedef struct CdcFilter
+{
+	List	   *entities;		/* of char *, glob patterns; NIL = all */
+	List	   *exclude_entities;	/* of char *, glob patterns */
+	uint8		operations;		/* CDC_OP_* mask */
+} CdcFilter;
+
+/* What the plugin options asked for (options.c). */
+typedef struct CdcOptions
+{
+	List	   *filters;		/* of CdcFilter *, all must pass */
+	List	   *messages;		/* of char *, prefix globs; NIL = none */
+	bool		transactions;	/* emit begin/commit entries */
+	bool		numeric_as_string;	/* quote numbers a double would round */
+	bool		only_local;		/* skip changes replayed from an origin */
+} CdcOptions;
+
+extern void CdcParseOptions(List *defels, CdcOptions *opts);
+extern int CdcParseOperation(const char *name);
+extern void CdcCheckPattern(const char *option, const char *pattern);
+
+/* How a column's values are turned into JSON (relcache.c decides, entry.c does). */
+typedef enum CdcEncoding
+{
+	CDC_ENC_INT2,
+	CDC_ENC_INT4,
+	CDC_ENC_INT8,
+	CDC_ENC_FLOAT4,
+	CDC_ENC_FLOAT8,
+	CDC_ENC_NUMERIC,
+	CDC_ENC_BOOL,
+	CDC_ENC_TEXT,				/* text, varchar, bpchar: the varlena's bytes */
+	CDC_ENC_NAME,
+	CDC_ENC_UUID,
+	CDC_ENC_JSON,
+	CDC_ENC_JSONB,
+	CDC_ENC_DATE,
+	CDC_ENC_TIME,
+	CDC_ENC_TIMETZ,
+	CDC_ENC_TIMESTAMP,
+	CDC_ENC_TIMESTAMPTZ,
+	CDC_ENC_BYTEA,
+	CDC_ENC_ARRAY,				/* array of one of the above */
+	CDC_ENC_STRING,				/* output function, as a JSON string */
+	CDC_ENC_TO_JSON				/* delegated to to_json() */
+} CdcEncoding;
+
+/* True for encodings whose text depends on session settings (entry.c pins them). */
+#define CdcEncodingNeedsPin(e) ((e) == CDC_ENC_STRING || (e) == CDC_ENC_TO_JSON)
+
+typedef struct CdcColumn
+{
+	AttrNumber	attnum;			/* 1-based, in the relation's tuple */
+	char	   *name;			/* plain name, for unchanged_toast */
+	char	   *key;			/* "escaped name": ready to append */
+	int			keylen;
+	Oid			typid;
+	CdcEncoding enc;
+	/* for CDC_ENC_ARRAY: the element's encoding and storage */
+	CdcEncoding elem_enc;
+	Oid			elem_typid;
+	int16		elem_len;
+	bool		elem_byval;
+	char		elem_align;
+	FmgrInfo	func;			/* output function, or to_json() */
+	bool		is_replident;	/* sent in old_data when not REPLICA IDENTITY FULL */
+} CdcColumn;
+
+/*
+ * Everything per relation that does not change from row to row: the filter
+ * decision, the entity name already escaped, columns with their encoders,
+ * the key.  Built on first use, rebuilt after a relcache invalidation.
+ */
+typedef struct CdcRelEntry
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	uint8		operations;		/* CDC_OP_* that pass every filter; 0 = skip */
+	char	   *entity;			/* schema.table, quoted as PostgreSQL would */
+	char	   *entity_json;	/* the same as a JSON string, with quotes */
+	int			entity_json_len;
+	int			natts;			/* of the tuple descriptor it was built for */
+	int			ncols;
+	CdcColumn  *cols;
+	int			nkeys;			/* entity_id columns: indexes into cols */
+	int		   *keys;
+	bool		replident_full;
+	bool		needs_pin;		/* some column's output depends on settings */
+	MemoryContext cxt;			/* everything above that was allocated */
+	TupleDesc	desc;			/* of the relation being decoded right now */
+} CdcRelEntry;
+
+/* relcache.c */
+extern void CdcRelCacheInit(void);
+extern void CdcRelCacheDestroy(void);
+extern CdcRelEntry *CdcRelCacheGet(Relation rel, const CdcOptions *opts,
+								   Oid acl_role);
+extern bool CdcEntityMatches(const char *entity, const char *table,
+							 List *patterns);
+
+/* entry.c */
+extern void CdcAppendRow(StringInfo out, CdcRelEntry *re, HeapTuple tuple,
+						 HeapTuple fallback, bool only_replident,
+						 bool numeric_as_string, List **unchanged_toast);
+extern void CdcAppendKey(StringInfo out, CdcRelEntry *re, HeapTuple tuple,
+						 HeapTuple fallback, bool numeric_as_string);
+extern void CdcAppendJsonString(StringInfo out, const char *s, size_t len);
+extern void CdcAppendLsn(StringInfo out, XLogRecPtr lsn);
+extern void CdcAppendInt64(StringInfo out, int64 v);
+extern void CdcSessionPin(void);
+extern void CdcSessionUnpin(void);
+extern int64 CdcTimestampToUnixMicros(TimestampTz ts);
+
+/*
+ * A typed sink: cdc.stream (stream.c) decodes with the plugin in-process and
+ * receives each change as parts instead of one JSON line.  The decoder hands
+ * it a CdcChange whose JSON fragments point into a scratch buffer.
+ */
+typedef struct CdcChange
+{
+	XLogRecPtr	lsn;
+	XLogRecPtr	commit_lsn;
+	int32		seq;
+	TransactionId xid;
+	TimestampTz commit_time;	/* 0 when not known (non-transactional message) */
+	const char *entity;			/* NULL for messages */
+	const char *operation;		/* "insert", ..., "message" */
+	const char *entity_id;		/* JSON text or NULL, NUL-terminated */
+	const char *old_data;
+	const char *new_data;
+	List	   *unchanged_toast;	/* of char * */
+} CdcChange;
+
+typedef struct CdcSink CdcSink;
+struct CdcSink
+{
+	/* skip changes at or before this cursor position */
+	XLogRecPtr	after_commit_lsn;
+	int32		after_seq;
+	/* extra filter layer for this call, or NULL */
+	CdcFilter  *filter;
+	/* only tables this role may SELECT, or InvalidOid */
+	Oid			acl_role;
+	/* set by the sink when it wants no more rows */
+	bool		full;
+	void		(*emit) (CdcSink *sink, const CdcChange *change);
+	void		(*txn_end) (CdcSink *sink, XLogRecPtr commit_lsn, int32 last_seq, bool any_emitted);
+	void	   *private_data;
+};
+
+/* decode.c: set just before creating a decoding context for a typed read. */
+extern CdcSink *cdc_pending_sink;
+extern void CdcDecodeInit(OutputPluginCallbacks *cb);
+
+#endif

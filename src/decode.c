@@ -1,0 +1,511 @@
+/*
+ * decode.c
+ *		The output plugin's callbacks: begin, change, truncate, message,
+ *		commit.  One ChangeEntry per row change, as one JSON object per output
+ *		row, or as parts handed to a typed sink (cdc.stream).
+ *
+ * Cursor: every entry carries (commit_lsn, seq).  seq counts every change of
+ * the transaction that reaches the plugin (rows, truncated tables and
+ * transactional messages), whether a filter drops it or not, so the same
+ * change has the same seq under any filter: a checkpoint taken through one
+ * set of filters means the same thing through another.
+ *
+ * Memory: each change is converted in change_cxt, which is reset after the
+ * entry is written, on the one exit path of emit; nothing accumulates across
+ * changes or transactions.
+ */
+#include "cdc_ext.h"
+
+#include "common/base64.h"
+#include "mb/pg_wchar.h"
+#include "replication/logical.h"
+#include "replication/origin.h"
+#include "utils/memutils.h"
+
+#include "cdc_glob.h"
+
+/* How many filtered-out changes between progress reports (walsender keepalives). */
+#define CDC_PROGRESS_EVERY 100
+
+CdcSink    *cdc_pending_sink = NULL;
+
+typedef struct DecodingState
+{
+	MemoryContext change_cxt;	/* reset after every entry */
+	CdcOptions	opts;
+	CdcSink    *sink;			/* typed output instead of JSON, or NULL */
+	Oid			acl_role;
+	/* per transaction */
+	int32		seq;
+	int32		emitted;
+	bool		begin_written;
+	int			skipped;		/* since the last progress report */
+} DecodingState;
+
+static void
+cdc_decode_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
+				   bool is_init)
+{
+	DecodingState *st = MemoryContextAllocZero(ctx->context, sizeof(DecodingState));
+	MemoryContext old = MemoryContextSwitchTo(ctx->context);
+
+	st->change_cxt = AllocSetContextCreate(ctx->context, "cdc_ext change",
+										   ALLOCSET_DEFAULT_SIZES);
+	CdcParseOptions(ctx->output_plugin_options, &st->opts);
+
+	/* a typed read (cdc.stream) handed us its sink just before */
+	st->sink = cdc_pending_sink;
+	cdc_pending_sink = NULL;
+	if (st->sink != NULL)
+	{
+		if (st->sink->filter != NULL)
+			st->opts.filters = lappend(st->opts.filters, st->sink->filter);
+		st->acl_role = st->sink->acl_role;
+	}
+	MemoryContextSwitchTo(old);
+
+	CdcRelCacheInit();
+	ctx->output_plugin_private = st;
+	opt->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
+	opt->receive_rewrites = false;
+}
+
+static void
+cdc_decode_shutdown(LogicalDecodingContext *ctx)
+{
+	CdcRelCacheDestroy();
+}
+
+static bool
+cdc_decode_filter_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
+{
+	DecodingState *st = ctx->output_plugin_private;
+
+	return st->opts.only_local && origin_id != InvalidRepOriginId;
+}
+
+static void
+cdc_decode_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	DecodingState *st = ctx->output_plugin_private;
+
+	st->seq = 0;
+	st->emitted = 0;
+	st->begin_written = false;
+}
+
+/* {"lsn":..,"commit_lsn":..,"seq":..,"xid":..,"timestamp":..  (no closing brace) */
+static void
+append_head(StringInfo out, XLogRecPtr lsn, ReorderBufferTXN *txn, int32 seq)
+{
+	appendBinaryStringInfo(out, "{\"lsn\":", 7);
+	CdcAppendLsn(out, lsn);
+	if (txn != NULL && seq > 0)
+	{
+		appendBinaryStringInfo(out, ",\"commit_lsn\":", 14);
+		CdcAppendLsn(out, txn->final_lsn);
+		appendBinaryStringInfo(out, ",\"seq\":", 7);
+		CdcAppendInt64(out, seq);
+	}
+	else
+		appendStringInfoString(out, ",\"commit_lsn\":null,\"seq\":null");
+	appendBinaryStringInfo(out, ",\"xid\":", 7);
+	if (txn != NULL && TransactionIdIsValid(txn->xid))
+		CdcAppendInt64(out, txn->xid);
+	else
+		appendBinaryStringInfo(out, "null", 4);
+	appendBinaryStringInfo(out, ",\"timestamp\":", 13);
+	if (txn != NULL && seq > 0)
+		CdcAppendInt64(out, CdcTimestampToUnixMicros(CdcTxnCommitTime(txn)));
+	else
+		appendBinaryStringInfo(out, "null", 4);
+}
+
+/* The begin entry, written lazily before the first entry of a transaction. */
+static void
+write_begin(LogicalDecodingContext *ctx, DecodingState *st, ReorderBufferTXN *txn)
+{
+	StringInfo	out = ctx->out;
+
+	OutputPluginPrepareWrite(ctx, false);
+	appendBinaryStringInfo(out, "{\"lsn\":", 7);
+	CdcAppendLsn(out, txn->first_lsn);
+	appendBinaryStringInfo(out, ",\"commit_lsn\":", 14);
+	CdcAppendLsn(out, txn->final_lsn);
+	appendStringInfoString(out, ",\"seq\":0,\"xid\":");
+	CdcAppendInt64(out, txn->xid);
+	appendBinaryStringInfo(out, ",\"timestamp\":", 13);
+	CdcAppendInt64(out, CdcTimestampToUnixMicros(CdcTxnCommitTime(txn)));
+	appendStringInfoString(out, ",\"operation\":\"begin\"}");
+	OutputPluginWrite(ctx, false);
+	st->begin_written = true;
+}
+
+static void
+cdc_decode_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				  XLogRecPtr commit_lsn)
+{
+	DecodingState *st = ctx->output_plugin_private;
+
+	if (st->sink != NULL)
+	{
+		if (st->sink->txn_end != NULL)
+			st->sink->txn_end(st->sink, txn->final_lsn, st->seq, st->emitted > 0);
+		return;
+	}
+	if (!st->begin_written)
+		return;
+
+	OutputPluginPrepareWrite(ctx, true);
+	appendBinaryStringInfo(ctx->out, "{\"lsn\":", 7);
+	CdcAppendLsn(ctx->out, txn->end_lsn);
+	appendBinaryStringInfo(ctx->out, ",\"commit_lsn\":", 14);
+	CdcAppendLsn(ctx->out, txn->final_lsn);
+	appendBinaryStringInfo(ctx->out, ",\"seq\":", 7);
+	CdcAppendInt64(ctx->out, st->seq);
+	appendBinaryStringInfo(ctx->out, ",\"xid\":", 7);
+	CdcAppendInt64(ctx->out, txn->xid);
+	appendBinaryStringInfo(ctx->out, ",\"timestamp\":", 13);
+	CdcAppendInt64(ctx->out, CdcTimestampToUnixMicros(CdcTxnCommitTime(txn)));
+	appendStringInfoString(ctx->out, ",\"operation\":\"commit\",\"changes\":");
+	CdcAppendInt64(ctx->out, st->emitted);
+	appendStringInfoChar(ctx->out, '}');
+	OutputPluginWrite(ctx, true);
+}
+
+/* A change that no filter lets through: keep the walsender's progress alive. */
+static void
+skipped(LogicalDecodingContext *ctx, DecodingState *st)
+{
+	if (++st->skipped >= CDC_PROGRESS_EVERY)
+	{
+		st->skipped = 0;
+		if (st->sink == NULL)
+			CdcUpdateProgress(ctx);
+	}
+}
+
+/* Does the typed sink want the change at (commit_lsn, seq)? */
+static bool
+sink_wants(CdcSink *sink, XLogRecPtr commit_lsn, int32 seq)
+{
+	if (sink->full)
+		return false;
+	if (commit_lsn < sink->after_commit_lsn)
+		return false;
+	if (commit_lsn == sink->after_commit_lsn && seq <= sink->after_seq)
+		return false;
+	return true;
+}
+
+static void
+append_unchanged_toast(StringInfo out, List *names)
+{
+	ListCell   *lc;
+
+	appendStringInfoString(out, ",\"unchanged_toast\":[");
+	foreach(lc, names)
+	{
+		if (lc != list_head(names))
+			appendStringInfoChar(out, ',');
+		CdcAppendJsonString(out, lfirst(lc), strlen(lfirst(lc)));
+	}
+	appendStringInfoChar(out, ']');
+}
+
+/* NUL-terminated copy of out's bytes from start on (typed sink fragments). */
+static char *
+fragment(StringInfo out, int start)
+{
+	return pnstrdup(out->data + start, out->len - start);
+}
+
+/*
+ * Convert one row change and hand it on: as a JSON line to the output, or as
+ * parts to the sink.  Runs in change_cxt.
+ */
+static void
+emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
+				ReorderBufferTXN *txn, CdcRelEntry *re, int op,
+				ReorderBufferChange *change)
+{
+	HeapTuple	newtup = NULL;
+	HeapTuple	oldtup = NULL;
+	const char *opname;
+	bool		nas = st->opts.numeric_as_string;
+	List	   *toast = NIL;
+	StringInfo	out;
+	int			id_start,
+				old_start,
+				new_start;
+
+	if (change->data.tp.newtuple != NULL)
+		newtup = &change->data.tp.newtuple->tuple;
+	if (change->data.tp.oldtuple != NULL)
+		oldtup = &change->data.tp.oldtuple->tuple;
+	opname = op == CDC_OP_INSERT ? "insert" : op == CDC_OP_UPDATE ? "update" : "delete";
+
+	if (st->sink == NULL)
+	{
+		if (st->opts.transactions && !st->begin_written)
+			write_begin(ctx, st, txn);
+		OutputPluginPrepareWrite(ctx, true);
+		out = ctx->out;
+		append_head(out, change->lsn, txn, st->seq);
+		appendBinaryStringInfo(out, ",\"entity\":", 10);
+		appendBinaryStringInfo(out, re->entity_json, re->entity_json_len);
+		appendBinaryStringInfo(out, ",\"entity_id\":", 13);
+		CdcAppendKey(out, re, newtup ? newtup : oldtup, oldtup, nas);
+		appendStringInfoString(out, ",\"operation\":\"");
+		appendStringInfoString(out, opname);
+		appendBinaryStringInfo(out, "\",\"old_data\":", 13);
+		if (oldtup != NULL)
+			CdcAppendRow(out, re, oldtup, NULL, !re->replident_full, nas, NULL);
+		else
+			appendBinaryStringInfo(out, "null", 4);
+		appendBinaryStringInfo(out, ",\"new_data\":", 12);
+		if (newtup != NULL)
+			CdcAppendRow(out, re, newtup, oldtup, false, nas, &toast);
+		else
+			appendBinaryStringInfo(out, "null", 4);
+		if (toast != NIL)
+			append_unchanged_toast(out, toast);
+		appendStringInfoChar(out, '}');
+		OutputPluginWrite(ctx, true);
+	}
+	else
+	{
+		CdcChange	c = {0};
+
+		out = makeStringInfo();
+		id_start = out->len;
+		CdcAppendKey(out, re, newtup ? newtup : oldtup, oldtup, nas);
+		c.entity_id = fragment(out, id_start);
+		old_start = out->len;
+		if (oldtup != NULL)
+		{
+			CdcAppendRow(out, re, oldtup, NULL, !re->replident_full, nas, NULL);
+			c.old_data = fragment(out, old_start);
+		}
+		new_start = out->len;
+		if (newtup != NULL)
+		{
+			CdcAppendRow(out, re, newtup, oldtup, false, nas, &toast);
+			c.new_data = fragment(out, new_start);
+		}
+		c.lsn = change->lsn;
+		c.commit_lsn = txn->final_lsn;
+		c.seq = st->seq;
+		c.xid = txn->xid;
+		c.commit_time = CdcTxnCommitTime(txn);
+		c.entity = re->entity;
+		c.operation = opname;
+		c.unchanged_toast = toast;
+		st->sink->emit(st->sink, &c);
+	}
+	st->emitted++;
+}
+
+static void
+cdc_decode_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				  Relation relation, ReorderBufferChange *change)
+{
+	DecodingState *st = ctx->output_plugin_private;
+	CdcRelEntry *re;
+	MemoryContext old;
+	int			op;
+
+	switch (change->action)
+	{
+		case REORDER_BUFFER_CHANGE_INSERT:
+			op = CDC_OP_INSERT;
+			break;
+		case REORDER_BUFFER_CHANGE_UPDATE:
+			op = CDC_OP_UPDATE;
+			break;
+		case REORDER_BUFFER_CHANGE_DELETE:
+			op = CDC_OP_DELETE;
+			break;
+		default:
+			return;
+	}
+	st->seq++;
+
+	re = CdcRelCacheGet(relation, &st->opts, st->acl_role);
+	if ((re->operations & op) == 0 ||
+		(st->sink != NULL && !sink_wants(st->sink, txn->final_lsn, st->seq)))
+	{
+		skipped(ctx, st);
+		return;
+	}
+
+	old = MemoryContextSwitchTo(st->change_cxt);
+	if (re->needs_pin)
+	{
+		CdcSessionPin();
+		PG_TRY();
+		{
+			emit_row_change(ctx, st, txn, re, op, change);
+		}
+		PG_FINALLY();
+		{
+			CdcSessionUnpin();
+		}
+		PG_END_TRY();
+	}
+	else
+		emit_row_change(ctx, st, txn, re, op, change);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->change_cxt);
+}
+
+static void
+cdc_decode_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					int nrelations, Relation relations[],
+					ReorderBufferChange *change)
+{
+	DecodingState *st = ctx->output_plugin_private;
+	MemoryContext old = MemoryContextSwitchTo(st->change_cxt);
+
+	for (int i = 0; i < nrelations; i++)
+	{
+		CdcRelEntry *re;
+
+		st->seq++;
+		re = CdcRelCacheGet(relations[i], &st->opts, st->acl_role);
+		if ((re->operations & CDC_OP_TRUNCATE) == 0 ||
+			(st->sink != NULL && !sink_wants(st->sink, txn->final_lsn, st->seq)))
+			continue;
+
+		if (st->sink == NULL)
+		{
+			if (st->opts.transactions && !st->begin_written)
+				write_begin(ctx, st, txn);
+			OutputPluginPrepareWrite(ctx, true);
+			append_head(ctx->out, change->lsn, txn, st->seq);
+			appendBinaryStringInfo(ctx->out, ",\"entity\":", 10);
+			appendBinaryStringInfo(ctx->out, re->entity_json, re->entity_json_len);
+			appendStringInfoString(ctx->out,
+								   ",\"entity_id\":null,\"operation\":\"truncate\",\"old_data\":null,\"new_data\":null}");
+			OutputPluginWrite(ctx, true);
+		}
+		else
+		{
+			CdcChange	c = {0};
+
+			c.lsn = change->lsn;
+			c.commit_lsn = txn->final_lsn;
+			c.seq = st->seq;
+			c.xid = txn->xid;
+			c.commit_time = CdcTxnCommitTime(txn);
+			c.entity = re->entity;
+			c.operation = "truncate";
+			st->sink->emit(st->sink, &c);
+		}
+		st->emitted++;
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->change_cxt);
+}
+
+/*
+ * Message content: text when it is valid in the database encoding and has
+ * no NUL byte, else base64.  Appends "content" and "content_encoding".
+ */
+static void
+append_message_content(StringInfo out, const char *message, Size size)
+{
+	if (memchr(message, '\0', size) == NULL &&
+		pg_verifymbstr(message, (int) size, true))
+	{
+		appendStringInfoString(out, "\"content\":");
+		CdcAppendJsonString(out, message, size);
+		appendStringInfoString(out, ",\"content_encoding\":\"text\"");
+	}
+	else
+	{
+		int			len = pg_b64_enc_len((int) size);
+		char	   *b64 = palloc(len + 1);
+		int			n = pg_b64_encode(message, (int) size, b64, len);
+
+		if (n < 0)
+			elog(ERROR, "cdc_ext: could not base64-encode a message");
+		appendStringInfoString(out, "\"content\":\"");
+		appendBinaryStringInfo(out, b64, n);
+		appendStringInfoString(out, "\",\"content_encoding\":\"base64\"");
+	}
+}
+
+static void
+cdc_decode_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				   XLogRecPtr lsn, bool transactional, const char *prefix,
+				   Size size, const char *message)
+{
+	DecodingState *st = ctx->output_plugin_private;
+	MemoryContext old;
+	int32		seq = 0;
+
+	if (transactional)
+		seq = ++st->seq;
+	if (st->opts.messages == NIL ||
+		!CdcEntityMatches(prefix, prefix, st->opts.messages))
+		return;
+	if (st->sink != NULL && transactional &&
+		!sink_wants(st->sink, txn->final_lsn, seq))
+		return;
+	if (st->sink != NULL && !transactional)
+		return;					/* no cursor position: not for typed reads */
+
+	old = MemoryContextSwitchTo(st->change_cxt);
+	if (st->sink == NULL)
+	{
+		if (transactional && st->opts.transactions && !st->begin_written)
+			write_begin(ctx, st, txn);
+		OutputPluginPrepareWrite(ctx, true);
+		append_head(ctx->out, lsn, transactional ? txn : NULL, seq);
+		appendStringInfoString(ctx->out, ",\"operation\":\"message\",\"transactional\":");
+		appendStringInfoString(ctx->out, transactional ? "true" : "false");
+		appendStringInfoString(ctx->out, ",\"prefix\":");
+		CdcAppendJsonString(ctx->out, prefix, strlen(prefix));
+		appendStringInfoChar(ctx->out, ',');
+		append_message_content(ctx->out, message, size);
+		appendStringInfoChar(ctx->out, '}');
+		OutputPluginWrite(ctx, true);
+	}
+	else
+	{
+		CdcChange	c = {0};
+		StringInfo	data = makeStringInfo();
+
+		appendStringInfoString(data, "{\"prefix\":");
+		CdcAppendJsonString(data, prefix, strlen(prefix));
+		appendStringInfoChar(data, ',');
+		append_message_content(data, message, size);
+		appendStringInfoString(data, ",\"transactional\":true}");
+		c.lsn = lsn;
+		c.commit_lsn = txn->final_lsn;
+		c.seq = seq;
+		c.xid = txn->xid;
+		c.commit_time = CdcTxnCommitTime(txn);
+		c.operation = "message";
+		c.new_data = data->data;
+		st->sink->emit(st->sink, &c);
+	}
+	if (transactional)
+		st->emitted++;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->change_cxt);
+}
+
+void
+CdcDecodeInit(OutputPluginCallbacks *cb)
+{
+	cb->startup_cb = cdc_decode_startup;
+	cb->begin_cb = cdc_decode_begin;
+	cb->change_cb = cdc_decode_change;
+	cb->truncate_cb = cdc_decode_truncate;
+	cb->commit_cb = cdc_decode_commit;
+	cb->message_cb = cdc_decode_message;
+	cb->filter_by_origin_cb = cdc_decode_filter_origin;
+	cb->shutdown_cb = cdc_decode_shutdown;
+}

@@ -1,0 +1,287 @@
+/*
+ * json.c
+ *		JSON escaping and number helpers for the output plugin.
+ *
+ * Everything that decides the bytes of a JSON string or number lives here, in
+ * plain C, so that it can be unit-tested and fuzzed without a server.  The
+ * escaper is the hot path of the plugin: it first measures (one table lookup
+ * per byte), so the caller can grow its buffer once, then writes.
+ */
+#include "cdc_json.h"
+
+#include <string.h>
+
+/*
+ * For each byte: 0 = copy as is, 1 = two-byte escape (\n, \", ...),
+ * 2 = six-byte \u00XX escape, 3 = possible start of U+2028/U+2029.
+ */
+static const unsigned char escape_class[256] = {
+	2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 1, 1, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* E2 80 A8 is U+2028 (line separator), E2 80 A9 is U+2029 (paragraph). */
+static inline bool
+is_js_line_terminator(const unsigned char *p, size_t left)
+{
+	return left >= 3 && p[0] == 0xE2 && p[1] == 0x80 &&
+		(p[2] == 0xA8 || p[2] == 0xA9);
+}
+
+size_t
+cdc_json_escaped_len(const char *src, size_t len)
+{
+	const unsigned char *p = (const unsigned char *) src;
+	size_t		extra = 0;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		switch (escape_class[p[i]])
+		{
+			case 0:
+				break;
+			case 1:
+				extra += 1;
+				break;
+			case 2:
+				extra += 5;
+				break;
+			case 3:
+				if (is_js_line_terminator(p + i, len - i))
+				{
+					extra += 3;	/* 3 bytes become the 6 of \u2028 */
+					i += 2;
+				}
+				break;
+		}
+	}
+	return len + extra;
+}
+
+char *
+cdc_json_escape(char *dst, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *) src;
+	size_t		i = 0;
+
+	while (i < len)
+	{
+		size_t		run = i;
+
+		/* copy the longest run of bytes that need nothing in one go */
+		while (run < len && escape_class[p[run]] == 0)
+			run++;
+		if (run > i)
+		{
+			memcpy(dst, p + i, run - i);
+			dst += run - i;
+			i = run;
+			if (i == len)
+				break;
+		}
+
+		switch (p[i])
+		{
+			case '"':
+				*dst++ = '\\';
+				*dst++ = '"';
+				break;
+			case '\\':
+				*dst++ = '\\';
+				*dst++ = '\\';
+				break;
+			case '\b':
+				*dst++ = '\\';
+				*dst++ = 'b';
+				break;
+			case '\f':
+				*dst++ = '\\';
+				*dst++ = 'f';
+				break;
+			case '\n':
+				*dst++ = '\\';
+				*dst++ = 'n';
+				break;
+			case '\r':
+				*dst++ = '\\';
+				*dst++ = 'r';
+				break;
+			case '\t':
+				*dst++ = '\\';
+				*dst++ = 't';
+				break;
+			case 0xE2:
+				if (is_js_line_terminator(p + i, len - i))
+				{
+					memcpy(dst, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
+					dst += 6;
+					i += 3;
+					continue;
+				}
+				*dst++ = (char) p[i];
+				break;
+			default:
+				/* the remaining control characters */
+				*dst++ = '\\';
+				*dst++ = 'u';
+				*dst++ = '0';
+				*dst++ = '0';
+				*dst++ = hex[p[i] >> 4];
+				*dst++ = hex[p[i] & 0xF];
+				break;
+		}
+		i++;
+	}
+	return dst;
+}
+
+static inline bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+bool
+cdc_json_is_number(const char *s, size_t len)
+{
+	size_t		i = 0;
+
+	if (i < len && s[i] == '-')
+		i++;
+	if (i >= len)
+		return false;
+	if (s[i] == '0')
+		i++;
+	else if (is_digit(s[i]))
+		while (i < len && is_digit(s[i]))
+			i++;
+	else
+		return false;
+	if (i < len && s[i] == '.')
+	{
+		i++;
+		if (i >= len || !is_digit(s[i]))
+			return false;
+		while (i < len && is_digit(s[i]))
+			i++;
+	}
+	if (i < len && (s[i] == 'e' || s[i] == 'E'))
+	{
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= len || !is_digit(s[i]))
+			return false;
+		while (i < len && is_digit(s[i]))
+			i++;
+	}
+	return i == len;
+}
+
+bool
+cdc_json_number_is_exact_double(const char *s, size_t len)
+{
+	size_t		i = 0;
+	int			sig = 0;		/* significant digits seen */
+	int			int_digits = 0; /* digits before the point, after leading 0s */
+	bool		seen_nonzero = false;
+	bool		fraction = false;
+	long		exponent = 0;
+	char		digits[20];
+
+	if (i < len && s[i] == '-')
+		i++;
+	for (; i < len && (is_digit(s[i]) || s[i] == '.'); i++)
+	{
+		if (s[i] == '.')
+		{
+			fraction = true;
+			continue;
+		}
+		if (s[i] != '0')
+			seen_nonzero = true;
+		if (seen_nonzero)
+		{
+			if (sig < (int) sizeof(digits))
+				digits[sig] = s[i];
+			sig++;
+			if (!fraction)
+				int_digits++;
+		}
+	}
+	if (i < len && (s[i] == 'e' || s[i] == 'E'))
+	{
+		bool		neg = false;
+
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			neg = (s[i++] == '-');
+		for (; i < len && is_digit(s[i]); i++)
+		{
+			if (exponent < 100000)
+				exponent = exponent * 10 + (s[i] - '0');
+		}
+		if (neg)
+			exponent = -exponent;
+	}
+
+	if (!seen_nonzero)
+		return true;			/* zero, in any spelling */
+
+	/* trailing zeros of the significand carry no precision */
+	while (sig > 0 && sig <= (int) sizeof(digits) && digits[sig - 1] == '0')
+		sig--;
+
+	/* far from double's range either way: overflow or subnormal loss */
+	if (exponent + int_digits > 300 || exponent + int_digits < -290)
+		return false;
+	if (sig <= 15)
+		return true;
+	if (sig > 16)
+		return false;
+
+	/*
+	 * 16 significant digits: exact only as an integer not above 2^53 =
+	 * 9007199254740992 (as many digits; leading zeros already skipped).
+	 */
+	if (fraction && int_digits + exponent < 16)
+		return false;
+	if (int_digits + exponent != 16)
+		return false;
+	return memcmp(digits, "9007199254740992", 16) <= 0;
+}
+
+size_t
+cdc_json_format_int64(char *buf, int64_t v)
+{
+	char		tmp[21];
+	char	   *p = tmp + sizeof(tmp);
+	uint64_t	u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
+	size_t		n;
+
+	do
+	{
+		*--p = (char) ('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	n = (size_t) (tmp + sizeof(tmp) - p);
+	memcpy(buf, p, n);
+	return n;
+}
