@@ -7,6 +7,13 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 PGV=${PGV:-15}
 bash "$here/scripts/deps.sh" || exit 1
+
+# One run at a time per machine: every run installs into the same server
+# directories, which its clusters then load.
+if [ -z "${CDC_EXT_LOCKED:-}" ] && command -v flock >/dev/null; then
+	export CDC_EXT_LOCKED=1
+	exec flock /tmp/cdc_ext_install.lock bash "$0" "$@"
+fi
 export PATH=/usr/lib/postgresql/$PGV/bin:$PATH
 PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
 CFLAGS_CI="-Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Wno-clobbered"
