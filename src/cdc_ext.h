@@ -14,6 +14,7 @@
 #include "nodes/pg_list.h"
 #include "replication/output_plugin.h"
 #include "replication/reorderbuffer.h"
+#include "utils/array.h"
 #include "utils/rel.h"
 
 #include "compat.h"
@@ -171,8 +172,10 @@ struct CdcSink
 	/* skip changes at or before this cursor position */
 	XLogRecPtr	after_commit_lsn;
 	int32		after_seq;
-	/* extra filter layer for this call, or NULL */
-	CdcFilter  *filter;
+	/* filter layers added to the plugin options' own (CdcFilter *) */
+	List	   *filters;
+	/* also emit transactional logical messages */
+	bool		messages;
 	/* only tables this role may SELECT, or InvalidOid */
 	Oid			acl_role;
 	/* set by the sink when it wants no more rows */
@@ -187,3 +190,57 @@ extern CdcSink *cdc_pending_sink;
 extern void CdcDecodeInit(OutputPluginCallbacks *cb);
 
 #endif
+
+/*
+ * consumer.c: consumers, stored in cdc.consumer_state.  The SQL API's C
+ * functions run as their caller and check ownership themselves; reads and
+ * writes of the state table and slot operations run as the extension's
+ * owner with search_path pinned (CdcPrivBegin/End bracket an SPI session).
+ */
+typedef struct CdcConsumer
+{
+	char	   *name;
+	Oid			owner;
+	char		slot_name[NAMEDATALEN];
+	List	   *entities;		/* of char * */
+	List	   *exclude_entities;	/* of char * */
+	uint8		operations;		/* CDC_OP_* mask */
+	bool		messages;		/* 'message' among the operations */
+	XLogRecPtr	checkpoint_lsn;
+	int32		checkpoint_seq;
+	XLogRecPtr	gap_from;		/* recorded by cdc.trim, or Invalid */
+	XLogRecPtr	gap_to;
+	char	   *gap_reason;
+} CdcConsumer;
+
+typedef struct CdcSlotInfo
+{
+	bool		exists;
+	bool		lost;			/* invalidated: its WAL was removed */
+	XLogRecPtr	restart_lsn;
+	XLogRecPtr	confirmed_flush;
+	int			active_pid;
+	char		plugin[NAMEDATALEN];
+	Oid			database;
+} CdcSlotInfo;
+
+typedef struct CdcPriv
+{
+	Oid			saved_user;
+	int			saved_sec;
+	int			guc_level;
+	Oid			invoker;
+} CdcPriv;
+
+extern void CdcPrivBegin(CdcPriv *priv);
+extern void CdcPrivEnd(CdcPriv *priv);
+extern bool CdcConsumerLoad(const char *name, bool for_update, CdcConsumer *c,
+							MemoryContext cxt);
+extern void CdcConsumerRequire(const char *name, bool for_update, CdcConsumer *c,
+							   Oid invoker, MemoryContext cxt);
+extern void CdcSlotInfoGet(const char *slot_name, CdcSlotInfo *info);
+extern XLogRecPtr CdcSlotAdvance(const char *slot_name, XLogRecPtr to);
+extern void CdcConsumerSetCheckpoint(const char *name, XLogRecPtr lsn, int32 seq);
+extern List *CdcTextArrayToList(ArrayType *arr, const char *argname);
+extern uint8 CdcOperationArrayToMask(ArrayType *arr, const char *argname,
+									 bool *messages);

@@ -58,8 +58,9 @@ cdc_decode_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
 	cdc_pending_sink = NULL;
 	if (st->sink != NULL)
 	{
-		if (st->sink->filter != NULL)
-			st->opts.filters = lappend(st->opts.filters, st->sink->filter);
+		st->opts.filters = list_concat(st->opts.filters, st->sink->filters);
+		if (st->sink->messages)
+			st->opts.messages = list_make1(pstrdup("*"));
 		st->acl_role = st->sink->acl_role;
 	}
 	MemoryContextSwitchTo(old);
