@@ -29,6 +29,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -338,15 +339,13 @@ cdc_stream(PG_FUNCTION_ARGS)
 	if (slot.confirmed_flush > c.checkpoint_lsn)
 		raise_gap(&c, c.checkpoint_lsn, slot.confirmed_flush,
 				  "The consumer's replication slot was advanced past its checkpoint outside the cdc API.");
+	if (slot.active_pid != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("consumer \"%s\" is being read by the process with PID %d", name, slot.active_pid),
+				 errhint("Read a consumer from one session at a time; retry when that read ends.")));
 	if (slot.confirmed_flush < c.checkpoint_lsn)
-	{
-		if (slot.active_pid != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("consumer \"%s\" is being read by the process with PID %d", name, slot.active_pid),
-					 errhint("Read a consumer from one session at a time; retry when that read ends.")));
 		slot.confirmed_flush = CdcSlotAdvance(c.slot_name, c.checkpoint_lsn);
-	}
 	CdcPrivEnd(&priv);
 
 	/* where this call starts */
@@ -398,11 +397,21 @@ cdc_stream(PG_FUNCTION_ARGS)
 	if (!narrowed && ss.rows == 0 && ss.last_commit_lsn != InvalidXLogRecPtr &&
 		ss.last_commit_lsn >= c.checkpoint_lsn + QUIET_ADVANCE_BYTES)
 	{
-		CdcConsumer now;
+		Oid			t[3] = {TEXTOID, PG_LSNOID, INT4OID};
+		Datum		a[3] = {CStringGetTextDatum(name), LSNGetDatum(c.checkpoint_lsn),
+		Int32GetDatum(c.checkpoint_seq)};
 
+		/*
+		 * Only if nobody moved the checkpoint meanwhile, and without waiting
+		 * for a session that is checkpointing right now.
+		 */
 		CdcPrivBegin(&priv);
-		CdcConsumerRequire(name, true, &now, priv.invoker, fn_cxt);
-		if (now.checkpoint_lsn == c.checkpoint_lsn && now.checkpoint_seq == c.checkpoint_seq)
+		if (SPI_execute_with_args("SELECT 1 FROM cdc.consumer_state WHERE name OPERATOR(pg_catalog.=) $1 "
+								  "AND checkpoint_lsn OPERATOR(pg_catalog.=) $2 "
+								  "AND checkpoint_seq OPERATOR(pg_catalog.=) $3 FOR UPDATE SKIP LOCKED",
+								  3, t, a, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "cdc_ext: reading consumer state failed");
+		if (SPI_processed == 1)
 			CdcConsumerSetCheckpoint(name, ss.last_commit_lsn, ss.last_seq);
 		CdcPrivEnd(&priv);
 	}
