@@ -139,6 +139,11 @@ extern void CdcAppendRow(StringInfo out, CdcRelEntry *re, HeapTuple tuple,
 						 bool numeric_as_string, List **unchanged_toast);
 extern void CdcAppendKey(StringInfo out, CdcRelEntry *re, HeapTuple tuple,
 						 HeapTuple fallback, bool numeric_as_string);
+extern Datum CdcRowToJsonb(CdcRelEntry *re, HeapTuple tuple, HeapTuple fallback,
+						   bool only_replident, bool numeric_as_string,
+						   List **unchanged_toast);
+extern Datum CdcKeyToJsonb(CdcRelEntry *re, HeapTuple tuple, HeapTuple fallback,
+						   bool numeric_as_string, bool *isnull);
 extern void CdcAppendJsonString(StringInfo out, const char *s, size_t len);
 extern void CdcAppendLsn(StringInfo out, XLogRecPtr lsn);
 extern void CdcAppendInt64(StringInfo out, int64 v);
@@ -160,9 +165,9 @@ typedef struct CdcChange
 	TimestampTz commit_time;	/* 0 when not known (non-transactional message) */
 	const char *entity;			/* NULL for messages */
 	const char *operation;		/* "insert", ..., "message" */
-	const char *entity_id;		/* JSON text or NULL, NUL-terminated */
-	const char *old_data;
-	const char *new_data;
+	Datum		entity_id;		/* jsonb, or (Datum) 0 for null */
+	Datum		old_data;
+	Datum		new_data;
 	List	   *unchanged_toast;	/* of char * */
 } CdcChange;
 

@@ -20,6 +20,8 @@
 #include "mb/pg_wchar.h"
 #include "replication/logical.h"
 #include "replication/origin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "cdc_glob.h"
@@ -214,13 +216,6 @@ append_unchanged_toast(StringInfo out, List *names)
 	appendStringInfoChar(out, ']');
 }
 
-/* NUL-terminated copy of out's bytes from start on (typed sink fragments). */
-static char *
-fragment(StringInfo out, int start)
-{
-	return pnstrdup(out->data + start, out->len - start);
-}
-
 /*
  * Convert one row change and hand it on: as a JSON line to the output, or as
  * parts to the sink.  Runs in change_cxt.
@@ -236,9 +231,6 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 	bool		nas = st->opts.numeric_as_string;
 	List	   *toast = NIL;
 	StringInfo	out;
-	int			id_start,
-				old_start,
-				new_start;
 
 	if (change->data.tp.newtuple != NULL)
 		newtup = &change->data.tp.newtuple->tuple;
@@ -277,23 +269,15 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 	else
 	{
 		CdcChange	c = {0};
+		bool		isnull;
 
-		out = makeStringInfo();
-		id_start = out->len;
-		CdcAppendKey(out, re, newtup ? newtup : oldtup, oldtup, nas);
-		c.entity_id = fragment(out, id_start);
-		old_start = out->len;
+		c.entity_id = CdcKeyToJsonb(re, newtup ? newtup : oldtup, oldtup, nas, &isnull);
+		if (isnull)
+			c.entity_id = (Datum) 0;
 		if (oldtup != NULL)
-		{
-			CdcAppendRow(out, re, oldtup, NULL, !re->replident_full, nas, NULL);
-			c.old_data = fragment(out, old_start);
-		}
-		new_start = out->len;
+			c.old_data = CdcRowToJsonb(re, oldtup, NULL, !re->replident_full, nas, NULL);
 		if (newtup != NULL)
-		{
-			CdcAppendRow(out, re, newtup, oldtup, false, nas, &toast);
-			c.new_data = fragment(out, new_start);
-		}
+			c.new_data = CdcRowToJsonb(re, newtup, oldtup, false, nas, &toast);
 		c.lsn = change->lsn;
 		c.commit_lsn = txn->final_lsn;
 		c.seq = st->seq;
@@ -489,7 +473,7 @@ cdc_decode_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		c.xid = txn->xid;
 		c.commit_time = CdcTxnCommitTime(txn);
 		c.operation = "message";
-		c.new_data = data->data;
+		c.new_data = DirectFunctionCall1(jsonb_in, CStringGetDatum(data->data));
 		st->sink->emit(st->sink, &c);
 	}
 	if (transactional)

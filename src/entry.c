@@ -534,3 +534,306 @@ CdcAppendKey(StringInfo out, CdcRelEntry *re, HeapTuple tuple,
 	if (re->nkeys > 1)
 		appendStringInfoChar(out, '}');
 }
+
+/*
+ * Typed output (cdc.stream): the same rows and keys as jsonb, built from the
+ * datums directly rather than by writing JSON text and parsing it back.
+ * Scalars become jsonb scalars (integers and floats as numeric, the way
+ * to_jsonb() makes them from their text); json, arrays, composites and
+ * extension types go through their JSON text (CdcAppend*), which is the
+ * only parse left, and only for those types.
+ */
+
+static void
+set_string(JsonbValue *v, const char *s, size_t len)
+{
+	v->type = jbvString;
+	v->val.string.val = (char *) s;
+	v->val.string.len = (int) len;
+}
+
+static void
+set_numeric_text(JsonbValue *v, const char *s, bool numeric_as_string)
+{
+	size_t		len = strlen(s);
+
+	if (!cdc_json_is_number(s, len) ||
+		(numeric_as_string && !cdc_json_number_is_exact_double(s, len)))
+		set_string(v, s, len);
+	else
+	{
+		v->type = jbvNumeric;
+		v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(s),
+															 ObjectIdGetDatum(InvalidOid),
+															 Int32GetDatum(-1)));
+	}
+}
+
+/* Push one non-null value of col as tok (WJB_VALUE or WJB_ELEM). */
+static void
+push_value(JsonbParseState **ps, JsonbIteratorToken tok, CdcColumn *col,
+		   Datum d, bool numeric_as_string)
+{
+	JsonbValue	v;
+	char		buf[MAXDATELEN + 40];
+
+	switch (col->enc)
+	{
+		case CDC_ENC_INT2:
+		case CDC_ENC_INT4:
+		case CDC_ENC_INT8:
+			{
+				int64		i = col->enc == CDC_ENC_INT2 ? DatumGetInt16(d) :
+				col->enc == CDC_ENC_INT4 ? DatumGetInt32(d) : DatumGetInt64(d);
+
+				if (numeric_as_string && (i > JS_MAX_SAFE || i < -JS_MAX_SAFE))
+				{
+					size_t		n = cdc_json_format_int64(buf, i);
+
+					set_string(&v, pnstrdup(buf, n), n);
+				}
+				else
+				{
+					v.type = jbvNumeric;
+					v.val.numeric = int64_to_numeric(i);
+				}
+				break;
+			}
+		case CDC_ENC_FLOAT4:
+		case CDC_ENC_FLOAT8:
+			{
+				double		f = col->enc == CDC_ENC_FLOAT4 ? DatumGetFloat4(d) : DatumGetFloat8(d);
+
+				if (isnan(f))
+					set_string(&v, "NaN", 3);
+				else if (isinf(f))
+					set_string(&v, f > 0 ? "Infinity" : "-Infinity", f > 0 ? 8 : 9);
+				else
+				{
+					int			n = col->enc == CDC_ENC_FLOAT4 ?
+					float_to_shortest_decimal_buf(DatumGetFloat4(d), buf) :
+					double_to_shortest_decimal_buf(f, buf);
+
+					buf[n] = '\0';
+					set_numeric_text(&v, buf, false);
+				}
+				break;
+			}
+		case CDC_ENC_NUMERIC:
+			{
+				Numeric		num = DatumGetNumeric(d);
+
+				if (numeric_is_nan(num) || numeric_is_inf(num) || numeric_as_string)
+					set_numeric_text(&v, DatumGetCString(DirectFunctionCall1(numeric_out, d)),
+									 numeric_as_string);
+				else
+				{
+					v.type = jbvNumeric;
+					v.val.numeric = num;
+				}
+				break;
+			}
+		case CDC_ENC_BOOL:
+			v.type = jbvBool;
+			v.val.boolean = DatumGetBool(d);
+			break;
+		case CDC_ENC_TEXT:
+			{
+				text	   *t = DatumGetTextPP(d);
+
+				set_string(&v, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				break;
+			}
+		case CDC_ENC_NAME:
+			{
+				const char *n = NameStr(*DatumGetName(d));
+
+				set_string(&v, n, strlen(n));
+				break;
+			}
+		case CDC_ENC_JSONB:
+			{
+				Jsonb	   *jb = DatumGetJsonbP(d);
+
+				v.type = jbvBinary;
+				v.val.binary.data = &jb->root;
+				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				break;
+			}
+		case CDC_ENC_DATE:
+		case CDC_ENC_TIME:
+		case CDC_ENC_TIMETZ:
+		case CDC_ENC_TIMESTAMP:
+		case CDC_ENC_TIMESTAMPTZ:
+		case CDC_ENC_UUID:
+		case CDC_ENC_BYTEA:
+		case CDC_ENC_STRING:
+			{
+				/* the JSON string's text, without its quotes and escapes */
+				StringInfoData s;
+
+				initStringInfo(&s);
+				if (col->enc == CDC_ENC_STRING)
+					appendStringInfoString(&s, OutputFunctionCall(&col->func, d));
+				else if (col->enc == CDC_ENC_UUID)
+				{
+					append_uuid(&s, d);
+					s.data[s.len - 1] = '\0';
+					s.data++;
+					s.len -= 2;
+				}
+				else if (col->enc == CDC_ENC_BYTEA)
+				{
+					bytea	   *b = DatumGetByteaPP(d);
+					const unsigned char *p = (const unsigned char *) VARDATA_ANY(b);
+					static const char hex[] = "0123456789abcdef";
+
+					appendBinaryStringInfo(&s, "\\x", 2);
+					for (size_t i = 0; i < VARSIZE_ANY_EXHDR(b); i++)
+					{
+						appendStringInfoChar(&s, hex[p[i] >> 4]);
+						appendStringInfoChar(&s, hex[p[i] & 0xF]);
+					}
+				}
+				else
+				{
+					int			utc = 0;
+					static const Oid typids[] = {DATEOID, TIMEOID, TIMETZOID, TIMESTAMPOID, TIMESTAMPTZOID};
+					Oid			typid = typids[col->enc - CDC_ENC_DATE];
+
+					JsonEncodeDateTime(buf, d, typid, typid == TIMESTAMPTZOID ? &utc : NULL);
+					appendStringInfoString(&s, buf);
+				}
+				set_string(&v, s.data, s.len);
+				break;
+			}
+		default:
+			{
+				/* json, arrays, composites, extension types: via their JSON text */
+				StringInfoData s;
+				Jsonb	   *jb;
+
+				initStringInfo(&s);
+				append_value(&s, col, d, numeric_as_string);
+				jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+				v.type = jbvBinary;
+				v.val.binary.data = &jb->root;
+				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				break;
+			}
+	}
+	(void) pushJsonbValue(ps, tok, &v);
+}
+
+static void
+push_null(JsonbParseState **ps, JsonbIteratorToken tok)
+{
+	JsonbValue	v;
+
+	v.type = jbvNull;
+	(void) pushJsonbValue(ps, tok, &v);
+}
+
+static void
+push_key(JsonbParseState **ps, const CdcColumn *col)
+{
+	JsonbValue	k;
+
+	set_string(&k, col->name, strlen(col->name));
+	(void) pushJsonbValue(ps, WJB_KEY, &k);
+}
+
+/* CdcAppendRow's row as a jsonb datum. */
+Datum
+CdcRowToJsonb(CdcRelEntry *re, HeapTuple tuple, HeapTuple fallback,
+			  bool only_replident, bool numeric_as_string,
+			  List **unchanged_toast)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
+
+	(void) pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < re->ncols; i++)
+	{
+		CdcColumn  *col = &re->cols[i];
+		Datum		d;
+		bool		isnull;
+
+		if (only_replident && !col->is_replident)
+			continue;
+		if (!get_value(re, col, tuple, fallback, &d, &isnull))
+		{
+			if (unchanged_toast != NULL)
+				*unchanged_toast = lappend(*unchanged_toast, col->name);
+			continue;
+		}
+		push_key(&ps, col);
+		if (isnull)
+			push_null(&ps, WJB_VALUE);
+		else
+			push_value(&ps, WJB_VALUE, col, d, numeric_as_string);
+	}
+	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
+/* CdcAppendKey's entity_id as a jsonb datum; *isnull when it is null. */
+Datum
+CdcKeyToJsonb(CdcRelEntry *re, HeapTuple tuple, HeapTuple fallback,
+			  bool numeric_as_string, bool *isnull)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue *res = NULL;
+	Datum		values[INDEX_MAX_KEYS];
+	bool		nulls[INDEX_MAX_KEYS];
+
+	*isnull = true;
+	if (re->nkeys == 0 || tuple == NULL)
+		return (Datum) 0;
+	for (int i = 0; i < re->nkeys; i++)
+		if (!get_value(re, &re->cols[re->keys[i]], tuple, fallback, &values[i], &nulls[i]))
+			return (Datum) 0;	/* a key value the WAL does not carry */
+
+	if (re->nkeys == 1)
+	{
+		CdcColumn  *col = &re->cols[re->keys[0]];
+		JsonbValue	va;
+
+		/* a key of a container type: through its JSON text */
+		if (!nulls[0] && (col->enc == CDC_ENC_JSON || col->enc == CDC_ENC_JSONB ||
+						  col->enc == CDC_ENC_ARRAY || col->enc == CDC_ENC_TO_JSON))
+		{
+			StringInfoData s;
+
+			initStringInfo(&s);
+			append_value(&s, col, values[0], numeric_as_string);
+			*isnull = false;
+			return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
+		}
+		/* a scalar: jsonb keeps it as a one-element raw-scalar array */
+		va.type = jbvArray;
+		va.val.array.rawScalar = true;
+		va.val.array.nElems = 1;
+		(void) pushJsonbValue(&ps, WJB_BEGIN_ARRAY, &va);
+		if (nulls[0])
+			push_null(&ps, WJB_ELEM);
+		else
+			push_value(&ps, WJB_ELEM, col, values[0], numeric_as_string);
+		res = pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	}
+	else
+	{
+		(void) pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		for (int i = 0; i < re->nkeys; i++)
+		{
+			push_key(&ps, &re->cols[re->keys[i]]);
+			if (nulls[i])
+				push_null(&ps, WJB_VALUE);
+			else
+				push_value(&ps, WJB_VALUE, &re->cols[re->keys[i]], values[i], numeric_as_string);
+		}
+		res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	}
+	*isnull = false;
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}

@@ -43,6 +43,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/pg_lsn.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -75,12 +76,6 @@ typedef struct StreamSink
 	int32		last_seq;
 } StreamSink;
 
-static Datum
-jsonb_datum(const char *json)
-{
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
-}
-
 static void
 stream_emit(CdcSink *sink, const CdcChange *c)
 {
@@ -103,13 +98,13 @@ stream_emit(CdcSink *sink, const CdcChange *c)
 	values[4] = TimestampTzGetDatum(c->commit_time);
 	nulls[5] = c->entity == NULL;
 	values[5] = c->entity ? CStringGetTextDatum(c->entity) : (Datum) 0;
-	nulls[6] = c->entity_id == NULL;
-	values[6] = c->entity_id ? jsonb_datum(c->entity_id) : (Datum) 0;
+	nulls[6] = c->entity_id == (Datum) 0;
+	values[6] = c->entity_id;
 	values[7] = ObjectIdGetDatum(ss->operation_oids[op]);
-	nulls[8] = c->old_data == NULL;
-	values[8] = c->old_data ? jsonb_datum(c->old_data) : (Datum) 0;
-	nulls[9] = c->new_data == NULL;
-	values[9] = c->new_data ? jsonb_datum(c->new_data) : (Datum) 0;
+	nulls[8] = c->old_data == (Datum) 0;
+	values[8] = c->old_data;
+	nulls[9] = c->new_data == (Datum) 0;
+	values[9] = c->new_data;
 	nulls[10] = c->unchanged_toast == NIL;
 	if (c->unchanged_toast != NIL)
 	{
@@ -184,6 +179,7 @@ static void
 read_changes(StreamSink *ss, const char *slot_name, TimestampTz deadline)
 {
 	LogicalDecodingContext *volatile ctx = NULL;
+	ResourceOwner old_owner = CurrentResourceOwner;
 
 	CheckLogicalDecodingRequirements();
 	ReplicationSlotAcquire(slot_name, true);
@@ -227,6 +223,14 @@ read_changes(StreamSink *ss, const char *slot_name, TimestampTz deadline)
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
+
+		/*
+		 * Replaying a transaction runs it in an internal subtransaction,
+		 * which leaves CurrentResourceOwner pointing elsewhere: give the
+		 * executor back its own, or relations the calling query holds open
+		 * end up released by the wrong owner.
+		 */
+		CurrentResourceOwner = old_owner;
 		FreeDecodingContext(ctx);
 		ReplicationSlotRelease();
 		InvalidateSystemCaches();
