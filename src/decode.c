@@ -164,8 +164,9 @@ cdc_decode_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	CdcAppendLsn(ctx->out, txn->end_lsn);
 	appendBinaryStringInfo(ctx->out, ",\"commit_lsn\":", 14);
 	CdcAppendLsn(ctx->out, txn->final_lsn);
+	/* one past the last change: the cursor stays strictly increasing */
 	appendBinaryStringInfo(ctx->out, ",\"seq\":", 7);
-	CdcAppendInt64(ctx->out, st->seq);
+	CdcAppendInt64(ctx->out, (int64) st->seq + 1);
 	appendBinaryStringInfo(ctx->out, ",\"xid\":", 7);
 	CdcAppendInt64(ctx->out, txn->xid);
 	appendBinaryStringInfo(ctx->out, ",\"timestamp\":", 13);
