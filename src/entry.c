@@ -54,7 +54,8 @@ CdcAppendJsonString(StringInfo out, const char *s, size_t len)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("change entry too large to output"),
 				 errdetail("A value of %zu bytes would need %zu bytes as JSON, beyond the 1 GB limit of one output row.",
-						   len, elen)));
+						   len, elen),
+				 errhint("Leave the table out with the \"exclude_entities\" option to read past this change; the slot has not moved.")));
 	enlargeStringInfo(out, (int) elen + 2);
 	p = out->data + out->len;
 	*p++ = '"';
@@ -219,7 +220,8 @@ append_bytea(StringInfo out, Datum value)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("change entry too large to output"),
 				 errdetail("A bytea value of %zu bytes would need %zu bytes as JSON, beyond the 1 GB limit of one output row.",
-						   n, n * 2 + 6)));
+						   n, n * 2 + 6),
+				 errhint("Leave the table out with the \"exclude_entities\" option to read past this change; the slot has not moved.")));
 	/* the text "\x0a..." as a JSON string: "\\x0a..." */
 	enlargeStringInfo(out, (int) (n * 2 + 6));
 	p = out->data + out->len;
