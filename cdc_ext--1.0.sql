@@ -133,7 +133,7 @@ SELECT c.name,
 	   s.active_pid,
 	   (s.slot_name IS NULL OR s.restart_lsn IS NULL OR s.wal_status = 'lost'
 		OR s.confirmed_flush_lsn > c.checkpoint_lsn
-		OR c.gap_to > c.checkpoint_lsn) AS gap,
+		OR coalesce(c.gap_to > c.checkpoint_lsn, false)) AS gap,
 	   CASE WHEN s.slot_name IS NULL THEN 'slot missing'
 			WHEN s.restart_lsn IS NULL OR s.wal_status = 'lost' THEN 'slot invalidated'
 			WHEN c.gap_to > c.checkpoint_lsn THEN c.gap_reason

@@ -1,0 +1,40 @@
+-- A consumer filtered to a quiet table does not hold WAL while other tables
+-- churn: a stream call that finds nothing for it moves its checkpoint (and
+-- slot) past what it decoded.  A call narrowed by its own filters does not.
+\set VERBOSITY terse
+SET TimeZone = 'UTC';
+CREATE EXTENSION cdc_ext;
+CREATE TABLE quiet (id int PRIMARY KEY);
+CREATE TABLE busy (id int PRIMARY KEY, pad text);
+SELECT cdc.create_consumer('quiet-one', entities => '{quiet}') IS NOT NULL AS created;
+SELECT cdc.create_consumer('narrowed') IS NOT NULL AS created;
+SELECT pg_current_wal_lsn() AS before_churn \gset
+INSERT INTO busy SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g;   -- about 1.5 MB of WAL
+SELECT pg_current_wal_lsn() AS after_churn \gset
+SELECT count(*) AS rows FROM cdc.stream('quiet-one');
+-- (the checkpoint is the churn's commit record: its last change done)
+SELECT pg_wal_lsn_diff(:'after_churn', checkpoint_lsn) BETWEEN 0 AND 1024 AS checkpoint_at_churn_end,
+	   checkpoint_seq, lag_bytes < 65536 AS lag_small, gap
+FROM cdc.consumers WHERE name = 'quiet-one';
+-- the consumer that wants everything is not moved by a narrowed call
+SELECT count(*) AS rows FROM cdc.stream('narrowed', entities => '{quiet}');
+SELECT checkpoint_lsn < :'before_churn'::pg_lsn + 65536 AS checkpoint_unmoved, gap
+FROM cdc.consumers WHERE name = 'narrowed';
+SELECT count(*) AS busy_rows_still_there FROM cdc.stream('narrowed', batch_size => 100000);
+-- after the quiet table changes, its consumer gets exactly that
+INSERT INTO quiet VALUES (1);
+SELECT entity, operation, new_data FROM cdc.stream('quiet-one');
+-- the slot follows the committed checkpoint at the next call (slots move
+-- outside transactions); its restart_lsn, and so the WAL it holds, follows
+-- at the next running-transactions record
+SELECT slot_lsn = checkpoint_lsn AS slot_follows
+FROM cdc.consumers WHERE name = 'quiet-one';
+-- little churn (under 64 kB) leaves the checkpoint where it is
+SELECT cdc.checkpoint('quiet-one', commit_lsn, seq) IS NOT NULL AS checkpointed FROM cdc.stream('quiet-one');
+SELECT checkpoint_lsn AS cp FROM cdc.consumers WHERE name = 'quiet-one' \gset
+INSERT INTO busy VALUES (-1, 'small');
+SELECT count(*) AS rows FROM cdc.stream('quiet-one');
+SELECT checkpoint_lsn = :'cp' AS unmoved_by_small_churn FROM cdc.consumers WHERE name = 'quiet-one';
+SELECT cdc.drop_consumer('quiet-one'), cdc.drop_consumer('narrowed');
+DROP TABLE quiet, busy;
+DROP EXTENSION cdc_ext;
