@@ -220,7 +220,7 @@ START_TEST(parse_bool_rejects)
 		"", " ", "maybe", "tru", "fals", "o", "of", "ye", "2", "-1",
 		"10", "01", "00", "yess", "onn", "offf", " true", "true ",
 		"true\n", "\"true\"", "enable", "enabled", "null", "T1",
-		"tr\xc3\xbc" "e",
+		("tr\xc3\xbc" "e"),
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
