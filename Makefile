@@ -33,7 +33,25 @@ test/unit/run_unit: $(PURE_SRCS) $(wildcard test/unit/*.c) $(wildcard src/cdc_*.
 	$(CC) $(UNIT_CFLAGS) -Isrc -o $@ $(wildcard test/unit/*.c) $(PURE_SRCS) \
 		$(shell pkg-config --cflags --libs check)
 
+# The same suites under AddressSanitizer and UndefinedBehaviorSanitizer
+# (clang if there is one, else $(CC)).  CK_FORK=no runs every test in the
+# runner's own process, so that LeakSanitizer checks them all at exit and a
+# sanitizer abort is not hidden as one test's "signal" by a forked child;
+# -fno-sanitize-recover makes any UB report fatal.
+UNIT_ASAN_CC ?= $(or $(shell command -v clang-14 || command -v clang),$(CC))
+UNIT_ASAN_CFLAGS ?= -O1 -g -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=all -Wall -Wextra -Werror
+.PHONY: unit-asan
+unit-asan: test/unit/run_unit_asan
+	CK_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./test/unit/run_unit_asan
+
+test/unit/run_unit_asan: $(PURE_SRCS) $(wildcard test/unit/*.c) $(wildcard src/cdc_*.h)
+	$(UNIT_ASAN_CC) $(UNIT_ASAN_CFLAGS) -Isrc -o $@ $(wildcard test/unit/*.c) \
+		$(PURE_SRCS) $(shell pkg-config --cflags --libs check)
+
 clean: clean-unit
 .PHONY: clean-unit
 clean-unit:
-	rm -f test/unit/run_unit
+	rm -f test/unit/run_unit test/unit/run_unit_asan
+	rm -rf test/fuzz/build

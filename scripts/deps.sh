@@ -3,8 +3,12 @@
 # Usage: scripts/deps.sh [extra packages...]
 set -euo pipefail
 PGV=${PGV:-15}
-pkgs=(postgresql-$PGV postgresql-client-$PGV postgresql-server-dev-$PGV
-      build-essential pkg-config check libipc-run-perl "$@")
+# clang and its runtime (libFuzzer, ASan, UBSan) for the fuzz targets and the
+# sanitized unit tests; Debian 12 ships them as clang-14 + libclang-rt-14-dev
+CLANGV=${CLANGV:-14}
+pkgs=("postgresql-$PGV" "postgresql-client-$PGV" "postgresql-server-dev-$PGV"
+      build-essential pkg-config check libipc-run-perl
+      "clang-$CLANGV" "libclang-rt-$CLANGV-dev" "$@")
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

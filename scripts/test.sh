@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Run every test layer of cdc_ext: Check unit tests, pg_regress, isolation
-# and TAP, each against throwaway clusters (wal_level=logical) run as the
-# unprivileged "postgres" OS user.  Installs what it needs first (as root).
+# Run every test layer of cdc_ext: Check unit tests (plain and under
+# ASan/UBSan), bounded libFuzzer runs of the pure-C modules (FUZZ_SECONDS per
+# target, default 20), then pg_regress, isolation and TAP, each against
+# throwaway clusters (wal_level=logical) run as the unprivileged "postgres"
+# OS user.  Installs what it needs first (as root).
 # Ends with one line: "N passed, N failed[, N skipped]".
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,12 +46,37 @@ else
 fi
 cd "$work"
 
+# Count a Check run from its "N%: Checks: N, Failures: N, Errors: N" line
+# ($1: output, $2: exit status).  No such line (the runner died) is one
+# failure; so is a non-zero exit after every check passed (a leak report).
+count_check() {
+	local line n f
+	if line=$(grep -E '^[0-9]+%: Checks: ' <<<"$1" | tail -1); then
+		n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
+		f=$(sed -E 's/.*Failures: ([0-9]+), Errors: ([0-9]+).*/\1+\2/' <<<"$line")
+		f=$((f)); count $((n - f)) "$f"
+		if [ "$2" -ne 0 ] && [ "$f" -eq 0 ]; then
+			echo "exit status $2 after all checks passed (see above)"
+			count 0 1
+		fi
+	else
+		count 0 1
+	fi
+}
+
 note "unit tests (Check)"
-out=$(make -s unit 2>&1); echo "$out"
-if line=$(grep -E '^[0-9]+%: Checks: ' <<<"$out" | tail -1); then
-	n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
-	f=$(sed -E 's/.*Failures: ([0-9]+), Errors: ([0-9]+).*/\1+\2/' <<<"$line")
-	f=$((f)); count $((n - f)) "$f"
+out=$(make -s unit 2>&1); rc=$?; echo "$out"
+count_check "$out" "$rc"
+
+note "unit tests under ASan/UBSan"
+out=$(make -s unit-asan 2>&1); rc=$?; echo "$out"
+count_check "$out" "$rc"
+
+note "fuzzing (libFuzzer, bounded)"
+out=$(bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}" 2>&1); echo "$out"
+if line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' <<<"$out" | tail -1); then
+	read -r fp _ ff _ fs _ <<<"$line"
+	count "$fp" "$ff" "$fs"
 else
 	count 0 1
 fi

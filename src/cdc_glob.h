@@ -9,8 +9,9 @@
 #include <stddef.h>
 
 /*
- * Does text[0..tlen) match pattern[0..plen)?  '*' matches any run of bytes,
- * '?' exactly one character (a whole UTF-8 sequence), '\' makes the next
+ * Does text[0..tlen) match pattern[0..plen)?  '*' matches any run of
+ * characters, '?' exactly one character (a whole UTF-8 sequence; a byte that
+ * does not start a complete one is a character alone), '\' makes the next
  * byte literal.  Byte-exact otherwise: no case folding.
  */
 extern bool cdc_glob_match(const char *pattern, size_t plen,

@@ -9,17 +9,26 @@
  */
 #include "cdc_glob.h"
 
-/* Length of the UTF-8 sequence starting with byte c (1 for stray bytes). */
+/*
+ * Length of the character at s[0..left): a whole UTF-8 sequence when its
+ * continuation bytes are all there, else 1 (a stray or non-UTF-8 byte, as in
+ * a LATIN1 database, is a character of its own).  left must be > 0.
+ */
 static size_t
-utf8_seq_len(unsigned char c)
+char_len(const char *s, size_t left)
 {
+	unsigned char c = (unsigned char) s[0];
+	size_t		n;
+
 	if (c < 0xC0)
 		return 1;
-	if (c < 0xE0)
-		return 2;
-	if (c < 0xF0)
-		return 3;
-	return 4;
+	n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+	if (n > left)
+		return 1;
+	for (size_t i = 1; i < n; i++)
+		if (((unsigned char) s[i] & 0xC0) != 0x80)
+			return 1;
+	return n;
 }
 
 bool
@@ -40,10 +49,8 @@ cdc_glob_match(const char *pattern, size_t plen, const char *text, size_t tlen)
 		}
 		if (p < plen && pattern[p] == '?')
 		{
-			size_t		n = utf8_seq_len((unsigned char) text[t]);
-
 			p++;
-			t += (n <= tlen - t) ? n : tlen - t;
+			t += char_len(text + t, tlen - t);
 			continue;
 		}
 		if (p < plen)
@@ -59,11 +66,16 @@ cdc_glob_match(const char *pattern, size_t plen, const char *text, size_t tlen)
 				continue;
 			}
 		}
-		/* mismatch: let the last star swallow one more byte, or fail */
+		/*
+		 * Mismatch: let the last star swallow one more character, or fail.
+		 * A whole character, so that a '?' after the star never starts
+		 * inside a UTF-8 sequence (which would let "*??" match one "€").
+		 */
 		if (star_p == (size_t) -1)
 			return false;
 		p = star_p;
-		t = ++star_t;
+		star_t += char_len(text + star_t, tlen - star_t);
+		t = star_t;
 	}
 	while (p < plen && pattern[p] == '*')
 		p++;

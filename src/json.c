@@ -197,12 +197,15 @@ bool
 cdc_json_number_is_exact_double(const char *s, size_t len)
 {
 	size_t		i = 0;
-	int			sig = 0;		/* significant digits seen */
-	int			int_digits = 0; /* digits before the point, after leading 0s */
+	size_t		ndig = 0;		/* significant digits seen, trailing 0s too */
+	size_t		sig = 0;		/* the same, up to the last non-zero one */
+	size_t		int_digits = 0; /* digits before the point, after leading 0s */
+	size_t		frac_zeros = 0; /* 0s right after the point, before any other */
 	bool		seen_nonzero = false;
 	bool		fraction = false;
 	long		exponent = 0;
-	char		digits[20];
+	long		magnitude;
+	char		digits[16];
 
 	if (i < len && s[i] == '-')
 		i++;
@@ -215,14 +218,19 @@ cdc_json_number_is_exact_double(const char *s, size_t len)
 		}
 		if (s[i] != '0')
 			seen_nonzero = true;
-		if (seen_nonzero)
+		if (!seen_nonzero)
 		{
-			if (sig < (int) sizeof(digits))
-				digits[sig] = s[i];
-			sig++;
-			if (!fraction)
-				int_digits++;
+			if (fraction)
+				frac_zeros++;
+			continue;
 		}
+		if (ndig < sizeof(digits))
+			digits[ndig] = s[i];
+		ndig++;
+		if (s[i] != '0')
+			sig = ndig;			/* trailing zeros carry no precision */
+		if (!fraction)
+			int_digits++;
 	}
 	if (i < len && (s[i] == 'e' || s[i] == 'E'))
 	{
@@ -243,12 +251,16 @@ cdc_json_number_is_exact_double(const char *s, size_t len)
 	if (!seen_nonzero)
 		return true;			/* zero, in any spelling */
 
-	/* trailing zeros of the significand carry no precision */
-	while (sig > 0 && sig <= (int) sizeof(digits) && digits[sig - 1] == '0')
-		sig--;
+	/*
+	 * The value is 0.d1d2d3... times 10^magnitude.  Lengths are capped so
+	 * that the sum cannot overflow; anything that large is out of range.
+	 */
+	magnitude = exponent +
+		(int_digits > 0 ? (long) (int_digits < 100000 ? int_digits : 100000)
+		 : -(long) (frac_zeros < 100000 ? frac_zeros : 100000));
 
 	/* far from double's range either way: overflow or subnormal loss */
-	if (exponent + int_digits > 300 || exponent + int_digits < -290)
+	if (magnitude > 300 || magnitude < -290)
 		return false;
 	if (sig <= 15)
 		return true;
@@ -257,11 +269,9 @@ cdc_json_number_is_exact_double(const char *s, size_t len)
 
 	/*
 	 * 16 significant digits: exact only as an integer not above 2^53 =
-	 * 9007199254740992 (as many digits; leading zeros already skipped).
+	 * 9007199254740992 (as many digits, the first one non-zero).
 	 */
-	if (fraction && int_digits + exponent < 16)
-		return false;
-	if (int_digits + exponent != 16)
+	if (magnitude != 16)
 		return false;
 	return memcmp(digits, "9007199254740992", 16) <= 0;
 }

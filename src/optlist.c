@@ -18,6 +18,7 @@ cdc_optlist_next(const char *s, size_t slen, size_t *pos,
 {
 	size_t		i = *pos;
 	size_t		end;
+	size_t		keep;			/* end of the last backslash-escaped byte */
 	bool		quoted = false;
 
 	if (i > slen)
@@ -26,20 +27,27 @@ cdc_optlist_next(const char *s, size_t slen, size_t *pos,
 	while (i < slen && is_blank(s[i]))
 		i++;
 	*start = i;
+	keep = i;
 	for (; i < slen; i++)
 	{
 		if (s[i] == '\\' && i + 1 < slen)
+		{
 			i++;
+			keep = i + 1;
+		}
 		else if (s[i] == '"')
 			quoted = !quoted;
 		else if (s[i] == ',' && !quoted)
 			break;
 	}
 
-	/* drop trailing blanks, but not one that a backslash protects */
+	/*
+	 * Drop trailing blanks, but not one that a backslash protects: in the
+	 * text a\<blank> the blank stays; in a\\<blank> (an escaped backslash,
+	 * then a blank) it goes.
+	 */
 	end = i;
-	while (end > *start && is_blank(s[end - 1]) &&
-		   !(end - 1 > *start && s[end - 2] == '\\'))
+	while (end > keep && is_blank(s[end - 1]))
 		end--;
 	*len = end - *start;
 
