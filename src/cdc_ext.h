@@ -123,7 +123,26 @@ typedef struct CdcRelEntry
 	bool		needs_pin;		/* some column's output depends on settings */
 	MemoryContext cxt;			/* everything above that was allocated */
 	TupleDesc	desc;			/* of the relation being decoded right now */
+	/* room to deform a change's new and old tuple (natts each), reused */
+	Datum	   *row_values[2];
+	bool	   *row_nulls[2];
 } CdcRelEntry;
+
+/*
+ * One tuple of a change, deformed once: every encoder (entity_id, old_data,
+ * new_data) reads its columns from here rather than walking the tuple again
+ * per column.
+ */
+typedef struct CdcRow
+{
+	HeapTuple	tuple;
+	Datum	   *values;			/* indexed by attnum - 1 */
+	bool	   *nulls;
+} CdcRow;
+
+/* Which of a CdcRelEntry's deform buffers a row uses. */
+#define CDC_ROW_NEW 0
+#define CDC_ROW_OLD 1
 
 /* relcache.c */
 extern void CdcRelCacheInit(void);
@@ -134,16 +153,19 @@ extern bool CdcEntityMatches(const char *entity, const char *table,
 							 List *patterns);
 
 /* entry.c */
-extern void CdcAppendRow(StringInfo out, CdcRelEntry *re, HeapTuple tuple,
-						 HeapTuple fallback, bool only_replident,
+extern CdcRow *CdcDeformRow(CdcRelEntry *re, HeapTuple tuple, int which,
+							CdcRow *row);
+extern void CdcAppendRow(StringInfo out, CdcRelEntry *re, const CdcRow *row,
+						 const CdcRow *fallback, bool only_replident,
 						 bool numeric_as_string, List **unchanged_toast);
-extern void CdcAppendKey(StringInfo out, CdcRelEntry *re, HeapTuple tuple,
-						 HeapTuple fallback, bool numeric_as_string);
-extern Datum CdcRowToJsonb(CdcRelEntry *re, HeapTuple tuple, HeapTuple fallback,
-						   bool only_replident, bool numeric_as_string,
-						   List **unchanged_toast);
-extern Datum CdcKeyToJsonb(CdcRelEntry *re, HeapTuple tuple, HeapTuple fallback,
-						   bool numeric_as_string, bool *isnull);
+extern void CdcAppendKey(StringInfo out, CdcRelEntry *re, const CdcRow *row,
+						 const CdcRow *fallback, bool numeric_as_string);
+extern Datum CdcRowToJsonb(CdcRelEntry *re, const CdcRow *row,
+						   const CdcRow *fallback, bool only_replident,
+						   bool numeric_as_string, List **unchanged_toast);
+extern Datum CdcKeyToJsonb(CdcRelEntry *re, const CdcRow *row,
+						   const CdcRow *fallback, bool numeric_as_string,
+						   bool *isnull);
 extern void CdcAppendJsonString(StringInfo out, const char *s, size_t len);
 extern void CdcAppendLsn(StringInfo out, XLogRecPtr lsn);
 extern void CdcAppendInt64(StringInfo out, int64 v);

@@ -226,17 +226,19 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 				ReorderBufferTXN *txn, CdcRelEntry *re, int op,
 				ReorderBufferChange *change)
 {
-	HeapTuple	newtup = NULL;
-	HeapTuple	oldtup = NULL;
+	CdcRow		newrow,
+				oldrow;
+	CdcRow	   *newtup = NULL;
+	CdcRow	   *oldtup = NULL;
 	const char *opname;
 	bool		nas = st->opts.numeric_as_string;
 	List	   *toast = NIL;
 	StringInfo	out;
 
 	if (change->data.tp.newtuple != NULL)
-		newtup = &change->data.tp.newtuple->tuple;
+		newtup = CdcDeformRow(re, &change->data.tp.newtuple->tuple, CDC_ROW_NEW, &newrow);
 	if (change->data.tp.oldtuple != NULL)
-		oldtup = &change->data.tp.oldtuple->tuple;
+		oldtup = CdcDeformRow(re, &change->data.tp.oldtuple->tuple, CDC_ROW_OLD, &oldrow);
 	opname = op == CDC_OP_INSERT ? "insert" : op == CDC_OP_UPDATE ? "update" : "delete";
 
 	if (st->sink == NULL)

@@ -433,19 +433,40 @@ is_unchanged_toast(const CdcColumn *col, Datum d, TupleDesc desc)
 }
 
 /*
- * The value of column col in tuple, or in fallback when tuple has it only as
- * an unchanged TOAST pointer.  Returns false when neither row carries it.
+ * Deform tuple into the entry's buffer "which" (CDC_ROW_NEW or CDC_ROW_OLD)
+ * and describe it in *row.  NULL tuple: returns NULL (no such row).
  */
-static bool
-get_value(CdcRelEntry *re, const CdcColumn *col, HeapTuple tuple,
-		  HeapTuple fallback, Datum *value, bool *isnull)
+CdcRow *
+CdcDeformRow(CdcRelEntry *re, HeapTuple tuple, int which, CdcRow *row)
 {
-	*value = heap_getattr(tuple, col->attnum, re->desc, isnull);
+	if (tuple == NULL)
+		return NULL;
+	Assert(re->desc->natts == re->natts);
+	heap_deform_tuple(tuple, re->desc, re->row_values[which], re->row_nulls[which]);
+	row->tuple = tuple;
+	row->values = re->row_values[which];
+	row->nulls = re->row_nulls[which];
+	return row;
+}
+
+/*
+ * The value of column col in row, or in fallback when row has it only as an
+ * unchanged TOAST pointer.  Returns false when neither row carries it.
+ */
+static inline bool
+get_value(CdcRelEntry *re, const CdcColumn *col, const CdcRow *row,
+		  const CdcRow *fallback, Datum *value, bool *isnull)
+{
+	int			i = col->attnum - 1;
+
+	*value = row->values[i];
+	*isnull = row->nulls[i];
 	if (*isnull || !is_unchanged_toast(col, *value, re->desc))
 		return true;
 	if (fallback == NULL)
 		return false;
-	*value = heap_getattr(fallback, col->attnum, re->desc, isnull);
+	*value = fallback->values[i];
+	*isnull = fallback->nulls[i];
 	return !*isnull && !is_unchanged_toast(col, *value, re->desc);
 }
 
@@ -457,8 +478,8 @@ get_value(CdcRelEntry *re, const CdcColumn *col, HeapTuple tuple,
  * carries are left out and listed in *unchanged_toast.
  */
 void
-CdcAppendRow(StringInfo out, CdcRelEntry *re, HeapTuple tuple,
-			 HeapTuple fallback, bool only_replident, bool numeric_as_string,
+CdcAppendRow(StringInfo out, CdcRelEntry *re, const CdcRow *row,
+			 const CdcRow *fallback, bool only_replident, bool numeric_as_string,
 			 List **unchanged_toast)
 {
 	bool		first = true;
@@ -472,7 +493,7 @@ CdcAppendRow(StringInfo out, CdcRelEntry *re, HeapTuple tuple,
 
 		if (only_replident && !col->is_replident)
 			continue;
-		if (!get_value(re, col, tuple, fallback, &d, &isnull))
+		if (!get_value(re, col, row, fallback, &d, &isnull))
 		{
 			if (unchanged_toast != NULL)
 				*unchanged_toast = lappend(*unchanged_toast, col->name);
@@ -496,12 +517,12 @@ CdcAppendRow(StringInfo out, CdcRelEntry *re, HeapTuple tuple,
  * row does not carry it (a DELETE under REPLICA IDENTITY NOTHING).
  */
 void
-CdcAppendKey(StringInfo out, CdcRelEntry *re, HeapTuple tuple,
-			 HeapTuple fallback, bool numeric_as_string)
+CdcAppendKey(StringInfo out, CdcRelEntry *re, const CdcRow *row,
+			 const CdcRow *fallback, bool numeric_as_string)
 {
 	int			start = out->len;
 
-	if (re->nkeys == 0 || tuple == NULL)
+	if (re->nkeys == 0 || row == NULL)
 	{
 		appendBinaryStringInfo(out, "null", 4);
 		return;
@@ -514,7 +535,7 @@ CdcAppendKey(StringInfo out, CdcRelEntry *re, HeapTuple tuple,
 		Datum		d;
 		bool		isnull;
 
-		if (!get_value(re, col, tuple, fallback, &d, &isnull))
+		if (!get_value(re, col, row, fallback, &d, &isnull))
 		{
 			/* a key value the WAL does not carry: no usable id */
 			out->len = start;
@@ -747,7 +768,7 @@ push_key(JsonbParseState **ps, const CdcColumn *col)
 
 /* CdcAppendRow's row as a jsonb datum. */
 Datum
-CdcRowToJsonb(CdcRelEntry *re, HeapTuple tuple, HeapTuple fallback,
+CdcRowToJsonb(CdcRelEntry *re, const CdcRow *row, const CdcRow *fallback,
 			  bool only_replident, bool numeric_as_string,
 			  List **unchanged_toast)
 {
@@ -763,7 +784,7 @@ CdcRowToJsonb(CdcRelEntry *re, HeapTuple tuple, HeapTuple fallback,
 
 		if (only_replident && !col->is_replident)
 			continue;
-		if (!get_value(re, col, tuple, fallback, &d, &isnull))
+		if (!get_value(re, col, row, fallback, &d, &isnull))
 		{
 			if (unchanged_toast != NULL)
 				*unchanged_toast = lappend(*unchanged_toast, col->name);
@@ -781,7 +802,7 @@ CdcRowToJsonb(CdcRelEntry *re, HeapTuple tuple, HeapTuple fallback,
 
 /* CdcAppendKey's entity_id as a jsonb datum; *isnull when it is null. */
 Datum
-CdcKeyToJsonb(CdcRelEntry *re, HeapTuple tuple, HeapTuple fallback,
+CdcKeyToJsonb(CdcRelEntry *re, const CdcRow *row, const CdcRow *fallback,
 			  bool numeric_as_string, bool *isnull)
 {
 	JsonbParseState *ps = NULL;
@@ -790,10 +811,10 @@ CdcKeyToJsonb(CdcRelEntry *re, HeapTuple tuple, HeapTuple fallback,
 	bool		nulls[INDEX_MAX_KEYS];
 
 	*isnull = true;
-	if (re->nkeys == 0 || tuple == NULL)
+	if (re->nkeys == 0 || row == NULL)
 		return (Datum) 0;
 	for (int i = 0; i < re->nkeys; i++)
-		if (!get_value(re, &re->cols[re->keys[i]], tuple, fallback, &values[i], &nulls[i]))
+		if (!get_value(re, &re->cols[re->keys[i]], row, fallback, &values[i], &nulls[i]))
 			return (Datum) 0;	/* a key value the WAL does not carry */
 
 	if (re->nkeys == 1)

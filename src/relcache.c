@@ -352,6 +352,11 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts, Oid acl_role)
 
 	identity = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
 	re->cols = palloc0(sizeof(CdcColumn) * Max(desc->natts, 1));
+	for (int i = 0; i < 2; i++)
+	{
+		re->row_values[i] = palloc(sizeof(Datum) * Max(desc->natts, 1));
+		re->row_nulls[i] = palloc(sizeof(bool) * Max(desc->natts, 1));
+	}
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
