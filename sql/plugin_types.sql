@@ -66,6 +66,27 @@ FROM pg_logical_slot_peek_changes('types_slot', NULL, NULL) ORDER BY lsn;
 SELECT jsonb_pretty(data::jsonb->'new_data') AS row1 FROM pg_logical_slot_peek_changes('types_slot', NULL, NULL) LIMIT 1;
 SELECT bool_and(data::json IS NOT NULL) AS all_valid_json FROM pg_logical_slot_peek_changes('types_slot', NULL, NULL);
 
+-- timestamps across the whole calendar (the plugin writes years 1..9999
+-- itself, the rest as PostgreSQL does): equal to to_jsonb, every one
+CREATE TABLE stamps (id serial PRIMARY KEY, a timestamp, b timestamptz);
+SELECT 'init' FROM pg_create_logical_replication_slot('stamps_slot', 'cdc_ext');
+SELECT setseed(0.5);
+INSERT INTO stamps (a, b) SELECT t, t FROM (
+	SELECT '0001-01-01'::timestamp + (random() * 3652000)::int * interval '1 day'
+		   + (random() * 86400000000)::bigint * interval '1 microsecond' AS t
+	FROM generate_series(1, 5000)
+	UNION ALL
+	SELECT unnest('{0001-01-01 00:00:00, 9999-12-31 23:59:59.999999, 2000-01-01, 1999-12-31 23:59:59.999999,
+		1970-01-01 00:00:00.000001, 2026-01-01 12:00:00.5, 2026-01-01 12:00:00.05, 0001-12-31 23:59:59.9 BC,
+		0044-03-15 12:00 BC, 10000-01-01, 294276-12-31 23:59:59, infinity, -infinity, 1582-10-04}'::timestamp[])) s;
+SELECT count(*) AS stamps, count(*) FILTER (WHERE (d.data::jsonb->'new_data') <> to_jsonb(w)) AS differing
+FROM pg_logical_slot_peek_changes('stamps_slot', NULL, NULL) d
+JOIN stamps w ON w.id = (d.data::jsonb->'new_data'->>'id')::int;
+SELECT data::jsonb->'new_data'->'b' AS b FROM pg_logical_slot_peek_changes('stamps_slot', NULL, NULL)
+OFFSET 5000;
+SELECT 'drop' FROM pg_drop_replication_slot('stamps_slot');
+DROP TABLE stamps;
+
 -- 2. the same bytes under hostile session settings
 CREATE TEMP TABLE baseline AS
 	SELECT row_number() OVER () AS n, data FROM pg_logical_slot_peek_changes('types_slot', NULL, NULL);

@@ -173,7 +173,7 @@ cdc_decode_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	CdcAppendInt64(ctx->out, CdcTimestampToUnixMicros(CdcTxnCommitTime(txn)));
 	appendStringInfoString(ctx->out, ",\"operation\":\"commit\",\"changes\":");
 	CdcAppendInt64(ctx->out, st->emitted);
-	appendStringInfoChar(ctx->out, '}');
+	appendStringInfoCharMacro(ctx->out, '}');
 	OutputPluginWrite(ctx, true);
 }
 
@@ -211,10 +211,10 @@ append_unchanged_toast(StringInfo out, List *names)
 	foreach(lc, names)
 	{
 		if (lc != list_head(names))
-			appendStringInfoChar(out, ',');
+			appendStringInfoCharMacro(out, ',');
 		CdcAppendJsonString(out, lfirst(lc), strlen(lfirst(lc)));
 	}
-	appendStringInfoChar(out, ']');
+	appendStringInfoCharMacro(out, ']');
 }
 
 /*
@@ -266,7 +266,7 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 			appendBinaryStringInfo(out, "null", 4);
 		if (toast != NIL)
 			append_unchanged_toast(out, toast);
-		appendStringInfoChar(out, '}');
+		appendStringInfoCharMacro(out, '}');
 		OutputPluginWrite(ctx, true);
 	}
 	else
@@ -455,9 +455,9 @@ cdc_decode_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		appendStringInfoString(ctx->out, transactional ? "true" : "false");
 		appendStringInfoString(ctx->out, ",\"prefix\":");
 		CdcAppendJsonString(ctx->out, prefix, strlen(prefix));
-		appendStringInfoChar(ctx->out, ',');
+		appendStringInfoCharMacro(ctx->out, ',');
 		append_message_content(ctx->out, message, size);
-		appendStringInfoChar(ctx->out, '}');
+		appendStringInfoCharMacro(ctx->out, '}');
 		OutputPluginWrite(ctx, true);
 	}
 	else
@@ -467,7 +467,7 @@ cdc_decode_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 
 		appendStringInfoString(data, "{\"prefix\":");
 		CdcAppendJsonString(data, prefix, strlen(prefix));
-		appendStringInfoChar(data, ',');
+		appendStringInfoCharMacro(data, ',');
 		append_message_content(data, message, size);
 		appendStringInfoString(data, ",\"transactional\":true}");
 		c.lsn = lsn;

@@ -187,12 +187,92 @@ append_int64(StringInfo out, int64 v, bool numeric_as_string)
 {
 	if (numeric_as_string && (v > JS_MAX_SAFE || v < -JS_MAX_SAFE))
 	{
-		appendStringInfoChar(out, '"');
+		appendStringInfoCharMacro(out, '"');
 		CdcAppendInt64(out, v);
-		appendStringInfoChar(out, '"');
+		appendStringInfoCharMacro(out, '"');
 	}
 	else
 		CdcAppendInt64(out, v);
+}
+
+/* Write v as exactly n decimal digits, zero-padded, at p. */
+static inline char *
+put_digits(char *p, int v, int n)
+{
+	for (int i = n - 1; i >= 0; i--)
+	{
+		p[i] = (char) ('0' + v % 10);
+		v /= 10;
+	}
+	return p + n;
+}
+
+/*
+ * A timestamp (with time zone: in UTC) of years 1 to 9999 as JSON, the way
+ * JsonEncodeDateTime writes it ("2026-01-02T03:04:05.5+00:00"), without its
+ * general machinery.  Returns false for what it leaves to that: infinities
+ * and years outside 1..9999.
+ */
+static bool
+append_timestamp_fast(StringInfo out, Timestamp ts, bool with_tz)
+{
+	int64		days = ts / USECS_PER_DAY;
+	int64		usec = ts % USECS_PER_DAY;
+	int			year,
+				month,
+				day,
+				secs;
+	char		buf[40];
+	char	   *p = buf;
+
+	if (TIMESTAMP_NOT_FINITE(ts))
+		return false;
+	if (usec < 0)
+	{
+		usec += USECS_PER_DAY;
+		days--;
+	}
+	/* Julian days of 0001-01-01 and 9999-12-31 */
+	if (days < 1721426 - POSTGRES_EPOCH_JDATE || days > 5373484 - POSTGRES_EPOCH_JDATE)
+		return false;
+	j2date((int) (days + POSTGRES_EPOCH_JDATE), &year, &month, &day);
+	if (year < 1 || year > 9999)
+		return false;
+	secs = (int) (usec / USECS_PER_SEC);
+	usec %= USECS_PER_SEC;
+
+	*p++ = '"';
+	p = put_digits(p, year, 4);
+	*p++ = '-';
+	p = put_digits(p, month, 2);
+	*p++ = '-';
+	p = put_digits(p, day, 2);
+	*p++ = 'T';
+	p = put_digits(p, secs / 3600, 2);
+	*p++ = ':';
+	p = put_digits(p, secs / 60 % 60, 2);
+	*p++ = ':';
+	p = put_digits(p, secs % 60, 2);
+	if (usec != 0)
+	{
+		int			digits = 6;
+
+		while (usec % 10 == 0)
+		{
+			usec /= 10;
+			digits--;
+		}
+		*p++ = '.';
+		p = put_digits(p, (int) usec, digits);
+	}
+	if (with_tz)
+	{
+		memcpy(p, "+00:00", 6);
+		p += 6;
+	}
+	*p++ = '"';
+	appendBinaryStringInfo(out, buf, (int) (p - buf));
+	return true;
 }
 
 static void
@@ -201,6 +281,9 @@ append_datetime(StringInfo out, Datum value, Oid typid)
 	char		buf[MAXDATELEN + 1];
 	int			utc = 0;
 
+	if ((typid == TIMESTAMPOID || typid == TIMESTAMPTZOID) &&
+		append_timestamp_fast(out, DatumGetTimestamp(value), typid == TIMESTAMPTZOID))
+		return;
 	/* timestamptz in UTC whatever the session's TimeZone */
 	JsonEncodeDateTime(buf, value, typid, typid == TIMESTAMPTZOID ? &utc : NULL);
 	CdcAppendJsonString(out, buf, strlen(buf));
@@ -355,11 +438,11 @@ append_array_dim(StringInfo out, const CdcColumn *col, int dim, int ndims,
 				 const int *dims, Datum *elems, bool *nulls, int *pos,
 				 bool numeric_as_string)
 {
-	appendStringInfoChar(out, '[');
+	appendStringInfoCharMacro(out, '[');
 	for (int i = 0; i < dims[dim]; i++)
 	{
 		if (i > 0)
-			appendStringInfoChar(out, ',');
+			appendStringInfoCharMacro(out, ',');
 		if (dim + 1 < ndims)
 			append_array_dim(out, col, dim + 1, ndims, dims, elems, nulls, pos,
 							 numeric_as_string);
@@ -372,7 +455,7 @@ append_array_dim(StringInfo out, const CdcColumn *col, int dim, int ndims,
 			(*pos)++;
 		}
 	}
-	appendStringInfoChar(out, ']');
+	appendStringInfoCharMacro(out, ']');
 }
 
 static void
@@ -484,7 +567,7 @@ CdcAppendRow(StringInfo out, CdcRelEntry *re, const CdcRow *row,
 {
 	bool		first = true;
 
-	appendStringInfoChar(out, '{');
+	appendStringInfoCharMacro(out, '{');
 	for (int i = 0; i < re->ncols; i++)
 	{
 		CdcColumn  *col = &re->cols[i];
@@ -500,7 +583,7 @@ CdcAppendRow(StringInfo out, CdcRelEntry *re, const CdcRow *row,
 			continue;
 		}
 		if (!first)
-			appendStringInfoChar(out, ',');
+			appendStringInfoCharMacro(out, ',');
 		first = false;
 		appendBinaryStringInfo(out, col->key, col->keylen);
 		if (isnull)
@@ -508,7 +591,7 @@ CdcAppendRow(StringInfo out, CdcRelEntry *re, const CdcRow *row,
 		else
 			append_value(out, col, d, numeric_as_string);
 	}
-	appendStringInfoChar(out, '}');
+	appendStringInfoCharMacro(out, '}');
 }
 
 /*
@@ -528,7 +611,7 @@ CdcAppendKey(StringInfo out, CdcRelEntry *re, const CdcRow *row,
 		return;
 	}
 	if (re->nkeys > 1)
-		appendStringInfoChar(out, '{');
+		appendStringInfoCharMacro(out, '{');
 	for (int i = 0; i < re->nkeys; i++)
 	{
 		CdcColumn  *col = &re->cols[re->keys[i]];
@@ -546,7 +629,7 @@ CdcAppendKey(StringInfo out, CdcRelEntry *re, const CdcRow *row,
 		if (re->nkeys > 1)
 		{
 			if (i > 0)
-				appendStringInfoChar(out, ',');
+				appendStringInfoCharMacro(out, ',');
 			appendBinaryStringInfo(out, col->key, col->keylen);
 		}
 		if (isnull)
@@ -555,7 +638,7 @@ CdcAppendKey(StringInfo out, CdcRelEntry *re, const CdcRow *row,
 			append_value(out, col, d, numeric_as_string);
 	}
 	if (re->nkeys > 1)
-		appendStringInfoChar(out, '}');
+		appendStringInfoCharMacro(out, '}');
 }
 
 /*
@@ -714,8 +797,8 @@ push_value(JsonbParseState **ps, JsonbIteratorToken tok, CdcColumn *col,
 					appendBinaryStringInfo(&s, "\\x", 2);
 					for (size_t i = 0; i < VARSIZE_ANY_EXHDR(b); i++)
 					{
-						appendStringInfoChar(&s, hex[p[i] >> 4]);
-						appendStringInfoChar(&s, hex[p[i] & 0xF]);
+						appendStringInfoCharMacro(&s, hex[p[i] >> 4]);
+						appendStringInfoCharMacro(&s, hex[p[i] & 0xF]);
 					}
 				}
 				else

@@ -9,6 +9,7 @@
  */
 #include "cdc_json.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /*
@@ -34,6 +35,29 @@ static const unsigned char escape_class[256] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
+/*
+ * Word-at-a-time screening: does any of the 8 bytes in v need a closer look
+ * (below 0x20, '"', '\\', or 0xE2, which may start U+2028/U+2029)?  The usual
+ * "has a zero byte" bit tricks; each is exact in telling whether any byte
+ * matches, which is all that is asked.  Most text has no such byte, so it is
+ * skipped 8 bytes per step.
+ */
+#define BYTES_ONES	UINT64_C(0x0101010101010101)
+#define BYTES_HIGHS UINT64_C(0x8080808080808080)
+#define HAS_ZERO_BYTE(x) (((x) - BYTES_ONES) & ~(x) & BYTES_HIGHS)
+
+static inline bool
+word_needs_look(const unsigned char *p)
+{
+	uint64_t	v;
+
+	memcpy(&v, p, sizeof(v));
+	return ((((v - BYTES_ONES * 0x20) & ~v & BYTES_HIGHS) |
+			 HAS_ZERO_BYTE(v ^ (BYTES_ONES * '"')) |
+			 HAS_ZERO_BYTE(v ^ (BYTES_ONES * '\\')) |
+			 HAS_ZERO_BYTE(v ^ (BYTES_ONES * 0xE2))) != 0);
+}
+
 /* E2 80 A8 is U+2028 (line separator), E2 80 A9 is U+2029 (paragraph). */
 static inline bool
 is_js_line_terminator(const unsigned char *p, size_t left)
@@ -50,6 +74,11 @@ cdc_json_escaped_len(const char *src, size_t len)
 
 	for (size_t i = 0; i < len; i++)
 	{
+		if (i + 8 <= len && !word_needs_look(p + i))
+		{
+			i += 7;
+			continue;
+		}
 		switch (escape_class[p[i]])
 		{
 			case 0:
@@ -84,6 +113,8 @@ cdc_json_escape(char *dst, const char *src, size_t len)
 		size_t		run = i;
 
 		/* copy the longest run of bytes that need nothing in one go */
+		while (run + 8 <= len && !word_needs_look(p + run))
+			run += 8;
 		while (run < len && escape_class[p[run]] == 0)
 			run++;
 		if (run > i)
