@@ -117,6 +117,7 @@ typedef struct CdcRelEntry
 	int			natts;			/* of the tuple descriptor it was built for */
 	int			ncols;
 	CdcColumn  *cols;
+	int		   *jsonb_order;	/* indexes into cols in jsonb key order */
 	int			nkeys;			/* entity_id columns: indexes into cols */
 	int		   *keys;
 	bool		replident_full;

@@ -676,6 +676,62 @@ set_numeric_text(JsonbValue *v, const char *s, bool numeric_as_string)
 }
 
 /* Push one non-null value of col as tok (WJB_VALUE or WJB_ELEM). */
+static void push_value(JsonbParseState **ps, JsonbIteratorToken tok,
+					   CdcColumn *col, Datum d, bool numeric_as_string);
+static void push_null(JsonbParseState **ps, JsonbIteratorToken tok);
+
+/* One dimension of an array as jsonb arrays, as append_array_dim writes it. */
+static void
+push_array_dim(JsonbParseState **ps, CdcColumn *elemcol, int dim, int ndims,
+			   const int *dims, Datum *elems, bool *nulls, int *pos,
+			   bool numeric_as_string)
+{
+	(void) pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < dims[dim]; i++)
+	{
+		if (dim + 1 < ndims)
+			push_array_dim(ps, elemcol, dim + 1, ndims, dims, elems, nulls, pos,
+						   numeric_as_string);
+		else
+		{
+			if (nulls[*pos])
+				push_null(ps, WJB_ELEM);
+			else
+				push_value(ps, WJB_ELEM, elemcol, elems[*pos], numeric_as_string);
+			(*pos)++;
+		}
+	}
+	(void) pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+}
+
+/* An array column straight into jsonb (no JSON text in between). */
+static void
+push_array(JsonbParseState **ps, const CdcColumn *col, Datum value,
+		   bool numeric_as_string)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(value);
+	int			ndims = ARR_NDIM(arr);
+	CdcColumn	elemcol = *col;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			pos = 0;
+
+	if (ndims <= 0 || ArrayGetNItems(ndims, ARR_DIMS(arr)) == 0)
+	{
+		(void) pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+		(void) pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+		return;
+	}
+	/* elements always have a scalar encoding (see classify_column) */
+	elemcol.enc = col->elem_enc;
+	elemcol.typid = col->elem_typid;
+	deconstruct_array(arr, col->elem_typid, col->elem_len, col->elem_byval,
+					  col->elem_align, &elems, &nulls, &nelems);
+	push_array_dim(ps, &elemcol, 0, ndims, ARR_DIMS(arr), elems, nulls, &pos,
+				   numeric_as_string);
+}
+
 static void
 push_value(JsonbParseState **ps, JsonbIteratorToken tok, CdcColumn *col,
 		   Datum d, bool numeric_as_string)
@@ -685,6 +741,9 @@ push_value(JsonbParseState **ps, JsonbIteratorToken tok, CdcColumn *col,
 
 	switch (col->enc)
 	{
+		case CDC_ENC_ARRAY:
+			push_array(ps, col, d, numeric_as_string);
+			return;
 		case CDC_ENC_INT2:
 		case CDC_ENC_INT4:
 		case CDC_ENC_INT8:
@@ -858,21 +917,30 @@ CdcRowToJsonb(CdcRelEntry *re, const CdcRow *row, const CdcRow *fallback,
 	JsonbParseState *ps = NULL;
 	JsonbValue *res;
 
+	/* unchanged TOAST columns, named in the order of the table */
+	if (unchanged_toast != NULL)
+		for (int i = 0; i < re->ncols; i++)
+		{
+			CdcColumn  *col = &re->cols[i];
+			Datum		d;
+			bool		isnull;
+
+			if (!(only_replident && !col->is_replident) &&
+				!get_value(re, col, row, fallback, &d, &isnull))
+				*unchanged_toast = lappend(*unchanged_toast, col->name);
+		}
+
 	(void) pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	for (int i = 0; i < re->ncols; i++)
+	for (int k = 0; k < re->ncols; k++)
 	{
-		CdcColumn  *col = &re->cols[i];
+		CdcColumn  *col = &re->cols[re->jsonb_order[k]];
 		Datum		d;
 		bool		isnull;
 
 		if (only_replident && !col->is_replident)
 			continue;
 		if (!get_value(re, col, row, fallback, &d, &isnull))
-		{
-			if (unchanged_toast != NULL)
-				*unchanged_toast = lappend(*unchanged_toast, col->name);
 			continue;
-		}
 		push_key(&ps, col);
 		if (isnull)
 			push_null(&ps, WJB_VALUE);

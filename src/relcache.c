@@ -277,6 +277,24 @@ build_key(CdcRelEntry *re, Relation rel)
 	RelationClose(idx);
 }
 
+/*
+ * jsonb keeps an object's keys sorted by length, then bytes: columns pushed
+ * in that order spare pushJsonbValue a real sort per row.
+ */
+static int
+jsonb_key_cmp(const void *a, const void *b, void *arg)
+{
+	const CdcColumn *cols = arg;
+	const char *na = cols[*(const int *) a].name;
+	const char *nb = cols[*(const int *) b].name;
+	size_t		la = strlen(na),
+				lb = strlen(nb);
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return memcmp(na, nb, la);
+}
+
 /* Is relid one of cdc_ext's own tables (never emitted)? */
 static bool
 is_extension_table(Oid relid)
@@ -385,6 +403,10 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts, Oid acl_role)
 			re->needs_pin = true;
 	}
 	build_key(re, rel);
+	re->jsonb_order = palloc(sizeof(int) * Max(re->ncols, 1));
+	for (int i = 0; i < re->ncols; i++)
+		re->jsonb_order[i] = i;
+	qsort_arg(re->jsonb_order, re->ncols, sizeof(int), jsonb_key_cmp, re->cols);
 	MemoryContextSwitchTo(old);
 }
 
