@@ -35,6 +35,22 @@ SELECT checkpoint_lsn AS cp FROM cdc.consumers WHERE name = 'quiet-one' \gset
 INSERT INTO busy VALUES (-1, 'small');
 SELECT count(*) AS rows FROM cdc.stream('quiet-one');
 SELECT checkpoint_lsn = :'cp' AS unmoved_by_small_churn FROM cdc.consumers WHERE name = 'quiet-one';
+
+-- trim marks a gap only where a consumer loses something it would read: a
+-- consumer that has read everything, or whose tables were quiet, keeps no
+-- gap and its checkpoint follows the slot; one with unread changes gets one
+SELECT cdc.checkpoint('narrowed', commit_lsn, seq)
+FROM (SELECT commit_lsn, seq FROM cdc.stream('narrowed', batch_size => 100000)
+	  ORDER BY commit_lsn DESC, seq DESC LIMIT 1) s;
+SELECT cdc.create_consumer('behind') IS NOT NULL AS created;
+INSERT INTO busy VALUES (-2, 'unread by behind and quiet-one is not interested');
+SELECT cdc.checkpoint('narrowed', commit_lsn, seq) FROM cdc.stream('narrowed');
+SELECT consumer, gap, slot_lsn_after > slot_lsn_before AS slot_moved FROM cdc.trim(cdc.current_lsn()) ORDER BY 1;
+SELECT name, gap, gap_reason, checkpoint_lsn = slot_lsn AS checkpoint_follows_slot
+FROM cdc.consumers ORDER BY 1;
+INSERT INTO quiet VALUES (2);
+SELECT entity, new_data FROM cdc.stream('quiet-one');
+SELECT cdc.drop_consumer('behind');
 SELECT cdc.drop_consumer('quiet-one'), cdc.drop_consumer('narrowed');
 DROP TABLE quiet, busy;
 DROP EXTENSION cdc_ext;

@@ -39,10 +39,11 @@ cdc_trim(PG_FUNCTION_ARGS)
 	before = PG_GETARG_LSN(0);
 	InitMaterializedSRF(fcinfo, 0);
 
-	CdcPrivBegin(&priv);
+	/* (names live in fn_cxt: the SPI session is closed and reopened below) */
 	if (!PG_ARGISNULL(1))
 		names = list_make1(text_to_cstring(PG_GETARG_TEXT_PP(1)));
-	else
+	CdcPrivBegin(&priv);
+	if (PG_ARGISNULL(1))
 	{
 		/* every consumer the caller may use */
 		if (SPI_execute("SELECT name, owner FROM cdc.consumer_state ORDER BY name", true, 0) != SPI_OK_SELECT)
@@ -86,11 +87,28 @@ cdc_trim(PG_FUNCTION_ARGS)
 					 errhint("Trim when the read has ended.")));
 		old_restart = slot.restart_lsn;
 		old_confirmed = slot.confirmed_flush;
-		CdcSlotAdvance(c.slot_name, target);
+
+		/*
+		 * Behind target is a gap only if something the consumer would read
+		 * lies in between: ask its slot, decoding as the caller (user output
+		 * functions must not run as the extension's owner).
+		 */
+		gap = false;
+		if (c.checkpoint_lsn < target)
+		{
+			CdcPrivEnd(&priv);
+			gap = CdcConsumerHasChangesBefore(&c, target);
+			CdcPrivBegin(&priv);
+		}
+		target = CdcSlotAdvance(c.slot_name, target);
 		CdcSlotInfoGet(c.slot_name, &slot);
 
-		gap = c.checkpoint_lsn < target;
-		if (gap)
+		if (!gap && c.checkpoint_lsn < target)
+		{
+			/* nothing skipped: the checkpoint follows the slot */
+			CdcConsumerSetCheckpoint(name, target, 0);
+		}
+		else if (gap)
 		{
 			Oid			t[3] = {TEXTOID, PG_LSNOID, PG_LSNOID};
 			Datum		a[3] = {CStringGetTextDatum(name), LSNGetDatum(c.checkpoint_lsn), LSNGetDatum(target)};

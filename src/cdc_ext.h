@@ -269,6 +269,7 @@ extern void CdcConsumerRequire(const char *name, bool for_update, CdcConsumer *c
 extern void CdcSlotInfoGet(const char *slot_name, CdcSlotInfo *info);
 extern XLogRecPtr CdcSlotAdvance(const char *slot_name, XLogRecPtr to);
 extern void CdcConsumerSetCheckpoint(const char *name, XLogRecPtr lsn, int32 seq);
+extern bool CdcConsumerHasChangesBefore(const CdcConsumer *c, XLogRecPtr upto);
 extern List *CdcTextArrayToList(ArrayType *arr, const char *argname);
 extern uint8 CdcOperationArrayToMask(ArrayType *arr, const char *argname,
 									 bool *messages);

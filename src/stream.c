@@ -172,11 +172,14 @@ lookup_operation_oids(StreamSink *ss)
 }
 
 /*
- * Decode the slot from its confirmed position to the end of WAL into the
- * sink; with a deadline, wait for a first row until then (long poll).
+ * Decode the slot from its confirmed position into the sink, up to the end
+ * of WAL or, when upto is valid, the records that start before upto (as
+ * pg_replication_slot_advance(upto) would).  With a deadline and rows
+ * given, wait until then for a first row (long poll).
  */
 static void
-read_changes(StreamSink *ss, const char *slot_name, TimestampTz deadline)
+read_changes(CdcSink *sink, const char *slot_name, XLogRecPtr upto,
+			 TimestampTz deadline, const int64 *rows)
 {
 	LogicalDecodingContext *volatile ctx = NULL;
 	ResourceOwner old_owner = CurrentResourceOwner;
@@ -192,7 +195,7 @@ read_changes(StreamSink *ss, const char *slot_name, TimestampTz deadline)
 					 errmsg("replication slot \"%s\" uses output plugin \"%s\", not cdc_ext",
 							slot_name, NameStr(MyReplicationSlot->data.plugin))));
 
-		cdc_pending_sink = &ss->base;
+		cdc_pending_sink = sink;
 		ctx = CreateDecodingContext(InvalidXLogRecPtr, NIL, false,
 									XL_ROUTINE(.page_read = read_local_xlog_page,
 											   .segment_open = wal_segment_open,
@@ -205,7 +208,9 @@ read_changes(StreamSink *ss, const char *slot_name, TimestampTz deadline)
 		{
 			XLogRecPtr	end_of_wal = GetFlushRecPtr(NULL);
 
-			while (ctx->reader->EndRecPtr < end_of_wal && !ss->base.full)
+			if (!XLogRecPtrIsInvalid(upto) && upto < end_of_wal)
+				end_of_wal = upto;
+			while (ctx->reader->EndRecPtr < end_of_wal && !sink->full)
 			{
 				char	   *errm = NULL;
 				XLogRecord *record = XLogReadRecord(ctx->reader, &errm);
@@ -216,7 +221,8 @@ read_changes(StreamSink *ss, const char *slot_name, TimestampTz deadline)
 					LogicalDecodingProcessRecord(ctx, ctx->reader);
 				CHECK_FOR_INTERRUPTS();
 			}
-			if (ss->rows > 0 || ss->base.full || GetCurrentTimestamp() >= deadline)
+			if (rows == NULL || *rows > 0 || sink->full ||
+				!XLogRecPtrIsInvalid(upto) || GetCurrentTimestamp() >= deadline)
 				break;
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 50L, PG_WAIT_EXTENSION);
@@ -245,6 +251,39 @@ read_changes(StreamSink *ss, const char *slot_name, TimestampTz deadline)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+}
+
+/* The probe's sink: it only notes that something passed the filters. */
+static void
+probe_emit(CdcSink *sink, const CdcChange *c)
+{
+	sink->full = true;
+}
+
+/*
+ * Would the consumer receive anything committed after its checkpoint and
+ * before upto?  Decodes its slot (as the calling role) through the
+ * consumer's filters, stopping at the first such change.  cdc.trim() asks
+ * this to tell a consumer that falls behind from one that only has nothing
+ * to read.
+ */
+bool
+CdcConsumerHasChangesBefore(const CdcConsumer *c, XLogRecPtr upto)
+{
+	CdcSink		sink = {0};
+	CdcFilter  *f = palloc0(sizeof(CdcFilter));
+
+	f->entities = c->entities;
+	f->exclude_entities = c->exclude_entities;
+	f->operations = c->operations;
+	sink.filters = list_make1(f);
+	sink.messages = c->messages;
+	sink.acl_role = InvalidOid;	/* every change counts, seen or not */
+	sink.after_commit_lsn = c->checkpoint_lsn;
+	sink.after_seq = c->checkpoint_seq;
+	sink.emit = probe_emit;
+	read_changes(&sink, c->slot_name, upto, 0, NULL);
+	return sink.full;
 }
 
 static void
@@ -395,7 +434,7 @@ cdc_stream(PG_FUNCTION_ARGS)
 	ss.store = rsinfo->setResult;
 	ss.desc = rsinfo->setDesc;
 
-	read_changes(&ss, c.slot_name, deadline);
+	read_changes(&ss.base, c.slot_name, InvalidXLogRecPtr, deadline, &ss.rows);
 
 	/* nothing for this consumer in what was read: move its position on */
 	if (!narrowed && ss.rows == 0 && ss.last_commit_lsn != InvalidXLogRecPtr &&
