@@ -299,10 +299,13 @@ jsonb_key_cmp(const void *a, const void *b, void *arg)
 static bool
 is_extension_table(Oid relid)
 {
-	static Oid	ext_oid = InvalidOid;
+	Oid			ext_oid;
 
-	if (!OidIsValid(ext_oid))
-		ext_oid = get_extension_oid("cdc_ext", true);
+	/*
+	 * Looked up each time (once per relation and cache build): the extension
+	 * may have been dropped and created again since this backend last asked.
+	 */
+	ext_oid = get_extension_oid("cdc_ext", true);
 	return OidIsValid(ext_oid) &&
 		getExtensionOfObject(RelationRelationId, relid) == ext_oid;
 }
