@@ -17,7 +17,7 @@ if [ -z "${CDC_EXT_LOCKED:-}" ] && command -v flock >/dev/null; then
 	exec flock /tmp/cdc_ext_install.lock bash "$0" "$@"
 fi
 export PATH=/usr/lib/postgresql/$PGV/bin:$PATH
-PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+PGXS_DIR=$(cd "$(dirname "$(pg_config --pgxs)")/../.." && pwd)   # .../lib/pgxs
 CFLAGS_CI="-Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Wno-clobbered"
 
 passed=0; failed=0; skipped=0
@@ -97,12 +97,17 @@ note "TAP tests (prove)"
 if ls "$work"/t/*.pl >/dev/null 2>&1; then
 	out=$(as_pg env PERL5LIB="$PGXS_DIR/src/test/perl" TESTDIR="$work" \
 		PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
-		prove -I "$PGXS_DIR/src/test/perl" "$work"/t/ 2>&1); echo "$out"
+		prove -I "$PGXS_DIR/src/test/perl" "$work"/t/*.pl 2>&1); echo "$out"
 	total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' <<<"$out" | tail -1)
+	# test files that ran no test at all count as a failure
+	[ "${total:-0}" -eq 0 ] && total=""
+	# prove's own verdict: a failing file (say, one that died midway) fails the layer
+	grep -qE '^Result: FAIL' <<<"$out" && nfiles_failed=1 || nfiles_failed=0
 	bad=$(grep -oE 'Failed ([0-9]+)/[0-9]+ subtests' <<<"$out" | awk '{split($2,a,"/"); s+=a[1]} END {print s+0}')
 	nfiles_bad=$(grep -cE 'Wstat: [1-9]|Parse errors' <<<"$out")
 	[ -z "$total" ] && { total=0; bad=$((bad + 1)); }
 	[ "$bad" -eq 0 ] && [ "$nfiles_bad" -gt 0 ] && bad=$nfiles_bad
+	[ "$bad" -eq 0 ] && [ "$nfiles_failed" -gt 0 ] && bad=1
 	count $((total - bad < 0 ? 0 : total - bad)) "$bad"
 	if [ "$bad" -gt 0 ]; then
 		for f in "$work"/tmp_check/log/regress_log_*; do [ -f "$f" ] && tail -n 60 "$f"; done
