@@ -50,6 +50,13 @@ SELECT name, gap, gap_reason, checkpoint_lsn = slot_lsn AS checkpoint_follows_sl
 FROM cdc.consumers ORDER BY 1;
 INSERT INTO quiet VALUES (2);
 SELECT entity, new_data FROM cdc.stream('quiet-one');
+-- a gap that is already there stays one, even when nothing it would read
+-- lies in the trimmed stretch
+SELECT 'moved' FROM pg_replication_slot_advance((SELECT slot_name FROM cdc.consumers WHERE name = 'quiet-one'),
+	pg_current_wal_lsn());
+INSERT INTO busy VALUES (-3, 'not for quiet-one');
+SELECT consumer, gap FROM cdc.trim(cdc.current_lsn(), 'quiet-one');
+SELECT name, gap FROM cdc.consumers WHERE name IN ('quiet-one', 'behind') ORDER BY 1;
 SELECT cdc.drop_consumer('behind');
 SELECT cdc.drop_consumer('quiet-one'), cdc.drop_consumer('narrowed');
 DROP TABLE quiet, busy;

@@ -93,8 +93,10 @@ cdc_trim(PG_FUNCTION_ARGS)
 		 * lies in between: ask its slot, decoding as the caller (user output
 		 * functions must not run as the extension's owner).
 		 */
-		gap = false;
-		if (c.checkpoint_lsn < target)
+		/* a gap already there (recorded, or the slot moved outside the API) stays one */
+		gap = (!XLogRecPtrIsInvalid(c.gap_to) && c.gap_to > c.checkpoint_lsn) ||
+			old_confirmed > c.checkpoint_lsn;
+		if (!gap && c.checkpoint_lsn < target)
 		{
 			CdcPrivEnd(&priv);
 			gap = CdcConsumerHasChangesBefore(&c, target);
