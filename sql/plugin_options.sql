@@ -59,7 +59,7 @@ SELECT opts, pg_temp.peek(VARIADIC opts) AS entities FROM (VALUES
 	('{entities,"comma\\,name"}'),                         -- nor an escaped one (no match: unquoted)
 	('{entities,"\"Sch.ema\".*"}'),
 	('{entities,"\"Mixed\""}'),
-	('{entities,"star\\*"}'),                              -- a literal star
+	('{entities,"star\\*"}'),                              -- a literal star; no match: the name is spelled quoted
 	('{entities,"\"star*\""}'),                            -- quoted: * is still a wildcard, " literal
 	('{exclude_entities,"audit.*,*\"*"}'),
 	('{entities,"*orders*",exclude_entities,order_items}'),
