@@ -3,10 +3,16 @@
 # clusters.
 
 MODULE_big = cdc_ext
-OBJS = cdc_ext.o \
-	src/decode.o src/options.o src/relcache.o src/entry.o \
-	src/stream.o src/consumer.o src/admin.o \
-	src/json.o src/glob.o src/optlist.o src/lsn.o
+# plugin -> log -> api, over the pure-C common layer (see ../shared/STYLE.md)
+PLUGIN_OBJS = src/plugin/decode.o src/plugin/options.o src/plugin/relcache.o \
+	src/plugin/entry.o
+LOG_OBJS =
+API_OBJS = src/api/stream.o src/api/consumer.o src/api/admin.o
+COMMON_OBJS = src/common/json.o src/common/glob.o src/common/optlist.o \
+	src/common/lsn.o
+OBJS = cdc_ext.o $(PLUGIN_OBJS) $(LOG_OBJS) $(API_OBJS) $(COMMON_OBJS)
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/common -I$(srcdir)/src/plugin \
+	-I$(srcdir)/src/log -I$(srcdir)/src/api
 
 EXTENSION = cdc_ext
 DATA = cdc_ext--1.0.sql
@@ -23,14 +29,14 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # Pure-C unit tests (Check), built without the server headers.
-PURE_SRCS = src/json.c src/glob.c src/optlist.c src/lsn.c
+PURE_SRCS = src/common/json.c src/common/glob.c src/common/optlist.c src/common/lsn.c
 UNIT_CFLAGS ?= -O1 -g -Wall -Wextra -Werror
 .PHONY: unit
 unit: test/unit/run_unit
 	./test/unit/run_unit
 
-test/unit/run_unit: $(PURE_SRCS) $(wildcard test/unit/*.c) $(wildcard src/cdc_*.h)
-	$(CC) $(UNIT_CFLAGS) -Isrc -o $@ $(wildcard test/unit/*.c) $(PURE_SRCS) \
+test/unit/run_unit: $(PURE_SRCS) $(wildcard test/unit/*.c) $(wildcard src/common/cdc_*.h)
+	$(CC) $(UNIT_CFLAGS) -Isrc/common -o $@ $(wildcard test/unit/*.c) $(PURE_SRCS) \
 		$(shell pkg-config --cflags --libs check)
 
 # The same suites under AddressSanitizer and UndefinedBehaviorSanitizer
@@ -46,8 +52,8 @@ unit-asan: test/unit/run_unit_asan
 	CK_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./test/unit/run_unit_asan
 
-test/unit/run_unit_asan: $(PURE_SRCS) $(wildcard test/unit/*.c) $(wildcard src/cdc_*.h)
-	$(UNIT_ASAN_CC) $(UNIT_ASAN_CFLAGS) -Isrc -o $@ $(wildcard test/unit/*.c) \
+test/unit/run_unit_asan: $(PURE_SRCS) $(wildcard test/unit/*.c) $(wildcard src/common/cdc_*.h)
+	$(UNIT_ASAN_CC) $(UNIT_ASAN_CFLAGS) -Isrc/common -o $@ $(wildcard test/unit/*.c) \
 		$(PURE_SRCS) $(shell pkg-config --cflags --libs check)
 
 clean: clean-unit

@@ -10,7 +10,7 @@
 #include "fmgr.h"
 #include "replication/output_plugin.h"
 
-#include "src/cdc_ext.h"
+#include "cdc_plugin.h"
 
 PG_MODULE_MAGIC;
 

@@ -20,12 +20,12 @@ passed=0; failed=0; skipped=0
 case $secs in ''|*[!0-9]*) echo "usage: $0 [seconds-per-target]" >&2; exit 2 ;; esac
 
 # the module under test and extra link flags, per target
-src_of() { echo "$here/src/$1.c"; }
+src_of() { echo "$here/src/common/$1.c"; }
 libs_of() { [ "$1" = json ] && echo -lm; }
 
 # shellcheck disable=SC2054  # the commas belong to -fsanitize=
 flags=(-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
-       -fno-sanitize-recover=all -Wall -Wextra -Werror -I"$here/src")
+       -fno-sanitize-recover=all -Wall -Wextra -Werror -I"$here/src/common")
 
 skip_reason=
 cc=${CLANG:-}

@@ -14,7 +14,7 @@
  * entry is written, on the one exit path of emit; nothing accumulates across
  * changes or transactions.
  */
-#include "cdc_ext.h"
+#include "cdc_plugin.h"
 
 #include "common/base64.h"
 #include "mb/pg_wchar.h"

@@ -15,7 +15,7 @@
  * Everything appends to a StringInfo in the caller's memory context; the
  * caller resets that context after each change.
  */
-#include "cdc_ext.h"
+#include "cdc_plugin.h"
 
 #include <math.h>
 

@@ -8,7 +8,7 @@
  * gap, which cdc.stream reports as an error until the consumer accepts it
  * with a checkpoint at or beyond the end of the gap.
  */
-#include "cdc_ext.h"
+#include "cdc_api.h"
 
 #include "access/xlog.h"
 #include "executor/spi.h"

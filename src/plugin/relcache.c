@@ -20,7 +20,7 @@
  *   filter decisions depend on that session's options.  Each entry owns a
  *   small memory context, deleted when the entry is rebuilt.
  */
-#include "cdc_ext.h"
+#include "cdc_plugin.h"
 
 #include "access/genam.h"
 #include "access/relation.h"

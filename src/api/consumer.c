@@ -20,7 +20,7 @@
  * the SPI statements on the state table and the slot functions, with
  * search_path pinned to pg_catalog, pg_temp.
  */
-#include "cdc_ext.h"
+#include "cdc_api.h"
 
 #include "access/xact.h"
 #include "access/xlog.h"

@@ -22,7 +22,7 @@
  * caller's transaction; the slot follows on the next call.  It does so only
  * past QUIET_ADVANCE_BYTES of WAL, so that idle polling does not write.
  */
-#include "cdc_ext.h"
+#include "cdc_api.h"
 
 #include "access/xlog.h"
 #include "access/xlogutils.h"

@@ -7,7 +7,7 @@
  * names the option and says what it accepts.  Nothing about the slot changes,
  * so the same slot can be read again with corrected options.
  */
-#include "cdc_ext.h"
+#include "cdc_plugin.h"
 
 #include <stddef.h>
 
