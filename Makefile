@@ -6,8 +6,8 @@ MODULE_big = cdc_ext
 # plugin -> log -> api, over the pure-C common layer (see ../shared/STYLE.md)
 PLUGIN_OBJS = src/plugin/decode.o src/plugin/options.o src/plugin/relcache.o \
 	src/plugin/entry.o
-LOG_OBJS =
-API_OBJS = src/api/stream.o src/api/consumer.o src/api/admin.o
+LOG_OBJS = src/log/pending.o
+API_OBJS =
 COMMON_OBJS = src/common/json.o src/common/glob.o src/common/optlist.o \
 	src/common/lsn.o
 OBJS = cdc_ext.o $(PLUGIN_OBJS) $(LOG_OBJS) $(API_OBJS) $(COMMON_OBJS)
@@ -16,6 +16,12 @@ PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/common -I$(srcdir)/src/plugin \
 
 EXTENSION = cdc_ext
 DATA = cdc_ext--1.0.sql
+# The 1.1 install and upgrade scripts are put together from the parts'
+# SQL, in data-flow order, so that each part keeps its SQL beside its C.
+SQL_PARTS = src/log/log.sql src/api/api.sql $(wildcard src/api/groups.sql) \
+	src/api/grants.sql
+DATA_built = cdc_ext--1.1.sql cdc_ext--1.0--1.1.sql
+EXTRA_CLEAN = $(DATA_built)
 PGFILEDESC = "cdc_ext - change data capture for PostgreSQL"
 
 # every sql/*.sql is a regression test, every specs/*.spec an isolation test
@@ -27,6 +33,11 @@ ISOLATION_OPTS = --temp-config=$(srcdir)/test/logical.conf
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+cdc_ext--1.1.sql: src/install_head.sql $(SQL_PARTS)
+	cat $^ > $@
+cdc_ext--1.0--1.1.sql: src/log/upgrade_1.0_1.1_pre.sql $(SQL_PARTS) src/log/upgrade_1.0_1.1_post.sql
+	cat $^ > $@
 
 # Pure-C unit tests (Check), built without the server headers.
 PURE_SRCS = src/common/json.c src/common/glob.c src/common/optlist.c src/common/lsn.c

@@ -10,13 +10,15 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 PGV=${PGV:-15}
 bash "$here/scripts/deps.sh" || exit 1
 
-# One run at a time per machine: every run installs into the same server
-# directories, which its clusters then load.
+# PGBIN: the server's bin directory (default Debian's).  One run at a time
+# per installation: every run installs into its server directories, which
+# its clusters then load.
+PGBIN=${PGBIN:-/usr/lib/postgresql/$PGV/bin}
 if [ -z "${CDC_EXT_LOCKED:-}" ] && command -v flock >/dev/null; then
 	export CDC_EXT_LOCKED=1
-	exec flock /tmp/cdc_ext_install.lock bash "$0" "$@"
+	exec flock "/tmp/cdc_ext_install.$(echo "$PGBIN" | md5sum | cut -c1-8).lock" bash "$0" "$@"
 fi
-export PATH=/usr/lib/postgresql/$PGV/bin:$PATH
+export PATH=$PGBIN:$PATH
 PGXS_DIR=$(cd "$(dirname "$(pg_config --pgxs)")/../.." && pwd)   # .../lib/pgxs
 CFLAGS_CI="-Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Wno-clobbered"
 

@@ -25,6 +25,8 @@
 #define CDC_OP_DELETE	0x04
 #define CDC_OP_TRUNCATE 0x08
 #define CDC_OP_ALL		(CDC_OP_INSERT | CDC_OP_UPDATE | CDC_OP_DELETE | CDC_OP_TRUNCATE)
+/* not part of a filter mask: logical messages are chosen by prefix */
+#define CDC_OP_MESSAGE	0x10
 
 /*
  * One layer of entity/operation filters.  A relation passes a layer when it
@@ -175,9 +177,10 @@ extern void CdcSessionUnpin(void);
 extern int64 CdcTimestampToUnixMicros(TimestampTz ts);
 
 /*
- * A typed sink: cdc.stream (stream.c) decodes with the plugin in-process and
- * receives each change as parts instead of one JSON line.  The decoder hands
- * it a CdcChange whose JSON fragments point into a scratch buffer.
+ * A typed sink: the log writer (src/log/ingest.c) decodes with the plugin in
+ * process and receives each change as parts instead of one JSON line.  The
+ * decoder hands it a CdcChange whose datums live in the per-change memory
+ * context: the sink copies what it keeps.
  */
 typedef struct CdcChange
 {
@@ -185,13 +188,15 @@ typedef struct CdcChange
 	XLogRecPtr	commit_lsn;
 	int32		seq;
 	TransactionId xid;
-	TimestampTz commit_time;	/* 0 when not known (non-transactional message) */
+	TimestampTz commit_time;
+	Oid			relid;			/* InvalidOid for messages */
 	const char *entity;			/* NULL for messages */
-	const char *operation;		/* "insert", ..., "message" */
+	int			op;				/* one CDC_OP_* bit, or CDC_OP_MESSAGE */
 	Datum		entity_id;		/* jsonb, or (Datum) 0 for null */
 	Datum		old_data;
 	Datum		new_data;
 	List	   *unchanged_toast;	/* of char * */
+	List	   *fallback;		/* of char *: columns given as JSON text (DESIGN §10) */
 } CdcChange;
 
 typedef struct CdcSink CdcSink;
@@ -202,19 +207,24 @@ struct CdcSink
 	int32		after_seq;
 	/* filter layers added to the plugin options' own (CdcFilter *) */
 	List	   *filters;
-	/* also emit transactional logical messages */
-	bool		messages;
+	/* transactional logical messages whose prefix matches (NIL: none) */
+	List	   *messages;
 	/* only tables this role may SELECT, or InvalidOid */
 	Oid			acl_role;
 	/* set by the sink when it wants no more rows */
 	bool		full;
 	void		(*emit) (CdcSink *sink, const CdcChange *change);
-	void		(*txn_end) (CdcSink *sink, XLogRecPtr commit_lsn, int32 last_seq, bool any_emitted);
+	/* after every transaction, emitted or not: end_lsn is its commit record's end */
+	void		(*txn_end) (CdcSink *sink, XLogRecPtr commit_lsn, XLogRecPtr end_lsn,
+							int32 last_seq, bool any_emitted);
 	void	   *private_data;
 };
 
-/* decode.c: set just before creating a decoding context for a typed read. */
-extern CdcSink *cdc_pending_sink;
+/*
+ * decode.c: the sink for the next decoding context this backend creates
+ * (taken, and cleared, by the startup callback); NULL for JSON output.
+ */
+extern void CdcDecodeSetSink(CdcSink *sink);
 extern void CdcDecodeInit(OutputPluginCallbacks *cb);
 
 #endif

@@ -29,7 +29,13 @@
 /* How many filtered-out changes between progress reports (walsender keepalives). */
 #define CDC_PROGRESS_EVERY 100
 
-CdcSink    *cdc_pending_sink = NULL;
+static CdcSink *pending_sink = NULL;
+
+void
+CdcDecodeSetSink(CdcSink *sink)
+{
+	pending_sink = sink;
+}
 
 typedef struct DecodingState
 {
@@ -55,14 +61,13 @@ cdc_decode_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
 										   ALLOCSET_DEFAULT_SIZES);
 	CdcParseOptions(ctx->output_plugin_options, &st->opts);
 
-	/* a typed read (cdc.stream) handed us its sink just before */
-	st->sink = cdc_pending_sink;
-	cdc_pending_sink = NULL;
+	/* a typed reader (the log writer) handed us its sink just before */
+	st->sink = pending_sink;
+	pending_sink = NULL;
 	if (st->sink != NULL)
 	{
 		st->opts.filters = list_concat(st->opts.filters, st->sink->filters);
-		if (st->sink->messages)
-			st->opts.messages = list_make1(pstrdup("*"));
+		st->opts.messages = list_copy(st->sink->messages);
 		st->acl_role = st->sink->acl_role;
 	}
 	MemoryContextSwitchTo(old);
@@ -153,7 +158,8 @@ cdc_decode_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	if (st->sink != NULL)
 	{
 		if (st->sink->txn_end != NULL)
-			st->sink->txn_end(st->sink, txn->final_lsn, st->seq, st->emitted > 0);
+			st->sink->txn_end(st->sink, txn->final_lsn, txn->end_lsn, st->seq,
+							  st->emitted > 0);
 		return;
 	}
 	if (!st->begin_written)
@@ -286,8 +292,9 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 		c.seq = st->seq;
 		c.xid = txn->xid;
 		c.commit_time = CdcTxnCommitTime(txn);
+		c.relid = re->relid;
 		c.entity = re->entity;
-		c.operation = opname;
+		c.op = op;
 		c.unchanged_toast = toast;
 		st->sink->emit(st->sink, &c);
 	}
@@ -386,8 +393,9 @@ cdc_decode_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			c.seq = st->seq;
 			c.xid = txn->xid;
 			c.commit_time = CdcTxnCommitTime(txn);
+			c.relid = re->relid;
 			c.entity = re->entity;
-			c.operation = "truncate";
+			c.op = CDC_OP_TRUNCATE;
 			st->sink->emit(st->sink, &c);
 		}
 		st->emitted++;
@@ -475,7 +483,7 @@ cdc_decode_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		c.seq = seq;
 		c.xid = txn->xid;
 		c.commit_time = CdcTxnCommitTime(txn);
-		c.operation = "message";
+		c.op = CDC_OP_MESSAGE;
 		c.new_data = DirectFunctionCall1(jsonb_in, CStringGetDatum(data->data));
 		st->sink->emit(st->sink, &c);
 	}
