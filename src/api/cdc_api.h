@@ -8,59 +8,45 @@
 
 #include "cdc_plugin.h"
 
+#include "cdc_log.h"
+
+/* Attribute numbers (0-based) of cdc.change_entry, as created in log.sql. */
+typedef enum CdcEntryColumn
+{
+	CDC_ENTRY_LSN,
+	CDC_ENTRY_COMMIT_LSN,
+	CDC_ENTRY_SEQ,
+	CDC_ENTRY_XID,
+	CDC_ENTRY_TIMESTAMP,
+	CDC_ENTRY_ENTITY,
+	CDC_ENTRY_ENTITY_ID,
+	CDC_ENTRY_OPERATION,
+	CDC_ENTRY_OLD_DATA,
+	CDC_ENTRY_NEW_DATA,
+	CDC_ENTRY_UNCHANGED_TOAST,
+	CDC_ENTRY_FALLBACK,
+	CDC_ENTRY_NCOLUMNS
+} CdcEntryColumn;
+
 /*
- * consumer.c: consumers, stored in cdc.consumer_state.  The SQL API's C
- * functions run as their caller and check ownership themselves; reads and
- * writes of the state table and slot operations run as the extension's
- * owner with search_path pinned (CdcPrivBegin/End bracket an SPI session).
+ * The one place that decides what a role receives of a log row and shapes
+ * it (DESIGN §3, §6): filter layers (CdcFilter, all must pass; messages by
+ * the CDC_OP_MESSAGE rule), table / column / RLS / message privileges
+ * checked against the current catalog (cached per relation for the life of
+ * the filter, i.e. one call), numeric_as_string.  Used by cdc.stream,
+ * cdc.consume and consumer groups alike.
  */
-typedef struct CdcConsumer
-{
-	char	   *name;
-	Oid			owner;
-	char		slot_name[NAMEDATALEN];
-	List	   *entities;		/* of char * */
-	List	   *exclude_entities;	/* of char * */
-	uint8		operations;		/* CDC_OP_* mask */
-	bool		messages;		/* 'message' among the operations */
-	XLogRecPtr	checkpoint_lsn;
-	int32		checkpoint_seq;
-	XLogRecPtr	gap_from;		/* recorded by cdc.trim, or Invalid */
-	XLogRecPtr	gap_to;
-	char	   *gap_reason;
-} CdcConsumer;
+typedef struct CdcReadFilter CdcReadFilter;
+extern CdcReadFilter *CdcReadFilterCreate(Oid role, List *filters,
+										  bool messages,
+										  bool numeric_as_string);
+/* log_values/log_nulls: a cdc.log row (CdcLogColumn order); fills a
+ * cdc.change_entry row; returns false when the role receives nothing of it */
+extern bool CdcReadFilterApply(CdcReadFilter *rf, Datum *log_values,
+							   bool *log_nulls, Datum *entry_values,
+							   bool *entry_nulls);
 
-typedef struct CdcSlotInfo
-{
-	bool		exists;
-	bool		lost;			/* invalidated: its WAL was removed */
-	XLogRecPtr	restart_lsn;
-	XLogRecPtr	confirmed_flush;
-	int			active_pid;
-	char		plugin[NAMEDATALEN];
-	Oid			database;
-} CdcSlotInfo;
-
-typedef struct CdcPriv
-{
-	Oid			saved_user;
-	int			saved_sec;
-	int			guc_level;
-	Oid			invoker;
-} CdcPriv;
-
-extern void CdcPrivBegin(CdcPriv *priv);
-extern void CdcPrivEnd(CdcPriv *priv);
-extern bool CdcConsumerLoad(const char *name, bool for_update, CdcConsumer *c,
-							MemoryContext cxt);
-extern void CdcConsumerRequire(const char *name, bool for_update, CdcConsumer *c,
-							   Oid invoker, MemoryContext cxt);
-extern void CdcSlotInfoGet(const char *slot_name, CdcSlotInfo *info);
-extern XLogRecPtr CdcSlotAdvance(const char *slot_name, XLogRecPtr to);
-extern void CdcConsumerSetCheckpoint(const char *name, XLogRecPtr lsn, int32 seq);
-extern bool CdcConsumerHasChangesBefore(const CdcConsumer *c, XLogRecPtr upto);
-extern List *CdcTextArrayToList(ArrayType *arr, const char *argname);
-extern uint8 CdcOperationArrayToMask(ArrayType *arr, const char *argname,
-									 bool *messages);
+/* Called from _PG_init in every backend: registers the API's hooks. */
+extern void CdcApiInit(void);
 
 #endif
