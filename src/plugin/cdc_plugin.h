@@ -211,6 +211,8 @@ struct CdcSink
 	List	   *messages;
 	/* only tables this role may SELECT, or InvalidOid */
 	Oid			acl_role;
+	/* drop transactions of this replication origin (the sink's own writes) */
+	RepOriginId skip_origin;
 	/* set by the sink when it wants no more rows */
 	bool		full;
 	void		(*emit) (CdcSink *sink, const CdcChange *change);

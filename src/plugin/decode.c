@@ -89,6 +89,9 @@ cdc_decode_filter_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
 {
 	DecodingState *st = ctx->output_plugin_private;
 
+	if (st->sink != NULL && st->sink->skip_origin != InvalidRepOriginId &&
+		origin_id == st->sink->skip_origin)
+		return true;
 	return st->opts.only_local && origin_id != InvalidRepOriginId;
 }
 
