@@ -645,6 +645,11 @@ CdcIngestCycle(CdcIngest *ing)
 	s->rows = 0;
 	s->store = tuplestore_begin_heap(false, false, CDC_BUFFER_KB);
 
+	/*
+	 * The reader keeps decoded records (large ones palloc'd in the current
+	 * context) across cycles: read in the context that outlives them.
+	 */
+	MemoryContextSwitchTo(ing->cxt);
 	end = GetFlushRecPtr(NULL);
 	while (ctx->reader->EndRecPtr < end)
 	{

@@ -107,7 +107,7 @@ drop_chunk(int32 chunk)
 {
 	spi_exec(psprintf("ALTER EXTENSION cdc_ext DROP TABLE cdc.log_%d", chunk), SPI_OK_UTILITY);
 	spi_exec(psprintf("DROP TABLE cdc.log_%d", chunk), SPI_OK_UTILITY);
-	spi_exec(psprintf("DELETE FROM cdc.log_chunk WHERE chunk OPERATOR(pg_catalog.=) %d", chunk),
+	spi_exec(psprintf("DELETE FROM cdc.log_chunk WHERE chunk = %d", chunk),
 			 SPI_OK_DELETE);
 }
 
@@ -137,7 +137,7 @@ CdcLogChunkRelid(int32 chunk, bool create)
 		if (!OidIsValid(get_relname_relid(psprintf("log_%d", chunk), nsp)))
 			create_chunk(chunk);
 		spi_exec(psprintf("UPDATE cdc.log_chunk SET created_at = pg_catalog.now() "
-						  "WHERE chunk OPERATOR(pg_catalog.=) %d", chunk), SPI_OK_UPDATE);
+						  "WHERE chunk = %d", chunk), SPI_OK_UPDATE);
 		spi_exec(psprintf("UPDATE cdc.log_state SET current_chunk = %d", chunk), SPI_OK_UPDATE);
 	}
 	relid = get_relname_relid(psprintf("log_%d", chunk), nsp);
@@ -207,11 +207,11 @@ roll_chunks(void *arg)
 
 	lock_chunks();
 	if (SPI_execute("SELECT s.current_chunk, "
-					"  (c.rows OPERATOR(pg_catalog.>) 0 AND c.created_at OPERATOR(pg_catalog.<) pg_catalog.now() "
-					"     OPERATOR(pg_catalog.-) LEAST(s.chunk_max_age, s.retention_max_age OPERATOR(pg_catalog./) 4)) "
-					"  OR pg_catalog.pg_total_relation_size(('cdc.' OPERATOR(pg_catalog.||) c.relname)::pg_catalog.regclass) "
-					"     OPERATOR(pg_catalog.>) LEAST(s.chunk_max_bytes, s.retention_max_bytes OPERATOR(pg_catalog./) 4) "
-					"FROM cdc.log_state s JOIN cdc.log_chunk c ON c.chunk OPERATOR(pg_catalog.=) s.current_chunk",
+					"  (c.rows > 0 AND c.created_at < pg_catalog.now() "
+					"     - LEAST(s.chunk_max_age, s.retention_max_age / 4)) "
+					"  OR pg_catalog.pg_total_relation_size(('cdc.' || c.relname)::pg_catalog.regclass) "
+					"     > LEAST(s.chunk_max_bytes, s.retention_max_bytes / 4) "
+					"FROM cdc.log_state s JOIN cdc.log_chunk c ON c.chunk = s.current_chunk",
 					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "cdc_ext: reading cdc.log_chunk failed");
 	if (SPI_processed != 1)
@@ -229,10 +229,10 @@ roll_chunks(void *arg)
 		create_chunk(next);
 	if (due)
 	{
-		spi_exec(psprintf("UPDATE cdc.log_chunk SET closed = true WHERE chunk OPERATOR(pg_catalog.=) %d",
+		spi_exec(psprintf("UPDATE cdc.log_chunk SET closed = true WHERE chunk = %d",
 						  current), SPI_OK_UPDATE);
 		spi_exec(psprintf("UPDATE cdc.log_chunk SET created_at = pg_catalog.now() "
-						  "WHERE chunk OPERATOR(pg_catalog.=) %d", next), SPI_OK_UPDATE);
+						  "WHERE chunk = %d", next), SPI_OK_UPDATE);
 		spi_exec(psprintf("UPDATE cdc.log_state SET current_chunk = %d", next), SPI_OK_UPDATE);
 	}
 }
@@ -270,7 +270,7 @@ drop_chunks(void *arg)
 	/* running total from the newest down: what is kept if this one goes */
 	if (SPI_execute(psprintf("SELECT c.chunk, c.last_commit_lsn, c.size, c.cond FROM ("
 							 " SELECT c.chunk, c.last_commit_lsn, c.closed, "
-							 "  pg_catalog.pg_total_relation_size(('cdc.' OPERATOR(pg_catalog.||) c.relname)::pg_catalog.regclass) AS size, "
+							 "  pg_catalog.pg_total_relation_size(('cdc.' || c.relname)::pg_catalog.regclass) AS size, "
 							 "  (%s) AS cond "
 							 " FROM cdc.log_chunk c, cdc.log_state s) c "
 							 "ORDER BY c.chunk", plan->condition), true, 0) != SPI_OK_SELECT)
@@ -317,9 +317,9 @@ drop_chunks(void *arg)
 /* Conditions on a closed chunk c (cdc.log_chunk) and the state s. */
 #define RETENTION_CONDITION \
 	"c.closed AND (c.last_timestamp IS NULL" \
-	" OR c.last_timestamp OPERATOR(pg_catalog.<) pg_catalog.now() OPERATOR(pg_catalog.-) s.retention_max_age" \
-	" OR (s.retention_max_bytes IS NOT NULL AND sum(pg_catalog.pg_total_relation_size(('cdc.' OPERATOR(pg_catalog.||) c.relname)::pg_catalog.regclass))" \
-	"     OVER (ORDER BY c.chunk DESC) OPERATOR(pg_catalog.>) s.retention_max_bytes))"
+	" OR c.last_timestamp < pg_catalog.now() - s.retention_max_age" \
+	" OR (s.retention_max_bytes IS NOT NULL AND sum(pg_catalog.pg_total_relation_size(('cdc.' || c.relname)::pg_catalog.regclass))" \
+	"     OVER (ORDER BY c.chunk DESC) > s.retention_max_bytes))"
 
 /*
  * Keep the partitions: roll the current chunk, drop what retention lets go.
@@ -400,7 +400,7 @@ cdc_trim(PG_FUNCTION_ARGS)
 						LSN_FORMAT_ARGS(before), LSN_FORMAT_ARGS(reach)),
 				 errhint("Wait for the log with SELECT cdc.wait_for_log(); then trim.")));
 	plan.horizon = before;
-	plan.condition = psprintf("c.last_commit_lsn IS NULL OR c.last_commit_lsn OPERATOR(pg_catalog.<) '%X/%X'::pg_catalog.pg_lsn",
+	plan.condition = psprintf("c.last_commit_lsn IS NULL OR c.last_commit_lsn < '%X/%X'::pg_catalog.pg_lsn",
 							  LSN_FORMAT_ARGS(before));
 	plan.reason = "trimmed by cdc.trim()";
 	drop_chunks(&plan);
@@ -491,7 +491,7 @@ cdc_set_capture(PG_FUNCTION_ARGS)
 	CdcOwnerBegin(&scope);
 	if (SPI_execute_with_args("UPDATE cdc.log_state SET capture_entities = $1, "
 							  "capture_exclude_entities = $2, capture_messages = $3, "
-							  "config_version = config_version OPERATOR(pg_catalog.+) 1",
+							  "config_version = config_version + 1",
 							  3, t, a, n, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "cdc_ext: updating cdc.log_state failed");
 	CdcOwnerEnd(&scope);

@@ -443,6 +443,7 @@ typedef struct LauncherDb
 	Oid			dboid;
 	BackgroundWorkerHandle *handle;
 	TimestampTz next_start;		/* not before */
+	TimestampTz wanted_seen;	/* the last cdc.start_writer() stamp acted on */
 	bool		seen;			/* still in pg_database */
 } LauncherDb;
 
@@ -591,8 +592,8 @@ cdc_launcher_main(Datum arg)
 			}
 			LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 			state = e->state;
-			wanted = e->wanted_at != 0;
-			e->wanted_at = 0;
+			wanted = e->wanted_at > ld->wanted_seen;
+			ld->wanted_seen = e->wanted_at;
 			if (state != CDC_WRITER_NO_EXTENSION)
 				e->state = CDC_WRITER_NONE;
 			e->writer_pid = 0;
@@ -680,7 +681,7 @@ cdc_writer_main(Datum arg)
 	 * Is cdc_ext 1.1 here?  When CREATE EXTENSION asked for us, its
 	 * transaction may not have committed yet: look again for a few seconds.
 	 */
-	for (int tries = 0;; tries++)
+	for (;;)
 	{
 		CdcLogPresence presence;
 
@@ -694,7 +695,8 @@ cdc_writer_main(Datum arg)
 			/* dropped while we were away: the slot is ours to drop */
 			CdcIngestDropSlot();
 		}
-		if (wanted_at == 0 || tries >= 100)
+		if (wanted_at == 0 ||
+			TimestampDifferenceExceeds(wanted_at, GetCurrentTimestamp(), 10000))
 			writer_exit_no_extension();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 100L, PG_WAIT_EXTENSION);
@@ -709,7 +711,9 @@ cdc_writer_main(Datum arg)
 	LWLockRelease(shared->lock);
 
 	/* slot (created, or taken over from 1.0 consumers), then decoding */
+	StartTransactionCommand();
 	CdcIngestPrepareSlot();
+	CommitTransactionCommand();
 	CdcIngestOpen(&ing, true);
 	ereport(LOG,
 			(errmsg("cdc_ext log writer started for database %u, decoding from %X/%X",
