@@ -97,6 +97,7 @@ typedef struct CdcLogShared
 	LWLock	   *lock;			/* the dbs array's dboid and state fields */
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
+	bool		rescan;			/* a database may be new to the launcher */
 	CdcLogDb	dbs[CDC_MAX_DATABASES];
 } CdcLogShared;
 
@@ -367,6 +368,7 @@ cdc_start_writer(PG_FUNCTION_ARGS)
 	e->wanted_at = GetCurrentTimestamp();
 	if (e->state == CDC_WRITER_NO_EXTENSION)
 		e->state = CDC_WRITER_NONE;
+	shared->rescan = true;
 	LWLockRelease(shared->lock);
 	if (shared->launcher_latch)
 		SetLatch(shared->launcher_latch);
@@ -544,6 +546,13 @@ cdc_launcher_main(Datum arg)
 		}
 
 		/* the databases, now and then (and at once when asked) */
+		if (shared->rescan)
+		{
+			LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+			shared->rescan = false;
+			LWLockRelease(shared->lock);
+			next_scan = 0;
+		}
 		if (now >= next_scan)
 		{
 			List	   *oids = database_list();
