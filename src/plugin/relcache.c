@@ -122,13 +122,14 @@ cdc_namespace_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
- * A function or a cast changed: an entry that uses a cast to json checked
- * its function's owner when it was built (column.c); check again.
+ * A function changed: an entry that uses a cast to json checked its
+ * function's owner when it was built (column.c); check again.  A cast was
+ * created or dropped (rare): any entry may now categorise a type otherwise.
  */
 static void
 cdc_cast_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
-	invalidate_entries(INVAL_CAST);
+	invalidate_entries(cacheid == CASTSOURCETARGET ? INVAL_ALL : INVAL_CAST);
 }
 
 /*
