@@ -315,7 +315,7 @@ CdcIngestDropSlot(void)
 		ReplicationSlotDrop(slot, true);
 		ereport(LOG, (errmsg("cdc_ext: dropped replication slot \"%s\"", slot)));
 	}
-	StartTransactionCommand();
+	CdcStartTransaction();
 	replorigin_drop_by_name(slot, true, true);
 	CommitTransactionCommand();
 }
@@ -468,7 +468,7 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 	MemoryContextSwitchTo(old);
 
 	if (writer)
-		StartTransactionCommand();
+		CdcStartTransaction();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	CdcOwnerBegin(&scope);
 	CdcLogStateLoad(&st);

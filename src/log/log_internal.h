@@ -85,6 +85,8 @@ extern int	CdcLogRunHorizonHooks(XLogRecPtr old_oldest, XLogRecPtr new_oldest,
 								  const char *reason);
 
 /* worker.c */
+/* StartTransactionCommand for the log's processes: now() moves on */
+extern void CdcStartTransaction(void);
 extern void CdcLogSetProcessed(XLogRecPtr lsn, bool logged);
 extern bool CdcLogWriterRunning(int *pid);
 

@@ -333,7 +333,7 @@ CdcLogMaintain(bool own_transaction)
 
 	if (own_transaction)
 	{
-		StartTransactionCommand();
+		CdcStartTransaction();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		if (CdcLogPresent() != CDC_LOG_PRESENT)
 		{

@@ -419,7 +419,7 @@ cdc_wait_for_log(PG_FUNCTION_ARGS)
 			bool		running = CdcLogWriterRunning(&pid);
 
 			ereport(ERROR,
-					(errcode(ERRCODE_QUERY_CANCELED),
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("timed out waiting for the change log to reach %X/%X",
 							LSN_FORMAT_ARGS(upto)),
 					 errdetail("The log writer %s; it has logged every transaction that committed before %X/%X.",
@@ -435,6 +435,17 @@ cdc_wait_for_log(PG_FUNCTION_ARGS)
 		ConditionVariableCancelSleep();
 		check_client();
 	}
+}
+
+/*
+ * A background worker has no statements: without this, now() would stay
+ * at the first transaction's start for the life of the process.
+ */
+void
+CdcStartTransaction(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
 }
 
 /* ---------------------------------------------------------------------- */
@@ -458,7 +469,7 @@ database_list(void)
 	HeapTuple	tup;
 	MemoryContext outer = CurrentMemoryContext;
 
-	StartTransactionCommand();
+	CdcStartTransaction();
 	(void) GetTransactionSnapshot();
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
@@ -694,7 +705,7 @@ cdc_writer_main(Datum arg)
 	{
 		CdcLogPresence presence;
 
-		StartTransactionCommand();
+		CdcStartTransaction();
 		presence = CdcLogPresent();
 		CommitTransactionCommand();
 		if (presence == CDC_LOG_PRESENT)
@@ -720,7 +731,7 @@ cdc_writer_main(Datum arg)
 	LWLockRelease(shared->lock);
 
 	/* slot (created, or taken over from 1.0 consumers), then decoding */
-	StartTransactionCommand();
+	CdcStartTransaction();
 	CdcIngestPrepareSlot();
 	CommitTransactionCommand();
 	CdcIngestOpen(&ing, true);
@@ -744,7 +755,7 @@ cdc_writer_main(Datum arg)
 		{
 			CdcIngestStep step;
 
-			StartTransactionCommand();
+			CdcStartTransaction();
 			step = CdcIngestCycle(&ing);
 			CommitTransactionCommand();
 			if (step == CDC_INGEST_GONE)
