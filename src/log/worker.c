@@ -603,6 +603,12 @@ cdc_launcher_main(Datum arg)
 				continue;
 			alive = ld->handle != NULL &&
 				GetBackgroundWorkerPid(ld->handle, &pid) != BGWH_STOPPED;
+			/* a writer we did not start (or whose handle we lost) still counts */
+			LWLockAcquire(shared->lock, LW_SHARED);
+			if (e->state == CDC_WRITER_RUNNING && e->writer_pid != 0 &&
+				kill(e->writer_pid, 0) == 0)
+				alive = true;
+			LWLockRelease(shared->lock);
 			if (alive || !ld->seen)
 				continue;
 			if (ld->handle != NULL)
@@ -653,11 +659,14 @@ writer_shmem_exit(int code, Datum arg)
 
 	if (e == NULL || shared == NULL)
 		return;
+	/* only the running writer's own exit changes what it announced */
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	if (e->writer_pid == MyProcPid)
+	{
 		e->writer_pid = 0;
-	if (e->state == CDC_WRITER_RUNNING && code != 0)
-		e->state = CDC_WRITER_NONE;
+		if (e->state == CDC_WRITER_RUNNING)
+			e->state = CDC_WRITER_NONE;
+	}
 	LWLockRelease(shared->lock);
 	ConditionVariableBroadcast(&e->cv);
 	if (shared->launcher_latch)
@@ -669,8 +678,12 @@ static void
 writer_exit_no_extension(void)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	my_db->state = CDC_WRITER_NO_EXTENSION;
-	my_db->writer_pid = 0;
+	/* a probe leaving must not hide a writer that runs */
+	if (my_db->writer_pid == 0 || my_db->writer_pid == MyProcPid)
+	{
+		my_db->state = CDC_WRITER_NO_EXTENSION;
+		my_db->writer_pid = 0;
+	}
 	LWLockRelease(shared->lock);
 	proc_exit(0);
 }
@@ -725,6 +738,13 @@ cdc_writer_main(Datum arg)
 	}
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (my_db->state == CDC_WRITER_RUNNING && my_db->writer_pid != 0 &&
+		my_db->writer_pid != MyProcPid && kill(my_db->writer_pid, 0) == 0)
+	{
+		/* one writer per database: another one is at work */
+		LWLockRelease(shared->lock);
+		proc_exit(0);
+	}
 	my_db->state = CDC_WRITER_RUNNING;
 	my_db->writer_pid = MyProcPid;
 	my_db->started_at = GetCurrentTimestamp();
