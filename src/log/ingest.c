@@ -488,6 +488,7 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 	lookup_operation_oids(s);
 	MemoryContextSwitchTo(old);
 	ing->config_version = st.config_version;
+	ing->extension = get_extension_oid("cdc_ext", false);
 
 	/* one backend per slot: a second ingest gets PostgreSQL's own error */
 	ReplicationSlotAcquire(st.slot_name, true);
@@ -619,7 +620,9 @@ CdcIngestCycle(CdcIngest *ing)
 	int			nrec = 0;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (CdcLogPresent() != CDC_LOG_PRESENT)
+	/* dropped, or dropped and created again: this log and slot are done */
+	if (CdcLogPresent() != CDC_LOG_PRESENT ||
+		get_extension_oid("cdc_ext", true) != ing->extension)
 	{
 		PopActiveSnapshot();
 		return CDC_INGEST_GONE;
@@ -788,7 +791,7 @@ cdc_ingest(PG_FUNCTION_ARGS)
 			step = CdcIngestCycle(&ing);
 			logged |= step == CDC_INGEST_LOGGED || step == CDC_INGEST_MORE;
 		} while (step == CDC_INGEST_MORE);
-		CdcLogMaintain(false);
+		CdcLogMaintain(false, InvalidOid);
 		if (logged)
 			CdcLogNotifyIngest();
 	}

@@ -67,6 +67,7 @@ typedef struct CdcIngest
 	XLogRecPtr	start_lsn;		/* where decoding started (slot's confirmed) */
 	XLogRecPtr	processed;		/* WAL decoded, and what committed in it logged */
 	int32		config_version;
+	Oid			extension;		/* the cdc_ext it logs for (gone if it changes) */
 	bool		writer;
 	bool		origin_set;
 } CdcIngest;
@@ -79,7 +80,7 @@ extern void CdcIngestAfterCommit(CdcIngest *ing);
 extern void CdcIngestClose(CdcIngest *ing);
 
 /* retention.c */
-extern void CdcLogMaintain(bool own_transaction);
+extern void CdcLogMaintain(bool own_transaction, Oid extension);
 extern Oid	CdcLogChunkRelid(int32 chunk, bool create);
 extern int	CdcLogRunHorizonHooks(XLogRecPtr old_oldest, XLogRecPtr new_oldest,
 								  const char *reason);

@@ -28,6 +28,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -323,10 +324,11 @@ drop_chunks(void *arg)
 
 /*
  * Keep the partitions: roll the current chunk, drop what retention lets go.
- * own_transaction: the writer's (each step in a transaction of its own).
+ * own_transaction: the writer's (in a transaction of its own, and only for
+ * the extension it logs for).
  */
 void
-CdcLogMaintain(bool own_transaction)
+CdcLogMaintain(bool own_transaction, Oid extension)
 {
 	CdcOwnerScope scope;
 	DropPlan	plan = {0};
@@ -335,7 +337,8 @@ CdcLogMaintain(bool own_transaction)
 	{
 		CdcStartTransaction();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		if (CdcLogPresent() != CDC_LOG_PRESENT)
+		if (CdcLogPresent() != CDC_LOG_PRESENT ||
+			get_extension_oid("cdc_ext", true) != extension)
 		{
 			PopActiveSnapshot();
 			CommitTransactionCommand();

@@ -800,7 +800,7 @@ cdc_writer_main(Datum arg)
 		now = GetCurrentTimestamp();
 		if (TimestampDifferenceExceeds(last_maintain, now, CDC_MAINTAIN_EVERY_MS))
 		{
-			CdcLogMaintain(true);
+			CdcLogMaintain(true, ing.extension);
 			last_maintain = now;
 		}
 
