@@ -136,7 +136,7 @@ CdcLogScanRun(CdcLogScan *scan)
 						  "FROM cdc.log "
 						  "WHERE (commit_lsn, seq) OPERATOR(pg_catalog.>) ($1, $2) "
 						  "AND commit_lsn OPERATOR(pg_catalog.<) $3 "
-						  "AND chunk OPERATOR(pg_catalog.>=) (SELECT pg_catalog.coalesce(pg_catalog.max(chunk), -2147483648) "
+						  "AND chunk OPERATOR(pg_catalog.>=) (SELECT coalesce(pg_catalog.max(chunk), -2147483648) "
 						  "FROM cdc.log_chunk WHERE first_commit_lsn OPERATOR(pg_catalog.<) $1) "
 						  "ORDER BY commit_lsn, seq",
 						  3, argtypes, CURSOR_OPT_FAST_PLAN | CURSOR_OPT_GENERIC_PLAN);
@@ -180,7 +180,8 @@ CdcLogScanRun(CdcLogScan *scan)
 	options.read_only = false;
 	options.dest = (DestReceiver *) &r;
 	rc = SPI_execute_plan_extended(plan, &options);
-	if (rc != SPI_OK_SELECT)
+	/* (SPI says UTILITY for a SELECT whose receiver is DestNone) */
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
 		elog(ERROR, "cdc_ext: reading the change log failed: %s", SPI_result_code_string(rc));
 	MemoryContextDelete(r.rowcxt);
 }
@@ -371,6 +372,12 @@ cdc_stream(PG_FUNCTION_ARGS)
 	}
 	else
 		CdcConsumerCheckGap(&c);
+	/* a trim can leave rows before the horizon in the current chunk: gone all the same */
+	if (scan.after_lsn < c.oldest_lsn)
+	{
+		scan.after_lsn = c.oldest_lsn;
+		scan.after_seq = 0;
+	}
 
 	scan.before_lsn = InvalidXLogRecPtr;
 	scan.limit = batch_size;
