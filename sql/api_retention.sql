@@ -98,7 +98,7 @@ UPDATE cdc.consumer_state SET gap_from = '0/1', gap_to = :'cut', gap_reason = 'e
 	checkpoint_lsn = '0/1' WHERE name = 'reader';
 SELECT cdc.wait_for_log() AS cut2 \gset
 SELECT consumers_with_gap FROM cdc.trim(:'cut2');
-SELECT name, gap_from, gap_to = :'cut2' AS to_new_horizon, gap_reason
+SELECT name, gap_from = '0/1' AS kept_from, gap_from IS NOT NULL AS has_gap, gap_to = :'cut2' AS to_new_horizon, gap_reason
 FROM cdc.consumer_state ORDER BY name;
 SELECT pg_temp.try($$SELECT * FROM cdc.stream('reader')$$);
 

@@ -47,7 +47,7 @@ UPDATE nums SET n = n + 1 WHERE id = 42;
 SELECT cdc.wait_for_log() IS NOT NULL AS logged;
 SELECT entity_id, new_data FROM cdc.stream('types') ORDER BY commit_lsn, seq;
 SELECT entity_id, new_data FROM cdc.stream('types', numeric_as_string => true) ORDER BY commit_lsn, seq;
--- what the plugin itself writes with numeric_as_string, for comparison
+-- JSON types with numeric_as_string: strings only where a double would round
 SELECT jsonb_typeof(new_data->'id') AS id, jsonb_typeof(new_data->'n') AS n,
 	   jsonb_typeof(new_data->'f') AS f, jsonb_typeof(new_data->'arr'->1) AS arr1,
 	   jsonb_typeof(new_data->'j'->'big') AS json_inside
