@@ -16,6 +16,7 @@
 
 #include "cdc_plugin.h"
 #include "cdc_log.h"
+#include "cdc_api.h"
 
 PG_MODULE_MAGIC;
 
@@ -25,6 +26,7 @@ extern void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 void
 _PG_init(void)
 {
+	CdcApiInit();
 	if (process_shared_preload_libraries_in_progress)
 	{
 		CdcLogShmemRequest();
