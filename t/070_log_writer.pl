@@ -105,6 +105,18 @@ is($node->safe_psql('postgres',
 $node->safe_psql('other', q{DROP TABLE u});
 $node->safe_psql('postgres', q{DROP DATABASE other});
 
+# dropped and created again: wait_for_log() waits for the new writer (not the
+# old one's position), so that what commits after it is in the new log
+foreach my $round (1 .. 3)
+{
+	$node->safe_psql('postgres', q{DROP EXTENSION cdc_ext; CREATE EXTENSION cdc_ext});
+	$node->safe_psql('postgres', q{SELECT cdc.wait_for_log()});
+	$node->safe_psql('postgres', qq{INSERT INTO t VALUES (300 + $round, 'new log')});
+	$node->safe_psql('postgres', q{SELECT cdc.wait_for_log()});
+	is($node->safe_psql('postgres', q{SELECT string_agg(new_data->>'id', ',') FROM cdc.log}), 300 + $round,
+		"after DROP and CREATE EXTENSION ($round) the change made once wait_for_log() returned is in the new log");
+}
+
 # without the preload: no writer, CALL cdc.ingest() logs
 $node->safe_psql('postgres', q{DROP EXTENSION cdc_ext});
 is(poll_for('postgres', $slot, '0'), '0', 'no slot left');

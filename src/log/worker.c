@@ -89,6 +89,7 @@ typedef struct CdcLogDb
 	TimestampTz wanted_at;		/* cdc.start_writer() asked at */
 	pg_atomic_uint64 generation;	/* bumped after each logging commit */
 	pg_atomic_uint64 processed_lsn;	/* every transaction committed before it is logged */
+	Oid			extension;		/* ... by the writer of this cdc_ext (its OID) */
 	ConditionVariable cv;
 } CdcLogDb;
 
@@ -382,6 +383,7 @@ cdc_wait_for_log(PG_FUNCTION_ARGS)
 	TimestampTz deadline = GetCurrentTimestamp();
 	Interval   *timeout = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
 	CdcLogDb   *e = my_entry();
+	Oid			my_extension;
 
 	if (timeout != NULL)
 	{
@@ -406,10 +408,19 @@ cdc_wait_for_log(PG_FUNCTION_ARGS)
 				 errmsg("no log writer runs in this server"),
 				 errdetail("cdc_ext is not in shared_preload_libraries."),
 				 errhint("Add cdc_ext to shared_preload_libraries and restart, or log changes with CALL cdc.ingest();")));
+	my_extension = get_extension_oid("cdc_ext", false);
 	for (;;)
 	{
 		uint64		gen = pg_atomic_read_u64(&e->generation);
 		XLogRecPtr	done = pg_atomic_read_u64(&e->processed_lsn);
+		Oid			logs_for;
+
+		/* a writer of an earlier cdc_ext in this database does not count */
+		LWLockAcquire(shared->lock, LW_SHARED);
+		logs_for = e->extension;
+		LWLockRelease(shared->lock);
+		if (logs_for != my_extension)
+			done = InvalidXLogRecPtr;
 
 		if (done >= upto)
 			PG_RETURN_LSN(done);
@@ -429,7 +440,7 @@ cdc_wait_for_log(PG_FUNCTION_ARGS)
 		}
 		/* the writer broadcasts after every cycle, logging or not */
 		ConditionVariablePrepareToSleep(&e->cv);
-		if (pg_atomic_read_u64(&e->processed_lsn) < upto &&
+		if ((done == InvalidXLogRecPtr || pg_atomic_read_u64(&e->processed_lsn) < upto) &&
 			pg_atomic_read_u64(&e->generation) == gen)
 			(void) ConditionVariableTimedSleep(&e->cv, 100, PG_WAIT_EXTENSION);
 		ConditionVariableCancelSleep();
@@ -755,6 +766,11 @@ cdc_writer_main(Datum arg)
 	CdcIngestPrepareSlot();
 	CommitTransactionCommand();
 	CdcIngestOpen(&ing, true);
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	my_db->extension = ing.extension;
+	LWLockRelease(shared->lock);
+	pg_atomic_write_u64(&my_db->processed_lsn, ing.processed);
+	ConditionVariableBroadcast(&my_db->cv);
 	ereport(LOG,
 			(errmsg("cdc_ext log writer started for database %u, decoding from %X/%X",
 					dboid, LSN_FORMAT_ARGS(ing.start_lsn))));
