@@ -1,0 +1,98 @@
+/*
+ * ChangeEntry from its two wire forms: a row of cdc.stream / cdc.consume
+ * (typed columns, jsonb values) and a JSON object of the output plugin.
+ * Both use the same snake_case names, mapped here to the document's
+ * camelCase ones; the commit time becomes a Date and exact microseconds.
+ */
+import pg from 'pg';
+import { parseJson, parseNumber, type LargeNumbers } from './json.js';
+import type { ChangeEntry, TransactionEntry } from './types.js';
+
+const CAMEL: Record<string, string> = {
+	commit_lsn: 'commitLsn',
+	entity_id: 'entityId',
+	old_data: 'oldData',
+	new_data: 'newData',
+	unchanged_toast: 'unchangedToast',
+	content_encoding: 'contentEncoding',
+	timestamp_micros: 'timestampMicros',
+};
+
+function camel(key: string): string {
+	return CAMEL[key] ?? key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function toBigInt(v: unknown): bigint | null {
+	if (v === null || v === undefined)
+		return null;
+	return typeof v === 'bigint' ? v : BigInt(v as number | string);
+}
+
+function setTime(out: any, micros: bigint | null): void {
+	out.timestampMicros = micros;
+	// floor division: the Date is the millisecond the change falls in
+	out.timestamp = micros === null ? null
+		: new Date(Number(micros >= 0n ? micros / 1000n : -((-micros + 999n) / 1000n)));
+}
+
+/** A ChangeEntry (or begin/commit entry) from a JSON object of the output plugin. */
+export function entryFromPluginJson(obj: Record<string, any>): ChangeEntry | TransactionEntry {
+	const out: any = {};
+	for (const k of Object.keys(obj)) {
+		if (k === 'timestamp' || k === 'xid')
+			continue;
+		out[camel(k)] = obj[k];
+	}
+	out.xid = toBigInt(obj.xid);
+	setTime(out, toBigInt(obj.timestamp));
+	return out;
+}
+
+/**
+ * Per-query type parsers (never pg's global ones): jsonb/json through the
+ * lossless parser, int8 exact, timestamps left as text (the query also
+ * selects exact microseconds).
+ */
+export function typeParsers(large: LargeNumbers): { getTypeParser: (oid: number, format?: any) => any } {
+	const json = (text: string) => parseJson(text, large);
+	const int8 = (text: string) => parseNumber(text, large);
+	const numeric = (text: string) => (text === 'NaN' || /inity$/.test(text)) ? text : parseNumber(text, 'string');
+	return {
+		getTypeParser(oid: number, format?: any) {
+			switch (oid) {
+				case 3802: /* jsonb */
+				case 114:  /* json */
+					return json;
+				case 20:   /* int8 */
+					return int8;
+				case 1700: /* numeric */
+					return numeric;
+				case 3807: /* jsonb[] */
+				case 199:  /* json[] */
+					return (text: string) => (pg.types.getTypeParser(1009 as any, 'text') as (t: string) => string[])(text).map(json);
+				default:
+					return pg.types.getTypeParser(oid, format);
+			}
+		},
+	};
+}
+
+/** The SELECT list that turns cdc.change_entry rows into what rowToEntry reads. */
+export const ENTRY_COLUMNS =
+	'e.*, (pg_catalog.extract(epoch FROM e."timestamp") * 1000000)::int8::text AS timestamp_micros';
+
+/** A ChangeEntry from a row of cdc.stream / cdc.consume selected with ENTRY_COLUMNS. */
+export function entryFromRow(row: Record<string, any>): ChangeEntry {
+	const out: any = {};
+	for (const k of Object.keys(row)) {
+		const v = row[k];
+		if (k === 'timestamp' || k === 'timestamp_micros' || k === 'xid')
+			continue;
+		if ((k === 'unchanged_toast' || k === 'fallback') && (v === null || v.length === 0))
+			continue;
+		out[camel(k)] = v;
+	}
+	out.xid = toBigInt(row.xid);
+	setTime(out, toBigInt(row.timestamp_micros));
+	return out;
+}
