@@ -1,0 +1,75 @@
+/*
+ * cdc_log.h
+ *		The change log (src/log/): the launcher and per-database log writer
+ *		(worker.c), exactly-once ingest of decoded changes into cdc.log
+ *		(ingest.c), partitions, retention and trim (retention.c).
+ *
+ * What the API (src/api/) may rely on:
+ * - cdc.log holds ChangeEntries in (commit_lsn, seq) order; rows become
+ *   visible only in increasing cursor order (one writer per database; each
+ *   ingest transaction logs only positions after everything committed
+ *   before it).  A reader that saw position P never later sees a new row at
+ *   or before P.
+ * - cdc.log_state.oldest_lsn is the horizon: changes of transactions that
+ *   committed before it are gone.  A consumer whose checkpoint is before it
+ *   has a gap unless its gap was resolved at the drop (see
+ *   CdcLogSetHorizonHook).
+ */
+#ifndef CDC_LOG_H
+#define CDC_LOG_H
+
+#include "postgres.h"
+
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+
+/* Attribute numbers (0-based) of cdc.log, as created in log.sql. */
+typedef enum CdcLogColumn
+{
+	CDC_LOG_COMMIT_LSN,
+	CDC_LOG_SEQ,
+	CDC_LOG_CHUNK,
+	CDC_LOG_LSN,
+	CDC_LOG_XID,
+	CDC_LOG_TIMESTAMP,
+	CDC_LOG_RELID,
+	CDC_LOG_ENTITY,
+	CDC_LOG_ENTITY_ID,
+	CDC_LOG_OPERATION,
+	CDC_LOG_OLD_DATA,
+	CDC_LOG_NEW_DATA,
+	CDC_LOG_UNCHANGED_TOAST,
+	CDC_LOG_FALLBACK,
+	CDC_LOG_NCOLUMNS
+} CdcLogColumn;
+
+/* worker.c: shared memory, launcher and writer */
+extern void CdcLogShmemRequest(void);	/* from _PG_init, under preload */
+extern void CdcLogRegisterLauncher(void);	/* from _PG_init, under preload */
+extern bool CdcLogShmemAvailable(void);
+
+/*
+ * Long poll: a counter the writer of this database bumps after each ingest
+ * commit, and a wait for it to move past "seen" or for deadline.  The wait
+ * sleeps on a condition variable (no polling) when shared memory is there,
+ * else (no preload) in 100 ms naps; either way it notices a client that
+ * went away (ERROR) and interrupts.  Returns true when woken by an ingest.
+ */
+extern uint64 CdcLogGeneration(void);
+/* How far the writer has decoded, with everything committed before it logged. */
+extern XLogRecPtr CdcLogProcessedLsn(void);
+extern bool CdcLogWait(uint64 seen, TimestampTz deadline);
+extern void CdcLogNotifyIngest(void);
+
+/*
+ * retention.c: before the horizon moves to new_oldest (trim or retention),
+ * the API decides for each consumer whose checkpoint is before it whether it
+ * loses a change it may see (then it records a gap) or not (then its
+ * checkpoint follows the horizon).  Runs in the dropping transaction, as the
+ * extension's owner inside SPI; returns how many consumers got a gap.
+ */
+typedef int (*CdcHorizonHook) (XLogRecPtr old_oldest, XLogRecPtr new_oldest,
+							   const char *reason);
+extern void CdcLogSetHorizonHook(CdcHorizonHook hook);
+
+#endif

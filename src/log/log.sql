@@ -1,0 +1,156 @@
+-- src/log/log.sql: the change log (DESIGN §10).  Part of cdc_ext--1.1.sql
+-- (the Makefile concatenates the parts); written by the log writer only.
+
+CREATE TYPE cdc.operation AS ENUM ('insert', 'update', 'delete', 'truncate', 'message');
+COMMENT ON TYPE cdc.operation IS 'Kind of change in a ChangeEntry';
+
+CREATE TYPE cdc.change_entry AS (
+	lsn				pg_lsn,
+	commit_lsn		pg_lsn,
+	seq				integer,
+	xid				bigint,
+	"timestamp"		timestamptz,
+	entity			text,
+	entity_id		jsonb,
+	operation		cdc.operation,
+	old_data		jsonb,
+	new_data		jsonb,
+	unchanged_toast text[],
+	fallback		text[]
+);
+COMMENT ON TYPE cdc.change_entry IS
+	'One row change: the ChangeEntry fields, typed; ordered and resumable by (commit_lsn, seq). fallback: columns whose value jsonb cannot hold, given as their JSON text in a string';
+
+-- The log: one row per ChangeEntry, in partitions ("chunks") that the writer
+-- opens as it goes and retention drops whole.  The partition key is the
+-- chunk number, not the position, so that a chunk can be closed at any
+-- moment; readers prune with cdc.log_chunk.  relid: the table as of the
+-- change, for privilege checks at read time (NULL for messages).
+CREATE TABLE cdc.log (
+	commit_lsn		pg_lsn NOT NULL,
+	seq				integer NOT NULL,
+	chunk			integer NOT NULL,
+	lsn				pg_lsn NOT NULL,
+	xid				bigint NOT NULL,
+	"timestamp"		timestamptz NOT NULL,
+	relid			oid,
+	entity			text,
+	entity_id		jsonb,
+	operation		cdc.operation NOT NULL,
+	old_data		jsonb,
+	new_data		jsonb,
+	unchanged_toast text[],
+	fallback		text[],
+	PRIMARY KEY (commit_lsn, seq, chunk)
+) PARTITION BY RANGE (chunk);
+REVOKE ALL ON cdc.log FROM PUBLIC;
+COMMENT ON TABLE cdc.log IS
+	'The change log, ordered by (commit_lsn, seq) (internal: read it with cdc.stream / cdc.consume)';
+
+-- One row per partition of cdc.log: its bounds, for pruning, retention and status.
+CREATE TABLE cdc.log_chunk (
+	chunk			integer PRIMARY KEY,
+	relname			name NOT NULL,
+	first_commit_lsn pg_lsn,
+	last_commit_lsn	pg_lsn,
+	first_timestamp	timestamptz,
+	last_timestamp	timestamptz,
+	rows			bigint NOT NULL DEFAULT 0,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	closed			boolean NOT NULL DEFAULT false
+);
+REVOKE ALL ON cdc.log_chunk FROM PUBLIC;
+
+-- The writer's state and the log's configuration: exactly one row.
+--   logged_commit_lsn/logged_seq: the position of the last logged change
+--     (the log head); ingest skips what is at or before it.
+--   confirmed_lsn: every transaction that ended at or before it is fully
+--     logged (or had nothing to log); the slot is confirmed up to here only.
+--   oldest_lsn: the horizon; changes that committed before it are gone
+--     (trimmed or dropped by retention).  Consumers behind it have a gap.
+--   capture_from: where the writer's slot started decoding.
+CREATE TABLE cdc.log_state (
+	id				boolean PRIMARY KEY DEFAULT true CHECK (id),
+	slot_name		name NOT NULL,
+	logged_commit_lsn pg_lsn NOT NULL DEFAULT '0/0',
+	logged_seq		integer NOT NULL DEFAULT 0,
+	confirmed_lsn	pg_lsn NOT NULL DEFAULT '0/0',
+	oldest_lsn		pg_lsn NOT NULL DEFAULT '0/0',
+	capture_from	pg_lsn,
+	current_chunk	integer NOT NULL DEFAULT 0,
+	capture_entities text[],
+	capture_exclude_entities text[],
+	capture_messages text[],
+	retention_max_age interval NOT NULL DEFAULT '168 hours',
+	retention_max_bytes bigint,
+	chunk_max_age	interval NOT NULL DEFAULT '1 hour',
+	chunk_max_bytes	bigint NOT NULL DEFAULT 268435456,
+	migrate_slots	name[],
+	config_version	integer NOT NULL DEFAULT 1,
+	ingested_at		timestamptz
+);
+REVOKE ALL ON cdc.log_state FROM PUBLIC;
+INSERT INTO cdc.log_state (slot_name)
+SELECT 'cdc_ext_log_' || oid FROM pg_catalog.pg_database
+WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
+
+CREATE PROCEDURE cdc.ingest()
+AS 'MODULE_PATHNAME', 'cdc_ingest'
+LANGUAGE C;
+COMMENT ON PROCEDURE cdc.ingest() IS
+	'Decode the WAL written since the last ingest into the change log (what the log writer does; for servers without shared_preload_libraries = ''cdc_ext'', e.g. from pg_cron)';
+
+CREATE FUNCTION cdc.wait_for_log(upto pg_lsn DEFAULT NULL, timeout interval DEFAULT '30 s')
+RETURNS pg_lsn
+AS 'MODULE_PATHNAME', 'cdc_wait_for_log'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdc.wait_for_log(pg_lsn, interval) IS
+	'Wait until the log writer has logged every transaction that committed before upto (default: the current WAL position); returns how far the log reaches';
+
+CREATE FUNCTION cdc.set_capture(
+	entities text[] DEFAULT NULL,
+	exclude_entities text[] DEFAULT NULL,
+	messages text[] DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'cdc_set_capture'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdc.set_capture(text[], text[], text[]) IS
+	'What the log captures from now on: tables matching entities (default all) and not exclude_entities; logical messages whose prefix matches messages (default none)';
+
+CREATE FUNCTION cdc.set_retention(
+	max_age interval DEFAULT '168 hours',
+	max_bytes bigint DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'cdc_set_retention'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdc.set_retention(interval, bigint) IS
+	'Keep the log for max_age and at most max_bytes (NULL: no cap); enforced by the log writer by dropping whole partitions';
+
+CREATE FUNCTION cdc.trim(before_lsn pg_lsn)
+RETURNS TABLE (partitions_dropped integer, freed_bytes bigint,
+			   oldest_lsn pg_lsn, consumers_with_gap integer)
+AS 'MODULE_PATHNAME', 'cdc_trim'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION cdc.trim(pg_lsn) IS
+	'Drop the log of transactions that committed before before_lsn; consumers that had not read a change of it they may see get a gap';
+
+CREATE FUNCTION cdc.current_lsn()
+RETURNS pg_lsn
+AS $$ SELECT pg_catalog.pg_current_wal_lsn() $$
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION cdc.current_lsn() IS 'The current WAL write position';
+
+-- The writer's live state (shared memory): running, pid, start time.
+CREATE FUNCTION cdc.writer_info(OUT running boolean, OUT pid integer,
+								OUT started_at timestamptz, OUT preloaded boolean)
+AS 'MODULE_PATHNAME', 'cdc_writer_info'
+LANGUAGE C VOLATILE;
+
+-- Wake the launcher: this database now has the extension.
+CREATE FUNCTION cdc.start_writer()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'cdc_start_writer'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdc.start_writer() IS
+	'Ask the launcher to start this database''s log writer now (it also finds it within seconds on its own); false without shared_preload_libraries';
