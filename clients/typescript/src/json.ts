@@ -65,6 +65,9 @@ export function parseNumber(text: string, large: LargeNumbers = 'bigint'): numbe
 		return large === 'bigint' ? BigInt(text) : text;
 	}
 	const [digits, exp] = normalize(text);
+	// overflow to Infinity or underflow to 0 is a rounding too
+	if (!Number.isFinite(n) || (n === 0 && digits !== ''))
+		return text;
 	if (digits.length <= 15)
 		return n;
 	// more than 15 significant digits: keep the double only if it is exactly

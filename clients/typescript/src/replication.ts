@@ -311,6 +311,10 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 				await this.createSlot(c);
 			// where to start: what is confirmed, else the caller's start, else the slot's own position
 			const start = this.confirmed > 0n ? this.confirmedLsn : (this.opts.startLsn ?? '0/0');
+			// reset before starting: data can arrive in the same read as the CopyBoth response
+			this.openTxn = false;
+			this.queue.length = 0;
+			this.sentFeedback = -1n;
 			const sql = `START_REPLICATION SLOT ${quoteIdent(this.opts.slot)} LOGICAL ${start} (${pluginOptionList(this.opts)})`;
 			const started = new Promise<void>((resolve, reject) => {
 				const conn = (c as any).connection;
@@ -320,17 +324,17 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 				conn.once('replicationStart', onStart);
 				this.startReject = onErr;
 			});
+			this.client = c;
 			c.query(new StartReplication(sql, this, gen) as any);
 			await started;
 		} catch (err) {
+			this.client = null;
+			this.gen++;	/* the end of this connection is not a lost stream */
 			await c.end().catch(() => {});
 			throw err;
 		}
 		this.client = c;
 		this.backoff.reset();
-		this.openTxn = false;
-		this.queue.length = 0;
-		this.sentFeedback = -1n;
 		this.stopTimers();
 		this.statusTimer = setInterval(() => this.sendFeedback(this.client, true), this.opts.statusInterval ?? 10000);
 		this.statusTimer.unref?.();
