@@ -79,7 +79,7 @@ export function typeParsers(large: LargeNumbers): { getTypeParser: (oid: number,
 
 /** The SELECT list that turns cdc.change_entry rows into what rowToEntry reads. */
 export const ENTRY_COLUMNS =
-	'e.*, (pg_catalog.extract(epoch FROM e."timestamp") * 1000000)::int8::text AS timestamp_micros';
+	'e.*, (EXTRACT(epoch FROM e."timestamp") * 1000000)::int8::text AS timestamp_micros';
 
 /** A ChangeEntry from a row of cdc.stream / cdc.consume selected with ENTRY_COLUMNS. */
 export function entryFromRow(row: Record<string, any>): ChangeEntry {
