@@ -140,7 +140,9 @@ test('batches: exact sizes, a transaction larger than the batch, auto and manual
 	info = (await client.listConsumers()).find((x) => x.name === c);
 	assert.equal(info.checkpointLsn, b1[3].commitLsn);
 	assert.equal(info.checkpointSeq, b1[3].seq);
+	await s.close();
 	// an explicit checkpoint inside the big transaction, then a new stream resumes right after it
+	s = client.streamChanges({ consumer: c, batchSize: 4, checkpoint: 'manual' });
 	let got = [];
 	while (got.length < 20)
 		got.push(...await s.nextBatch());
