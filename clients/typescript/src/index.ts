@@ -6,7 +6,7 @@ export { CdcClient, type CdcClientConfig } from './client.js';
 export { ChangeStream } from './stream.js';
 export { ReplicationStream, type ReplicationEntry, pluginOptionList } from './replication.js';
 export { CdcError, CONSUMER_BUSY, isConnectionError } from './errors.js';
-export { parseJson, parseNumber, type LargeNumbers } from './json.js';
+export { parseJson, parseNumber, stringifyJson, type LargeNumbers } from './json.js';
 export { lsnToBigInt, formatLsn, compareCursor } from './lsn.js';
 export { entryFromPluginJson, entryFromRow } from './entry.js';
 export type * from './types.js';

@@ -235,3 +235,13 @@ class Parser {
 		}
 	}
 }
+
+/**
+ * JSON text of a value that may hold BigInt (as parseJson returns them):
+ * BigInt becomes an exact JSON number, e.g. for a jsonb parameter.
+ */
+export function stringifyJson(value: unknown): string {
+	const text = JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `\u0000bigint:${v}\u0000` : v));
+	// jsonb text never holds \u0000, so the marker cannot come from the data
+	return text === undefined ? text : text.replace(/"\\u0000bigint:(-?[0-9]+)\\u0000"/g, '$1');
+}
