@@ -3,8 +3,8 @@
 import { client, stopSignal, toJson } from './common.js';
 
 const cache = new Map<string, unknown>();
-const stream = client.streamChanges({ consumer: 'cache', entities: ['users', 'products'], signal: stopSignal() });
 await client.createConsumer('cache', { entities: ['users', 'products'] }).catch(() => {});
+const stream = client.streamChanges({ consumer: 'cache', entities: ['users', 'products'], signal: stopSignal() });
 for await (const change of stream) {
 	const cacheKey = `${change.entity}:${toJson(change.entityId)}`;
 	cache.delete(cacheKey);
