@@ -268,6 +268,19 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 
 	/** Connect and start streaming; on a lost connection, again (backoff) from the confirmed position. */
 	private async connectLoop(): Promise<void> {
+		if (this.connecting)
+			return;	/* one connection attempt at a time */
+		this.connecting = true;
+		try {
+			await this.connectAttempts();
+		} finally {
+			this.connecting = false;
+		}
+	}
+
+	private connecting = false;
+
+	private async connectAttempts(): Promise<void> {
 		for (;;) {
 			if (this.closed)
 				return;
@@ -301,7 +314,13 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 		const c = new pg.Client({ ...this.connConfig, replication: 'database' } as any);
 		c.on('error', (err) => this.onError(err, gen));
 		c.on('end', () => this.onError(Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' }), gen));
-		await c.connect();
+		try {
+			await c.connect();
+		} catch (err) {
+			this.gen++;	/* this failed connection's later events are not a lost stream */
+			c.end().catch(() => {});
+			throw err;
+		}
 		if (this.closed) {
 			await c.end().catch(() => {});
 			return;
@@ -417,6 +436,8 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 		this.stopTimers();
 		this.paused = false;
 		c?.end().catch(() => {});
+		if (this.connecting)
+			return;	/* the attempt in progress carries on */
 		if (isRetryable(err) || isConnectionError(err)) {
 			this.stats.reconnects++;
 			this.queue.length = 0;	/* unprocessed: the server sends them again */

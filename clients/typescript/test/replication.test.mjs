@@ -24,6 +24,9 @@ async function confirmedFlush(slot) {
 }
 
 before(async () => {
+	// slots left by an earlier run that was killed (a fresh cluster has none)
+	await sql(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+		WHERE NOT active AND slot_name ~ '^r[a-z]+_[0-9]+_[a-z0-9]+$'`);
 	await sql(`DROP TABLE IF EXISTS r_types, r_a, r_b, r_c, r_big;
 		CREATE TABLE r_types (id bigint PRIMARY KEY, n numeric, ts timestamptz, b bytea, f float8, j jsonb, t text, arr int[], nn numeric);
 		CREATE TABLE r_a (id int PRIMARY KEY, v text);
