@@ -26,10 +26,13 @@ const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 await q('CREATE EXTENSION IF NOT EXISTS cdc_ext');
 await q(`DROP TABLE IF EXISTS bench_client; CREATE TABLE bench_client (id bigint PRIMARY KEY, name text, price numeric, qty int, at timestamptz, tags text[])`);
-for (const s of ['bench_recv', 'bench_repl'])
+// pg_recvlogical confirms what it wrote when it stops: one slot per run
+const recvSlots = Array.from({ length: RUNS }, (_, i) => `bench_recv_${i}`);
+for (const s of [...recvSlots, 'bench_repl'])
 	await q('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [s]);
 await q("SELECT cdc.drop_consumer('bench-client') FROM cdc.consumers WHERE name = 'bench-client'");
-await q("SELECT pg_create_logical_replication_slot('bench_recv', 'cdc_ext')");
+for (const s of recvSlots)
+	await q("SELECT pg_create_logical_replication_slot($1, 'cdc_ext')", [s]);
 await q("SELECT pg_create_logical_replication_slot('bench_repl', 'cdc_ext')");
 await q("SELECT cdc.create_consumer('bench-client', entities => '{bench_client}')");
 const start = (await q('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l;
@@ -47,14 +50,12 @@ const results = { recvlogical: [], replicate: [], stream: [] };
 const cpu = { replicate: [], stream: [] };
 
 for (let r = 0; r < RUNS; r++) {
-	// pg_recvlogical: peek-like re-reads are not possible over the protocol, so
-	// each run re-creates the slot at the start position... instead, every run
-	// reads from the slot's start: the slots are never confirmed past `start`
-	// (pg_recvlogical: --no-loop --endpos, feedback disabled by -s large; the
-	// client: confirm 'manual' with nothing confirmed).
+	// every reader starts at the same position: pg_recvlogical on a fresh slot
+	// per run, the client on one slot it never confirms (confirm 'manual'),
+	// streamChanges with a consumer it never checkpoints (checkpoint 'manual')
 	let t = process.hrtime.bigint();
 	await run('pg_recvlogical', ['-h', conn.host, '-p', String(conn.port), '-U', conn.user, '-d', conn.database,
-		'--slot', 'bench_recv', '--start', '-o', 'transactions=true', '-o', 'entities=bench_client', '--endpos', end, '--no-loop', '-f', '/dev/null', '-s', '3600', '-F', '0']);
+		'--slot', recvSlots[r], '--start', '-o', 'transactions=true', '-o', 'entities=bench_client', '--endpos', end, '--no-loop', '-f', '/dev/null', '-s', '3600', '-F', '0']);
 	results.recvlogical.push(Number(process.hrtime.bigint() - t) / 1e9);
 
 	t = process.hrtime.bigint();
@@ -111,7 +112,7 @@ console.log(`\nparse + mapping per change (no server): ${mine.toFixed(2)} µs; J
 console.log(`all runs: recvlogical ${results.recvlogical.map((x) => x.toFixed(3))}, replicate ${results.replicate.map((x) => x.toFixed(3))}, stream ${results.stream.map((x) => x.toFixed(3))}`);
 
 await client.end();
-for (const s of ['bench_recv', 'bench_repl'])
+for (const s of [...recvSlots, 'bench_repl'])
 	await q('SELECT pg_drop_replication_slot($1)', [s]);
 await q("SELECT cdc.drop_consumer('bench-client')");
 await q('DROP TABLE bench_client');

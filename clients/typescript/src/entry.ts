@@ -35,16 +35,39 @@ function setTime(out: any, micros: bigint | null): void {
 		: new Date(Number(micros >= 0n ? micros / 1000n : -((-micros + 999n) / 1000n)));
 }
 
+const PLUGIN_KEYS = new Set(['lsn', 'commit_lsn', 'seq', 'xid', 'timestamp', 'entity', 'entity_id',
+	'operation', 'old_data', 'new_data']);
+
 /** A ChangeEntry (or begin/commit entry) from a JSON object of the output plugin. */
 export function entryFromPluginJson(obj: Record<string, any>): ChangeEntry | TransactionEntry {
-	const out: any = {};
-	for (const k of Object.keys(obj)) {
-		if (k === 'timestamp' || k === 'xid')
-			continue;
-		out[camel(k)] = obj[k];
+	const out: any = {
+		lsn: obj.lsn,
+		commitLsn: obj.commit_lsn ?? null,
+		seq: obj.seq ?? null,
+		xid: toBigInt(obj.xid),
+		timestamp: null,
+		timestampMicros: null,
+		entity: obj.entity ?? null,
+		entityId: obj.entity_id ?? null,
+		operation: obj.operation,
+		oldData: obj.old_data ?? null,
+		newData: obj.new_data ?? null,
+	};
+	const ts = obj.timestamp;
+	if (typeof ts === 'number') {	/* exact: below 2^53 */
+		out.timestampMicros = BigInt(ts);
+		out.timestamp = new Date(Math.floor(ts / 1000));
+	} else if (ts !== null && ts !== undefined)
+		setTime(out, toBigInt(ts));
+	for (const k in obj)
+		if (!PLUGIN_KEYS.has(k))
+			out[camel(k)] = obj[k];
+	if (out.operation === 'begin' || out.operation === 'commit') {
+		delete out.entity;
+		delete out.entityId;
+		delete out.oldData;
+		delete out.newData;
 	}
-	out.xid = toBigInt(obj.xid);
-	setTime(out, toBigInt(obj.timestamp));
 	return out;
 }
 

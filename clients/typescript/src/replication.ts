@@ -101,7 +101,9 @@ class StartReplication {
 export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 	private client: pg.Client | null = null;
 	private gen = 0;
-	private readonly queue: ReplicationEntry[] = [];
+	/** received, not yet handed out: queue[qhead..] (a head index: shift() is O(n) on long arrays) */
+	private queue: ReplicationEntry[] = [];
+	private qhead = 0;
 	private waiter: Waiter | null = null;
 	private failure: any = null;
 	private started = false;
@@ -241,9 +243,16 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 		for (;;) {
 			if (this.closed)
 				return null;
-			if (this.queue.length > 0) {
-				const e = this.queue.shift()!;
-				if (this.paused && this.queue.length < this.hwm / 2)
+			if (this.qhead < this.queue.length) {
+				const e = this.queue[this.qhead++];
+				if (this.qhead === this.queue.length) {
+					this.queue = [];
+					this.qhead = 0;
+				} else if (this.qhead >= 1024 && this.qhead * 2 >= this.queue.length) {
+					this.queue = this.queue.slice(this.qhead);
+					this.qhead = 0;
+				}
+				if (this.paused && this.queue.length - this.qhead < this.hwm / 2)
 					this.resume();
 				return e;
 			}
@@ -332,7 +341,8 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 			const start = this.confirmed > 0n ? this.confirmedLsn : (this.opts.startLsn ?? '0/0');
 			// reset before starting: data can arrive in the same read as the CopyBoth response
 			this.openTxn = false;
-			this.queue.length = 0;
+			this.queue = [];
+			this.qhead = 0;
 			this.sentFeedback = -1n;
 			const sql = `START_REPLICATION SLOT ${quoteIdent(this.opts.slot)} LOGICAL ${start} (${pluginOptionList(this.opts)})`;
 			const started = new Promise<void>((resolve, reject) => {
@@ -394,7 +404,7 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 					this.commits.push({ commitLsn: e.commitLsn, lastSeq: e.seq - 1, end: lsnToBigInt(e.lsn) });
 			}
 			this.queue.push(e);
-			if (!this.paused && this.queue.length >= this.hwm)
+			if (!this.paused && this.queue.length - this.qhead >= this.hwm)
 				this.pause();
 			this.wake();
 		} else if (kind === 0x6b) {	/* 'k' */
@@ -417,7 +427,7 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 	private idleAdvance(): void {
 		if ((this.opts.confirm ?? 'auto') !== 'auto')
 			return;
-		if (this.queue.length === 0 && this.handedOut === null && !this.openTxn && this.waiter !== null)
+		if (this.qhead === this.queue.length && this.handedOut === null && !this.openTxn && this.waiter !== null)
 			this.advanceConfirmed(this.lastServerWalEnd);
 	}
 
@@ -440,7 +450,8 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 			return;	/* the attempt in progress carries on */
 		if (isRetryable(err) || isConnectionError(err)) {
 			this.stats.reconnects++;
-			this.queue.length = 0;	/* unprocessed: the server sends them again */
+			this.queue = [];	/* unprocessed: the server sends them again */
+			this.qhead = 0;
 			this.openTxn = false;
 			this.backoff.wait(this.opts.signal).then((go) => {
 				if (this.closed)

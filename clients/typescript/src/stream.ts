@@ -50,7 +50,9 @@ export class ChangeStream implements AsyncIterable<ChangeEntry> {
 	private created = false;
 	private closed = false;
 	private busy = false;
+	/** the current batch, handed out from bhead on */
 	private buffer: ChangeEntry[] = [];
+	private bhead = 0;
 	private readonly backoff: Backoff;
 
 	constructor(private readonly host: StreamHost, opts: StreamOptions = {}) {
@@ -71,7 +73,7 @@ export class ChangeStream implements AsyncIterable<ChangeEntry> {
 	[Symbol.asyncIterator](): AsyncIterator<ChangeEntry> {
 		return {
 			next: async (): Promise<IteratorResult<ChangeEntry>> => {
-				while (this.buffer.length === 0) {
+				while (this.bhead >= this.buffer.length) {
 					if (this.closed || this.opts.signal?.aborted) {
 						await this.close();
 						return { done: true, value: undefined };
@@ -82,8 +84,9 @@ export class ChangeStream implements AsyncIterable<ChangeEntry> {
 						return { done: true, value: undefined };
 					}
 					this.buffer = batch;
+					this.bhead = 0;
 				}
-				const e = this.buffer.shift()!;
+				const e = this.buffer[this.bhead++];
 				this.advance(e);
 				return { done: false, value: e };
 			},
@@ -100,9 +103,10 @@ export class ChangeStream implements AsyncIterable<ChangeEntry> {
 	 * checkpoint mode, asking for a batch checkpoints the previous one.
 	 */
 	async nextBatch(): Promise<ChangeEntry[] | null> {
-		if (this.buffer.length > 0) {
-			const b = this.buffer;
+		if (this.bhead < this.buffer.length) {
+			const b = this.buffer.slice(this.bhead);
 			this.buffer = [];
+			this.bhead = 0;
 			for (const e of b)
 				this.advance(e);
 			return b;
