@@ -98,3 +98,22 @@ test('consume(): a failing callback rolls back its writes and the checkpoint; th
 	assert.deepEqual(r, { batches: 3, changes: 5 });
 	await client.dropConsumer(consumer);
 });
+
+test('two consume() workers on one consumer never get the same change', async () => {
+	const consumer = uniq('eotwo').replace(/_/g, '-');
+	await client.createConsumer(consumer, { entities: ['eo_fail'] });
+	await sql('DELETE FROM eo_sink');
+	for (let i = 0; i < 20; i++)
+		await sql('INSERT INTO eo_fail SELECT g FROM generate_series($1::int, $1::int + 4) g', [1000 + i * 5]);
+	await waitForLog();
+	const work = () => client.consume(consumer, async (batch, tx) => {
+		for (const e of batch)
+			await tx.query('INSERT INTO eo_sink (src_id) VALUES ($1)', [e.newData.id]);
+		await sleep(5);
+	}, { batchSize: 7, batchTimeout: 0, untilEmpty: true });
+	const [a, b] = await Promise.all([work(), work()]);
+	assert.equal(a.changes + b.changes, 100);
+	const r = (await sql('SELECT count(*)::int AS n, count(DISTINCT src_id)::int AS d FROM eo_sink')).rows[0];
+	assert.deepEqual(r, { n: 100, d: 100 });
+	await client.dropConsumer(consumer);
+});
