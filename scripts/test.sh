@@ -161,7 +161,7 @@ client_tests() {
 	local n=0 bad=0
 	for f in "$cdir"/test/*.test.mjs; do
 		out=$(cd "$cdir" && as_pg env "${npmenv[@]}" PATH="$PATH" PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres \
-			PGDATABASE=postgres CDC_TEST_PGDATA="$data" timeout 300 node --test "$f" 2>&1)
+			PGDATABASE=postgres CDC_TEST_PGDATA="$data" timeout 300 node --test --test-reporter=tap "$f" 2>&1)
 		p=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' <<<"$out" | tail -1)
 		fl=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' <<<"$out" | tail -1)
 		sk=$(sed -nE 's/^# skipped ([0-9]+)$/\1/p' <<<"$out" | tail -1)
