@@ -8,7 +8,7 @@
 import pg from 'pg';
 import { ChangeStream, wrap } from './stream.js';
 import { ReplicationStream } from './replication.js';
-import { Backoff, CdcError, isConnectionError, isRetryable, abortPromise } from './errors.js';
+import { Backoff, CdcError, isConnectionError, isRetryable, abortPromise, guardClient } from './errors.js';
 import { ENTRY_COLUMNS, entryFromRow, typeParsers } from './entry.js';
 import { lsnToBigInt } from './lsn.js';
 import type {
@@ -92,7 +92,7 @@ export class CdcClient {
 			const abort = abortPromise(signal);
 			try {
 				conn = await this.pool.connect();
-				conn.on('error', () => {});
+				guardClient(conn as any);
 				const c = conn;
 				await c.query('BEGIN');
 				const q = c.query({

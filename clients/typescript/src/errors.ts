@@ -111,3 +111,15 @@ export function abortPromise(signal?: AbortSignal): { promise: Promise<'aborted'
 	});
 	return { promise, dispose: () => signal.removeEventListener('abort', onAbort) };
 }
+
+const ignore = (): void => {};
+
+/**
+ * A checked-out pool client whose connection dies emits 'error'; without a
+ * listener that would crash the process.  The failing query reports it, so
+ * the event itself is ignored (one listener per client, however often reused).
+ */
+export function guardClient(c: { on(e: 'error', f: () => void): unknown; listeners(e: string): Function[] }): void {
+	if (!c.listeners('error').includes(ignore))
+		c.on('error', ignore);
+}

@@ -20,7 +20,7 @@
  * new one with backoff, from the cursor: nothing is lost or repeated.
  */
 import type pg from 'pg';
-import { CdcError, Backoff, isRetryable, isConnectionError, abortPromise } from './errors.js';
+import { CdcError, Backoff, isRetryable, isConnectionError, abortPromise, guardClient } from './errors.js';
 import { ENTRY_COLUMNS, entryFromRow, typeParsers } from './entry.js';
 import { compareCursor } from './lsn.js';
 import type { ChangeEntry, StreamOptions } from './types.js';
@@ -165,9 +165,7 @@ export class ChangeStream implements AsyncIterable<ChangeEntry> {
 	private async connection(): Promise<pg.PoolClient> {
 		if (!this.conn) {
 			this.conn = await this.host.pool.connect();
-			// a connection lost while idle in the pool raises 'error' on it: the
-			// next query then fails and is retried; do not crash the process
-			this.conn.on('error', () => {});
+			guardClient(this.conn as any);
 		}
 		return this.conn;
 	}
