@@ -139,6 +139,8 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 		this.hwm = opts.highWaterMark ?? 10000;
 		if (opts.startLsn)
 			lsnToBigInt(opts.startLsn);	/* validate early */
+		if (opts.signal?.aborted)
+			this.closed = true;
 		opts.signal?.addEventListener('abort', () => { this.close().catch(() => {}); }, { once: true });
 	}
 
@@ -259,6 +261,7 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 			if (this.failure) {
 				const f = this.failure;
 				this.failure = null;
+				await this.close();	/* the stream is over: later calls end the iteration */
 				throw f;
 			}
 			if (!this.started) {

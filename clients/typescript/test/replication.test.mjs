@@ -245,3 +245,23 @@ test('connection loss: a terminated walsender and a server restart; the stream c
 	assert.deepEqual(ids, Array.from({ length: 70 }, (_, i) => i + 1));
 	assert.ok(s.stats.reconnects >= 2, `reconnected (${s.stats.reconnects})`);
 });
+
+test('AbortSignal: iteration ends cleanly, what was processed is confirmed, nothing after it', async () => {
+	const slot = slotName('rabort');
+	await createSlot(slot);
+	await sql('DROP TABLE IF EXISTS r_abort; CREATE TABLE r_abort (id int PRIMARY KEY)');
+	await sql('INSERT INTO r_abort VALUES (1)');
+	await sql('INSERT INTO r_abort VALUES (2)');
+	const ac = new AbortController();
+	const s = client.replicate({ slot, entities: ['r_abort'], transactions: true, signal: ac.signal });
+	const it = s[Symbol.asyncIterator]();
+	const got = await take(it, 4);	/* begin, insert 1, commit, begin of the second */
+	assert.deepEqual(got.map((e) => e.operation), ['begin', 'insert', 'commit', 'begin']);
+	const pending = it.next();	/* the first transaction's commit is now processed */
+	ac.abort();
+	const r = await pending;
+	assert.ok(r.done || r.value.operation === 'insert');
+	assert.equal((await it.next()).done, true);
+	await sleep(200);
+	assert.equal(await confirmedFlush(slot), got[2].lsn, 'the end of the first transaction, not of the second');
+});
