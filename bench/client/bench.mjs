@@ -46,7 +46,7 @@ await q("SELECT cdc.wait_for_log(timeout => '300 s')");
 console.log(`workload: ${N} inserts in transactions of ${TXN}, WAL ${start} .. ${end}`);
 
 const client = new CdcClient({ ...conn, max: 2 });
-const results = { recvlogical: [], replicate: [], stream: [] };
+const results = { recvlogical: [], replicate: [], stream: [], raw: [] };
 const cpu = { replicate: [], stream: [] };
 
 for (let r = 0; r < RUNS; r++) {
@@ -87,6 +87,32 @@ for (let r = 0; r < RUNS; r++) {
 	cpu.stream.push((c1.user + c1.system) / N);
 	if (n !== N)
 		throw new Error(`streamChanges read ${n} of ${N}`);
+
+	// the same round trips as streamChanges, rows left as text (no parsing,
+	// no ChangeEntry): what the server and the protocol cost on their own
+	const raw = new pg.Client(conn);
+	await raw.connect();
+	const text = { getTypeParser: () => (v) => v };
+	t = process.hrtime.bigint();
+	let cur = null;
+	n = 0;
+	for (;;) {
+		await raw.query('BEGIN');
+		if (cur)
+			await raw.query('SELECT cdc.checkpoint($1, $2::pg_lsn, $3::int)', ['bench-client', cur[0], cur[1]]);
+		const res = await raw.query({ text: `SELECT e.*, (EXTRACT(epoch FROM e."timestamp") * 1000000)::int8::text AS timestamp_micros
+			FROM cdc.stream('bench-client', batch_size => 1000) e`, types: text });
+		await raw.query('ROLLBACK');
+		if (res.rows.length === 0)
+			break;
+		n += res.rows.length;
+		const last = res.rows[res.rows.length - 1];
+		cur = [last.commit_lsn, last.seq];
+	}
+	results.raw.push(Number(process.hrtime.bigint() - t) / 1e9);
+	await raw.end();
+	if (n !== N)
+		throw new Error(`raw read ${n} of ${N}`);
 }
 
 // the client's own cost per change, without the server: the plugin's JSON for these rows
@@ -101,15 +127,16 @@ for (const s of texts)
 const mine = Number(process.hrtime.bigint() - t) / texts.length / 1000;
 
 const rate = (s) => Math.round(N / s);
-const rr = median(results.recvlogical), rp = median(results.replicate), rsm = median(results.stream);
+const rr = median(results.recvlogical), rp = median(results.replicate), rsm = median(results.stream), rw = median(results.raw);
 console.log(`\nmedian of ${RUNS} runs, ${N} changes`);
 console.log(`| reader | seconds | changes/s | vs pg_recvlogical | client CPU per change |`);
 console.log(`|---|---|---|---|---|`);
 console.log(`| pg_recvlogical (cdc_ext, to /dev/null) | ${rr.toFixed(3)} | ${rate(rr)} | 1.00 | - |`);
 console.log(`| client replicate() | ${rp.toFixed(3)} | ${rate(rp)} | ${(rate(rp) / rate(rr)).toFixed(2)} | ${median(cpu.replicate).toFixed(2)} µs |`);
 console.log(`| client streamChanges() (batch 1000) | ${rsm.toFixed(3)} | ${rate(rsm)} | ${(rate(rsm) / rate(rr)).toFixed(2)} | ${median(cpu.stream).toFixed(2)} µs |`);
+console.log(`| same SQL round trips, rows as text (no client parsing) | ${rw.toFixed(3)} | ${rate(rw)} | ${(rate(rw) / rate(rr)).toFixed(2)} | - |`);
 console.log(`\nparse + mapping per change (no server): ${mine.toFixed(2)} µs; JSON.parse alone ${plain.toFixed(2)} µs; overhead ${(mine - plain).toFixed(2)} µs (${texts.length} entries of ${Math.round(texts.reduce((a, s) => a + s.length, 0) / texts.length)} bytes)`);
-console.log(`all runs: recvlogical ${results.recvlogical.map((x) => x.toFixed(3))}, replicate ${results.replicate.map((x) => x.toFixed(3))}, stream ${results.stream.map((x) => x.toFixed(3))}`);
+console.log(`all runs: recvlogical ${results.recvlogical.map((x) => x.toFixed(3))}, replicate ${results.replicate.map((x) => x.toFixed(3))}, stream ${results.stream.map((x) => x.toFixed(3))}, raw ${results.raw.map((x) => x.toFixed(3))}`);
 
 await client.end();
 for (const s of [...recvSlots, 'bench_repl'])
