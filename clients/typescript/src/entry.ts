@@ -18,8 +18,17 @@ const CAMEL: Record<string, string> = {
 	timestamp_micros: 'timestampMicros',
 };
 
+const camelCache = new Map<string, string>(Object.entries(CAMEL));
+
+/** snake_case -> camelCase, memoized (column names repeat on every row). */
 function camel(key: string): string {
-	return CAMEL[key] ?? key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+	let c = camelCache.get(key);
+	if (c === undefined) {
+		c = key.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase());
+		if (camelCache.size < 1000)
+			camelCache.set(key, c);
+	}
+	return c;
 }
 
 function toBigInt(v: unknown): bigint | null {
