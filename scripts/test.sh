@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test layer of cdc_ext: Check unit tests (plain and under
 # ASan/UBSan), bounded libFuzzer runs of the pure-C modules (FUZZ_SECONDS per
-# target, default 20), then pg_regress, isolation and TAP, each against
+# target, default 20), then pg_regress, isolation, TAP and the TypeScript
+# client's tests (node), each against
 # throwaway clusters (wal_level=logical) run as the unprivileged "postgres"
 # OS user.  Installs what it needs first (as root).
 # Ends with one line: "N passed, N failed[, N skipped]".
@@ -130,6 +131,56 @@ if ls "$work"/t/*.pl >/dev/null 2>&1; then
 		for f in "$work"/tmp_check/log/regress_log_*; do [ -f "$f" ] && tail -n 60 "$f"; done
 	fi
 fi
+
+# The TypeScript client (clients/typescript) against a throwaway cluster of
+# its own: node's test runner, one test file at a time (they share the server
+# and some restart it), counted from each file's "# pass/# fail/# skipped".
+note "client tests (node)"
+client_tests() {
+	local cdir="$work/clients/typescript" data="$work/tmp_check_client/data" port f out p fl sk cx
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		if [ "$(id -u)" -eq 0 ]; then
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+		fi
+	fi
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		echo "node/npm missing"; count 0 1; return
+	fi
+	[ -d "$cdir" ] || { echo "no $cdir"; count 0 1; return; }
+	mkdir -p "$work/tmp_check_client" && chown postgres: "$work/tmp_check_client" 2>/dev/null
+	local npmenv=(HOME="$work/tmp_check_client" npm_config_cache="$work/tmp_check_client/npm-cache"
+		npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false)
+	if ! out=$(cd "$cdir" && as_pg env "${npmenv[@]}" npm ci 2>&1 && as_pg env "${npmenv[@]}" npm run build 2>&1); then
+		echo "$out" | tail -40; count 0 1; return
+	fi
+	port=$((20000 + RANDOM % 20000))
+	while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+	if ! as_pg bash "$cdir/test/cluster.sh" start "$data" "$port"; then
+		echo "cannot start the client tests' cluster"; count 0 1; return
+	fi
+	local n=0 bad=0
+	for f in "$cdir"/test/*.test.mjs; do
+		out=$(cd "$cdir" && as_pg env "${npmenv[@]}" PATH="$PATH" PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres \
+			PGDATABASE=postgres CDC_TEST_PGDATA="$data" timeout 300 node --test --test-reporter=tap "$f" 2>&1)
+		p=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' <<<"$out" | tail -1)
+		fl=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' <<<"$out" | tail -1)
+		sk=$(sed -nE 's/^# skipped ([0-9]+)$/\1/p' <<<"$out" | tail -1)
+		cx=$(sed -nE 's/^# cancelled ([0-9]+)$/\1/p' <<<"$out" | tail -1)
+		if [ -z "$p" ] || [ -z "$fl" ]; then	# the file never reported: it failed
+			p=0; fl=1
+		fi
+		fl=$((fl + ${cx:-0}))
+		echo "$(basename "$f"): $p passed, $fl failed, ${sk:-0} skipped"
+		[ "$fl" -gt 0 ] && grep -vE '^\s+(at |duration_ms|\.\.\.|---)' <<<"$out" | grep -B2 -A25 '^not ok' | head -120
+		count "$p" "$fl" "${sk:-0}"
+		n=$((n + p + fl)); bad=$((bad + fl))
+	done
+	as_pg bash "$cdir/test/cluster.sh" stop "$data"
+	[ "$n" -eq 0 ] && count 0 1	# a layer that ran nothing failed
+	[ "$bad" -gt 0 ] && [ -f "$data/server.log" ] && tail -n 30 "$data/server.log"
+	return 0
+}
+client_tests
 
 echo
 echo "$passed passed, $failed failed, $skipped skipped"

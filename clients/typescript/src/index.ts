@@ -1,0 +1,12 @@
+/*
+ * cdc-ext: the official TypeScript client of cdc_ext (Change Data Capture
+ * for PostgreSQL).  See README.md.
+ */
+export { CdcClient, type CdcClientConfig } from './client.js';
+export { ChangeStream } from './stream.js';
+export { ReplicationStream, type ReplicationEntry, pluginOptionList } from './replication.js';
+export { CdcError, CONSUMER_BUSY, isConnectionError } from './errors.js';
+export { parseJson, parseNumber, stringifyJson, type LargeNumbers } from './json.js';
+export { lsnToBigInt, formatLsn, compareCursor } from './lsn.js';
+export { entryFromPluginJson, entryFromRow } from './entry.js';
+export type * from './types.js';

@@ -1,0 +1,71 @@
+// The README's examples run against the server: batch processing (SQL API,
+// nextBatch + checkpoints), replication (replication protocol into a
+// replica table), audit log (consume(), exactly-once into a table) and
+// event publishing (temporary consumer, NOTIFY).
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { conn, sql, sleep, ensureExtension, waitForLog } from './helpers.mjs';
+
+const dir = fileURLToPath(new URL('../examples/', import.meta.url));
+const env = { ...process.env, PGHOST: conn.host, PGPORT: String(conn.port), PGUSER: conn.user, PGDATABASE: conn.database };
+
+function runExample(name, seconds) {
+	const child = spawn(process.execPath, [`${dir}dist/${name}.js`], { env: { ...env, EXAMPLE_SECONDS: String(seconds) }, stdio: ['ignore', 'pipe', 'pipe'] });
+	let out = '';
+	child.stdout.on('data', (d) => { out += d; });
+	child.stderr.on('data', (d) => { out += d; });
+	return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })));
+}
+
+before(async () => {
+	await ensureExtension();
+	await sql('DROP TABLE IF EXISTS products, users, orders, audit_log, products_replica');
+	await sql(readFileSync(`${dir}setup.sql`, 'utf8'));
+	for (const c of ['batch', 'audit'])
+		await sql('SELECT cdc.drop_consumer($1) FROM cdc.consumers WHERE name = $1', [c]);
+	await sql("SELECT pg_drop_replication_slot('products_replica') FROM pg_replication_slots WHERE slot_name = 'products_replica'");
+});
+
+test('batch processing and replication examples', async () => {
+	const batch = runExample('batch-processing', 5);
+	const repl = runExample('replication', 5);
+	await sleep(2000);
+	await sql(`INSERT INTO products VALUES (9007199254740993, 'big', 123456789012345678901234567890.25, 'x'), (2, 'two', 2, 'y')`);
+	await sql(`UPDATE products SET price = 3 WHERE id = 2`);
+	await sql(`INSERT INTO products VALUES (3, 'three', 3, 'z')`);
+	await sql(`DELETE FROM products WHERE id = 3`);
+	await waitForLog();
+	const [b, r] = await Promise.all([batch, repl]);
+	assert.equal(b.code, 0, b.out);
+	assert.match(b.out, /bulk indexed 2: 9007199254740993,2/);
+	assert.match(b.out, /bulk indexed 1: 3|bulk indexed 3: 9007199254740993,2,3/);
+	assert.equal(r.code, 0, r.out);
+	const rows = (await sql('SELECT id::text, name, price::text FROM products_replica ORDER BY id')).rows;
+	assert.deepEqual(rows, [{ id: '2', name: 'two', price: '3' }, { id: '9007199254740993', name: 'big', price: '123456789012345678901234567890.25' }]);
+});
+
+test('audit log (exactly-once consume) and event publishing examples', async () => {
+	const listener = new pg.Client(conn);
+	await listener.connect();
+	const events = [];
+	listener.on('notification', (n) => events.push(JSON.parse(n.payload)));
+	await listener.query('LISTEN events');
+	const pub = runExample('event-publishing', 5);
+	const audit = runExample('audit-log', 5);
+	await sleep(2000);
+	await sql(`INSERT INTO users VALUES (1, 'ada@example.com')`);
+	await waitForLog();
+	const [p, a] = await Promise.all([pub, audit]);
+	await listener.end();
+	assert.equal(p.code, 0, p.out);
+	assert.ok(events.some((e) => e.type === 'public.users.insert' && e.data.new.email === 'ada@example.com'), JSON.stringify(events));
+	assert.equal(a.code, 0, a.out);
+	const n = (await sql(`SELECT count(*)::int AS n FROM audit_log WHERE entity = 'public.products'`)).rows[0].n;
+	assert.ok(n >= 5, `audit rows for products: ${n}`);
+	const big = (await sql(`SELECT new_values->>'id' AS id FROM audit_log WHERE entity_id = '9007199254740993'::jsonb AND operation = 'insert'`)).rows;
+	assert.ok(big.length >= 1 && big.every((x) => x.id === '9007199254740993'), 'the bigint key is exact in jsonb');
+});
