@@ -37,6 +37,7 @@
 #include "access/xlog.h"
 #include "access/xlogutils.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -48,6 +49,7 @@
 #include "replication/logical.h"
 #include "replication/origin.h"
 #include "replication/slot.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -92,12 +94,24 @@ struct IngestSink
 /* ---------------------------------------------------------------------- */
 /* Where we are: extension, owner, state row                              */
 
+/*
+ * Is cdc_ext 1.1 here?  Also takes a share lock on the extension for the
+ * rest of the transaction: DROP EXTENSION locks the extension itself before
+ * any of its tables, so it then waits for the writer's transaction to end
+ * instead of deadlocking with it on the log's tables (the writer takes them
+ * in another order); the writer's next look finds the extension gone.
+ */
 CdcLogPresence
 CdcLogPresent(void)
 {
 	Oid			nsp;
+	Oid			ext = get_extension_oid("cdc_ext", true);
 
-	if (!OidIsValid(get_extension_oid("cdc_ext", true)))
+	if (!OidIsValid(ext))
+		return CDC_LOG_ABSENT;
+	LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+	/* dropped while we waited for the lock? */
+	if (get_extension_oid("cdc_ext", true) != ext)
 		return CDC_LOG_ABSENT;
 	nsp = get_namespace_oid("cdc", true);
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("log_state", nsp)))
