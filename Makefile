@@ -7,7 +7,7 @@ MODULE_big = cdc_ext
 PLUGIN_OBJS = src/plugin/decode.o src/plugin/options.o src/plugin/relcache.o \
 	src/plugin/entry.o
 LOG_OBJS = src/log/pending.o
-API_OBJS =
+API_OBJS = src/api/groups.o
 COMMON_OBJS = src/common/json.o src/common/glob.o src/common/optlist.o \
 	src/common/lsn.o
 OBJS = cdc_ext.o $(PLUGIN_OBJS) $(LOG_OBJS) $(API_OBJS) $(COMMON_OBJS)
