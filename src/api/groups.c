@@ -325,9 +325,8 @@ interval_arg(FunctionCallInfo fcinfo, int n, const char *argname, bool allow_zer
 	if (us < 0 || (us == 0 && !allow_zero))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be %s, not %s", argname,
-						allow_zero ? "zero or more" : "positive",
-						DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(iv)))),
+				 errmsg("%s must be %s", argname,
+						allow_zero ? "zero or more" : "positive"),
 				 errhint("Give an interval such as '30 s'.")));
 	return us;
 }
