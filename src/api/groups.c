@@ -91,9 +91,15 @@ PG_FUNCTION_INFO_V1(cdc_group_info);
 /* delivery_count: the column after cdc.change_entry's in read_group/claim */
 #define GROUP_OUT_NCOLUMNS (CDC_ENTRY_NCOLUMNS + 1)
 
-/* How many log rows phase 2 looks at per leased row wanted, at most. */
-#define GROUP_SCAN_FACTOR	8
+/*
+ * Bounds of one phase 2: log rows looked at (rows the caller does not
+ * receive are cheap: no entry) and rows held back (entries written ready,
+ * behind a row another member holds), per leased row wanted.  Holding back
+ * more would only grow the table that the next readers walk.
+ */
+#define GROUP_SCAN_FACTOR	16
 #define GROUP_SCAN_MIN		1024
+#define GROUP_HOLD_FACTOR	2
 
 typedef struct GroupPriv
 {
@@ -1117,12 +1123,19 @@ lease_known(CdcGroup *g, const char *member, int want, TimestampTz now, Timestam
 	}
 	else
 	{
-		Oid			types[] = {INT4OID, TIMESTAMPTZOID, INT4OID};
-		Datum		values[] = {Int32GetDatum(g->id), TimestampTzGetDatum(now), Int32GetDatum(want)};
+		Oid			types[] = {INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID};
+		Datum		values[] = {Int32GetDatum(g->id), TimestampTzGetDatum(now), Int32GetDatum(want),
+		CStringGetTextDatum(member)};
 
-		RUN("SELECT commit_lsn, seq, khash FROM cdc.group_entry "
-			"WHERE grp = $1 AND NOT acked AND (member IS NULL OR lease_until <= $2) "
-			"ORDER BY commit_lsn, seq LIMIT $3",
+		/*
+		 * Skip the keys another member holds here already, so that a backlog
+		 * held back behind one busy row does not hide the rest.
+		 */
+		RUN("SELECT e.commit_lsn, e.seq, e.khash FROM cdc.group_entry e "
+			"WHERE e.grp = $1 AND NOT e.acked AND (e.member IS NULL OR e.lease_until <= $2) "
+			"AND NOT EXISTS (SELECT 1 FROM cdc.group_entry o WHERE o.grp = $1 "
+			"  AND o.khash = e.khash AND NOT o.acked AND o.member <> $4 AND o.lease_until > $2) "
+			"ORDER BY e.commit_lsn, e.seq LIMIT $3",
 			types, values, NULL, SPI_OK_SELECT, 0);
 	}
 	if (SPI_processed == 0)
@@ -1247,6 +1260,8 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 	int			leased = 0;
 	int			scanned = 0;
 	int			scan_cap = Max(want * GROUP_SCAN_FACTOR, GROUP_SCAN_MIN);
+	int			held = 0;
+	int			hold_cap = want * GROUP_HOLD_FACTOR;
 	HASHCTL		ctl = {0};
 	HTAB	   *kstate,
 			   *tstate;
@@ -1265,7 +1280,7 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 
 	advance_watermark(g);
 
-	while (leased < want && scanned < scan_cap)
+	while (leased < want && scanned < scan_cap && held < hold_cap)
 	{
 		int			block = Min(want - leased + 16, scan_cap - scanned);
 		int			nrows;
@@ -1383,7 +1398,7 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 		ieh = palloc(nrows * sizeof(Datum));
 		ib = palloc(nrows * sizeof(Datum));
 		il = palloc(nrows * sizeof(Datum));
-		for (int i = 0; i < nrows && leased < want; i++)
+		for (int i = 0; i < nrows && leased < want && held < hold_cap; i++)
 		{
 			bool		barrier;
 			bool		lease = false;
@@ -1444,6 +1459,8 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 				poslist_add(&lease_pl, c, s, DatumGetInt32(lvs[i][CDC_LOG_CHUNK]));
 				leased++;
 			}
+			else
+				held++;
 		}
 
 		if (ni > 0)
@@ -1485,8 +1502,8 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 			tuplestore_putvalues(out->store, out->desc, evs[i], ens[i]);
 		}
 		SPI_freetuptable(rows);
-		if (nrows < block)
-			break;				/* the end of the log */
+		if (nrows < block || last < nrows - 1)
+			break;				/* the end of the log, or a bound */
 	}
 
 	*moved = pos_cmp(g->scan_lsn, g->scan_seq, scan_lsn0, scan_seq0) != 0 ||

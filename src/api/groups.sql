@@ -79,6 +79,10 @@ CREATE TABLE cdc.group_entry (
 	replay			boolean NOT NULL DEFAULT false,
 	PRIMARY KEY (grp, commit_lsn, seq)
 );
+-- the unacknowledged changes in cursor order: what to lease next, and where
+-- the watermark can go
+CREATE INDEX group_entry_open ON cdc.group_entry (grp, commit_lsn, seq)
+	WHERE NOT acked;
 -- per-row ordering: the unacknowledged changes of a key, in cursor order
 CREATE INDEX group_entry_key ON cdc.group_entry (grp, khash, commit_lsn, seq)
 	WHERE NOT acked;
