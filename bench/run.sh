@@ -25,7 +25,8 @@ PORT=${BENCH_PORT:-5588}
 
 bash "$here/scripts/deps.sh" "postgresql-$PGV-wal2json" "postgresql-$PGV-decoderbufs"
 export PATH=/usr/lib/postgresql/$PGV/bin:$PATH
-(cd "$here" && flock /tmp/cdc_ext_install.lock sh -c 'make -s && make -s install') >/dev/null
+(cd "$here" && flock "/tmp/cdc_ext_install.$(echo "/usr/lib/postgresql/$PGV/bin" | md5sum | cut -c1-8).lock" \
+	sh -c 'make -s && make -s install') >/dev/null
 
 work=$(mktemp -d /tmp/cdc_ext_bench.XXXXXX)
 chown postgres: "$work"
@@ -51,6 +52,9 @@ fsync = off                      # generating the workload only; decoding reads 
 synchronous_commit = off
 autovacuum = off
 work_mem = 1GB                   # each read's result rows stay in memory: no temp-file noise
+# no log writer: it would decode the same WAL while the plugins are timed
+# (the change log has its own benchmark, bench/log.sh)
+shared_preload_libraries = ''
 CONF
 } >> "$work/data/postgresql.conf"
 as_pg pg_ctl -D "$work/data" -l "$work/server.log" -o "-p $PORT -k $work" -w start >/dev/null
@@ -77,7 +81,6 @@ SQL
 plugins() {
 	cat <<'LIST'
 cdc_ext|cdc_ext|SELECT count(*) FROM pg_logical_slot_peek_changes('%s', NULL, NULL)
-cdc.stream|cdc_ext|SELECT count(*) FROM cdc.stream('bench', batch_size => 2147483647)
 pgoutput|pgoutput|SELECT count(*) FROM pg_logical_slot_peek_binary_changes('%s', NULL, NULL, 'proto_version', '1', 'publication_names', 'bench_all')
 pgoutput (empty publication: floor)|pgoutput|SELECT count(*) FROM pg_logical_slot_peek_binary_changes('%s', NULL, NULL, 'proto_version', '1', 'publication_names', 'bench_none')
 test_decoding|test_decoding|SELECT count(*) FROM pg_logical_slot_peek_changes('%s', NULL, NULL, 'include-xids', '0', 'skip-empty-xacts', '1')
@@ -90,7 +93,6 @@ LIST
 plugins_filtered() {
 	cat <<'LIST'
 cdc_ext entities=f0|cdc_ext|SELECT count(*) FROM pg_logical_slot_peek_changes('%s', NULL, NULL, 'entities', 'public.f0')
-cdc.stream entities=f0|cdc_ext|SELECT count(*) FROM cdc.stream('bench', entities => '{public.f0}', batch_size => 2147483647)
 pgoutput publication of f0|pgoutput|SELECT count(*) FROM pg_logical_slot_peek_binary_changes('%s', NULL, NULL, 'proto_version', '1', 'publication_names', 'bench_f0')
 pgoutput (empty publication: floor)|pgoutput|SELECT count(*) FROM pg_logical_slot_peek_binary_changes('%s', NULL, NULL, 'proto_version', '1', 'publication_names', 'bench_none')
 test_decoding (no filter)|test_decoding|SELECT count(*) FROM pg_logical_slot_peek_changes('%s', NULL, NULL, 'include-xids', '0', 'skip-empty-xacts', '1')
@@ -99,20 +101,15 @@ wal2json fv1 add-tables=f0|wal2json|SELECT count(*) FROM pg_logical_slot_peek_ch
 LIST
 }
 
-# One slot per reader (named b0, b1, ...) and the consumer for cdc.stream.
+# One slot per reader (named b0, b1, ...).
 make_slots() {
 	local i=0 name plugin stmt
 	while IFS='|' read -r name plugin stmt; do
-		if [[ $name == cdc.stream* ]]; then
-			q -c "SELECT cdc.create_consumer('bench')" >/dev/null
-		else
-			q -c "SELECT pg_create_logical_replication_slot('b$i', '$plugin')" >/dev/null
-		fi
+		q -c "SELECT pg_create_logical_replication_slot('b$i', '$plugin')" >/dev/null
 		i=$((i + 1))
 	done
 }
 drop_slots() {
-	q -c "SELECT cdc.drop_consumer(name) FROM cdc.consumers" >/dev/null
 	q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null
 }
 # the reader statements with their slot names filled in, one per line
@@ -174,7 +171,7 @@ measure() {
 			best=$(tr ' ' '\n' <<<"${times[$name]}" | grep . | sort -g | head -1)
 			ratio=$(awk -v a="$med" -v b="$basemed" 'BEGIN {printf "%.2f", a / b}')
 			extra=""
-			if [ -n "$w2j" ] && [[ $name == cdc_ext || $name == cdc.stream ]]; then
+			if [ -n "$w2j" ] && [[ $name == cdc_ext ]]; then
 				extra=" (vs wal2json fv2: $(awk -v a="$med" -v b="$w2j" 'BEGIN {printf "%.2f", a / b}'))"
 			fi
 			printf '| %s | %.3f | %.3f | %s | %s%s |\n' "$name" "$med" "$best" "${times[$name]% }" "$ratio" "$extra"

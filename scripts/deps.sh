@@ -7,7 +7,7 @@ PGV=${PGV:-15}
 # sanitized unit tests; Debian 12 ships them as clang-14 + libclang-rt-14-dev
 CLANGV=${CLANGV:-14}
 pkgs=("postgresql-$PGV" "postgresql-client-$PGV" "postgresql-server-dev-$PGV"
-      build-essential pkg-config check libipc-run-perl
+      build-essential pkg-config check libipc-run-perl libkrb5-dev
       "clang-$CLANGV" "libclang-rt-$CLANGV-dev" "$@")
 missing=()
 for p in "${pkgs[@]}"; do

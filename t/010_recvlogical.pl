@@ -54,18 +54,36 @@ sub recvlogical
 	return ($? >> 8, $out, $err);
 }
 
-# a bad option: a clear error with SQLSTATE's message and hint, nothing consumed
+# where the slot stands: a failed run must not move it
+sub slot_position
+{
+	my ($slot) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT confirmed_flush_lsn || ' ' || restart_lsn FROM pg_replication_slots WHERE slot_name = '$slot'");
+}
+my $before = slot_position('recv');
+
+# a bad option: the error line and hint, exactly; nothing consumed
 my ($rc, $out, $err) = recvlogical('recv', $endpos, 'entities=public.orders', 'operations=upsert');
 isnt($rc, 0, 'a bad option stops pg_recvlogical');
-like($err, qr/ERROR:  invalid value for cdc_ext option "operations": "upsert"/,
+is($out, '', '... before any entry is written');
+like($err, qr/ERROR:  invalid value for cdc_ext option "operations": "upsert"\n/,
 	'the error names the option and the bad value');
-like($err, qr/HINT:  Give a comma-separated list of: insert, update, delete, truncate\./,
-	'... and says what is accepted');
+like($err, qr/^HINT:  Give a comma-separated list of: insert, update, delete, truncate\.$/m,
+	'... and its hint says what is accepted');
 ($rc, $out, $err) = recvlogical('recv', $endpos, 'entitys=x');
-like($err, qr/unrecognized cdc_ext option "entitys".*HINT:  Valid options are: entities, exclude_entities/s,
-	'an unknown option lists the valid ones');
-like(slurp_file($node->logfile), qr/invalid value for cdc_ext option "operations"/,
-	'the server log has it too');
+isnt($rc, 0, 'an unknown option stops pg_recvlogical');
+like($err, qr/ERROR:  unrecognized cdc_ext option "entitys"\n/, 'the error names the unknown option');
+like($err,
+	qr/^HINT:  Valid options are: entities, exclude_entities, operations, messages, transactions, numeric_as_string, only_local\.$/m,
+	'... and its hint lists every valid option');
+($rc, $out, $err) = recvlogical('recv', $endpos, 'transactions=maybe');
+like($err, qr/ERROR:  invalid value for cdc_ext option "transactions": "maybe"\n/,
+	'a bad boolean is named');
+like($err, qr/^HINT:  Use a boolean: true or false\.$/m, '... with its hint');
+is(slot_position('recv'), $before, 'the failed runs left the slot where it was');
+like(slurp_file($node->logfile), qr/ERROR:  invalid value for cdc_ext option "operations": "upsert"$/m,
+	'the server log has the error too');
 
 # the slot still holds everything; stream it filtered, through the client
 ($rc, $out, $err) = recvlogical('recv', $endpos, 'entities=public.orders', 'transactions');
@@ -87,6 +105,35 @@ my $endpos2 = $node->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
 ($rc, $out, $err) = recvlogical('recv', $endpos2);
 is(entries($out), 'public.audit insert 2 null {"id": 2}',
 	'a new run resumes after what the client confirmed');
+
+# What a client must confirm (README): the end of a transaction.  A change's
+# lsn, or the commit_lsn itself, leaves the transaction to be sent again;
+# commit_lsn + 1, or the commit entry's lsn (with transactions), does not.
+$node->safe_psql('postgres', q{
+	SELECT 'init' FROM pg_create_logical_replication_slot('confirm', 'cdc_ext');
+	INSERT INTO audit VALUES (10), (11);
+	INSERT INTO audit VALUES (12);
+});
+my ($change_lsn, $commit_lsn, $commit_entry_lsn) = split /\|/, $node->safe_psql('postgres', q{
+	SELECT min((d->>'lsn')::pg_lsn) FILTER (WHERE d->>'operation' = 'insert'),
+		   min((d->>'commit_lsn')::pg_lsn),
+		   min((d->>'lsn')::pg_lsn) FILTER (WHERE d->>'operation' = 'commit')
+	FROM (SELECT data::jsonb AS d FROM pg_logical_slot_peek_changes('confirm', NULL, NULL,
+		'transactions', 'true') LIMIT 4) s});
+sub first_after_confirming
+{
+	my ($lsn) = @_;
+	$node->safe_psql('postgres', "SELECT pg_replication_slot_advance('confirm', '$lsn')");
+	return $node->safe_psql('postgres', q{
+		SELECT string_agg(data::jsonb->'new_data'->>'id', ',')
+		FROM pg_logical_slot_peek_changes('confirm', NULL, NULL)});
+}
+is(first_after_confirming($change_lsn), '10,11,12', "confirming a change's lsn: its transaction comes again");
+is(first_after_confirming($commit_lsn), '10,11,12', 'confirming the commit_lsn: its transaction comes again');
+my $commit_lsn_1 = $node->safe_psql('postgres', "SELECT '$commit_lsn'::pg_lsn + 1");
+is(first_after_confirming($commit_lsn_1), '12', 'confirming commit_lsn + 1: it is done');
+is(first_after_confirming($commit_entry_lsn), '12', "confirming the commit entry's lsn: it is done");
+$node->safe_psql('postgres', q{SELECT pg_drop_replication_slot('confirm')});
 
 # the same entries as the SQL interface gives
 $node->safe_psql('postgres', q{

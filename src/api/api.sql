@@ -7,11 +7,13 @@
 
 -- One row per consumer: its filters and committed checkpoint.  Written only
 -- by the cdc functions, transactionally; read through cdc.consumers.
+--   id: names the consumer in the active-reader advisory lock.
 --   gap_from/gap_to: recorded by trim or retention when the consumer lost a
 --   change it may see; cleared by a checkpoint at or past gap_to.
 CREATE TABLE cdc.consumer_state (
 	name			text PRIMARY KEY
 		CHECK (name ~ '^[A-Za-z0-9_.-]{1,48}$'),
+	id				integer GENERATED ALWAYS AS IDENTITY UNIQUE,
 	owner			oid NOT NULL,
 	entities		text[],
 	exclude_entities text[],

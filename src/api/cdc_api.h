@@ -58,4 +58,112 @@ extern int	CdcGroupsHorizon(XLogRecPtr old_oldest, XLogRecPtr new_oldest,
 /* Called from _PG_init in every backend: registers the API's hooks. */
 extern void CdcApiInit(void);
 
+/* ------------------------------------------------------------------------
+ * Inside the API (src/api/) only.
+ * ------------------------------------------------------------------------
+ */
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/tuplestore.h"
+
+/*
+ * consumer.c: consumers, rows of cdc.consumer_state.  The SQL functions run
+ * as their caller and check ownership themselves; their statements on the
+ * extension's tables run as the extension's owner with search_path pinned
+ * (CdcPrivBegin/End bracket an SPI session).
+ */
+typedef struct CdcPriv
+{
+	Oid			saved_user;
+	int			saved_sec;
+	int			guc_level;
+	Oid			invoker;		/* the role that called the SQL function */
+} CdcPriv;
+
+typedef struct CdcConsumer
+{
+	char	   *name;
+	int32		id;				/* for the active-reader lock */
+	Oid			owner;
+	List	   *entities;		/* of char * */
+	List	   *exclude_entities;	/* of char * */
+	uint8		operations;		/* CDC_OP_* mask */
+	bool		messages;		/* 'message' among the operations */
+	XLogRecPtr	checkpoint_lsn;
+	int32		checkpoint_seq;
+	XLogRecPtr	gap_from;		/* recorded by trim or retention, or Invalid */
+	XLogRecPtr	gap_to;
+	char	   *gap_reason;
+	/* cdc.log_state, read in the same statement */
+	XLogRecPtr	oldest_lsn;
+	XLogRecPtr	confirmed_lsn;
+} CdcConsumer;
+
+/* How CdcConsumerGet locks the row. */
+typedef enum CdcLockMode
+{
+	CDC_LOCK_NONE,
+	CDC_LOCK_UPDATE				/* FOR UPDATE: waits for a concurrent consume */
+} CdcLockMode;
+
+extern void CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs);
+extern void CdcPrivBegin(CdcPriv *priv);
+extern void CdcPrivEnd(CdcPriv *priv);
+extern SPIPlanPtr CdcPreparePlan(SPIPlanPtr *cache, const char *query,
+								 int nargs, Oid *argtypes, int cursor_options);
+extern List *CdcTextArrayToList(ArrayType *arr, const char *argname);
+extern uint8 CdcOperationArrayToMask(ArrayType *arr, const char *argname,
+									 bool *messages);
+extern char *CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno);
+extern void CdcConsumerGet(const char *name, CdcLockMode lock, Oid invoker,
+						   CdcConsumer *c);
+extern List *CdcConsumerFilters(const CdcConsumer *c);
+extern void CdcConsumerSetCheckpoint(const char *name, XLogRecPtr lsn,
+									 int32 seq);
+extern void CdcConsumerCheckGap(const CdcConsumer *c);
+extern void CdcReaderLockAcquire(int32 consumer_id);
+extern void CdcReaderLockRelease(int32 consumer_id);
+
+/* the advisory lock tag of "reading consumer id" (pg_locks: classid, objsubid) */
+#define CDC_READER_LOCK_CLASSID 0x63646300
+#define CDC_READER_LOCK_SUBID	3
+
+/*
+ * stream.c: one scan of the log in cursor order, after (after_lsn,
+ * after_seq) and before commit_lsn before_lsn (exclusive; Invalid = no
+ * end), through a read filter.  Rows that pass go to store (or are only
+ * counted when store is NULL) until limit of them passed.
+ */
+typedef struct CdcLogScan
+{
+	XLogRecPtr	after_lsn;
+	int32		after_seq;
+	XLogRecPtr	before_lsn;
+	bool		has_from_ts;
+	TimestampTz from_ts;
+	int64		limit;
+	CdcReadFilter *rf;
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	/* results */
+	int64		returned;
+	int64		scanned;
+	XLogRecPtr	last_lsn;		/* last row returned */
+	int32		last_seq;
+	XLogRecPtr	end_lsn;		/* last row scanned */
+	int32		end_seq;
+} CdcLogScan;
+
+extern void CdcLogScanRun(CdcLogScan *scan);
+extern XLogRecPtr CdcLogOldestLsn(void);
+
+/* privileges.c */
+extern bool CdcRoleMaySeeMessages(Oid role);
+extern List *CdcWithheldTables(Oid role, List *filters, bool explicit_entities);
+extern void CdcParseEntity(const char *entity, char **table);
+
+/* numeric_as_string at read time (privileges.c) */
+extern Datum CdcJsonbNumbersAsStrings(Datum jsonb, bool *changed);
+
 #endif

@@ -14,7 +14,8 @@
 
 /*
  * For each byte: 0 = copy as is, 1 = two-byte escape (\n, \", ...),
- * 2 = six-byte \u00XX escape, 3 = possible start of U+2028/U+2029.
+ * 2 = six-byte \u00XX escape, 3 = possible start of U+2028/U+2029 (in
+ * UTF-8 text only: in any other encoding 0xE2 is copied like other bytes).
  */
 static const unsigned char escape_class[256] = {
 	2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 1, 1, 2, 2,
@@ -67,7 +68,7 @@ is_js_line_terminator(const unsigned char *p, size_t left)
 }
 
 size_t
-cdc_json_escaped_len(const char *src, size_t len)
+cdc_json_escaped_len(const char *src, size_t len, bool utf8)
 {
 	const unsigned char *p = (const unsigned char *) src;
 	size_t		extra = 0;
@@ -90,7 +91,7 @@ cdc_json_escaped_len(const char *src, size_t len)
 				extra += 5;
 				break;
 			case 3:
-				if (is_js_line_terminator(p + i, len - i))
+				if (utf8 && is_js_line_terminator(p + i, len - i))
 				{
 					extra += 3;	/* 3 bytes become the 6 of \u2028 */
 					i += 2;
@@ -102,7 +103,7 @@ cdc_json_escaped_len(const char *src, size_t len)
 }
 
 char *
-cdc_json_escape(char *dst, const char *src, size_t len)
+cdc_json_escape(char *dst, const char *src, size_t len, bool utf8)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *) src;
@@ -157,7 +158,7 @@ cdc_json_escape(char *dst, const char *src, size_t len)
 				*dst++ = 't';
 				break;
 			case 0xE2:
-				if (is_js_line_terminator(p + i, len - i))
+				if (utf8 && is_js_line_terminator(p + i, len - i))
 				{
 					memcpy(dst, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
 					dst += 6;

@@ -15,6 +15,7 @@
 #include "replication/output_plugin.h"
 #include "replication/reorderbuffer.h"
 #include "utils/array.h"
+#include "utils/datetime.h"
 #include "utils/rel.h"
 
 #include "compat.h"
@@ -56,7 +57,13 @@ extern void CdcParseOptions(List *defels, CdcOptions *opts);
 extern int CdcParseOperation(const char *name);
 extern void CdcCheckPattern(const char *option, const char *pattern);
 
-/* How a column's values are turned into JSON (relcache.c decides, entry.c does). */
+/*
+ * How values of a type are turned into JSON (column.c decides, once per
+ * relation; entry_json.c and entry_jsonb.c write).  The same categories as
+ * core's to_json()/to_jsonb(), except that cdc_ext walks composites and
+ * arrays itself and uses a cast to json only when a superuser owns its
+ * function: no code of an unprivileged role runs while decoding.
+ */
 typedef enum CdcEncoding
 {
 	CDC_ENC_INT2,
@@ -77,31 +84,47 @@ typedef enum CdcEncoding
 	CDC_ENC_TIMESTAMP,
 	CDC_ENC_TIMESTAMPTZ,
 	CDC_ENC_BYTEA,
-	CDC_ENC_ARRAY,				/* array of one of the above */
-	CDC_ENC_STRING,				/* output function, as a JSON string */
-	CDC_ENC_TO_JSON				/* delegated to to_json() */
+	CDC_ENC_ARRAY,				/* elements by their own type */
+	CDC_ENC_COMPOSITE,			/* attributes by their own types, as an object */
+	CDC_ENC_CAST,				/* a superuser-owned cast to json */
+	CDC_ENC_STRING				/* output function, as a JSON string */
 } CdcEncoding;
 
-/* True for encodings whose text depends on session settings (entry.c pins them). */
-#define CdcEncodingNeedsPin(e) ((e) == CDC_ENC_STRING || (e) == CDC_ENC_TO_JSON)
+typedef struct CdcColumn CdcColumn;
 
-typedef struct CdcColumn
+/* A categorised type: everything needed to write one of its values. */
+typedef struct CdcType
 {
-	AttrNumber	attnum;			/* 1-based, in the relation's tuple */
-	char	   *name;			/* plain name, for unchanged_toast */
-	char	   *key;			/* "escaped name": ready to append */
-	int			keylen;
-	Oid			typid;
+	Oid			typid;			/* domains looked through */
 	CdcEncoding enc;
-	/* for CDC_ENC_ARRAY: the element's encoding and storage */
-	CdcEncoding elem_enc;
+	bool		needs_pin;		/* its text depends on session settings */
+	bool		has_json;		/* may hold json text jsonb cannot take */
+	bool		has_cast;		/* uses a cast function somewhere */
+	FmgrInfo	func;			/* CDC_ENC_STRING: output; CDC_ENC_CAST: cast */
+	/* CDC_ENC_ARRAY: the element's type and storage */
+	struct CdcType *elem;
 	Oid			elem_typid;
 	int16		elem_len;
 	bool		elem_byval;
 	char		elem_align;
-	FmgrInfo	func;			/* output function, or to_json() */
+	/* CDC_ENC_COMPOSITE: its attributes, as columns */
+	Oid			typrelid;
+	TupleDesc	desc;
+	int			ncols;
+	CdcColumn  *cols;
+	int		   *jsonb_order;	/* indexes into cols in jsonb key order */
+} CdcType;
+
+/* A column of a relation, or an attribute of a composite type. */
+struct CdcColumn
+{
+	AttrNumber	attnum;			/* 1-based, in the tuple */
+	char	   *name;			/* plain name, for unchanged_toast */
+	char	   *key;			/* "escaped name": ready to append */
+	int			keylen;
+	CdcType    *type;
 	bool		is_replident;	/* sent in old_data when not REPLICA IDENTITY FULL */
-} CdcColumn;
+};
 
 /*
  * Everything per relation that does not change from row to row: the filter
@@ -124,6 +147,8 @@ typedef struct CdcRelEntry
 	int		   *keys;
 	bool		replident_full;
 	bool		needs_pin;		/* some column's output depends on settings */
+	bool		has_composite;	/* some column is (or holds) a composite */
+	bool		has_cast;		/* some column uses a cast function */
 	MemoryContext cxt;			/* everything above that was allocated */
 	TupleDesc	desc;			/* of the relation being decoded right now */
 	/* room to deform a change's new and old tuple (natts each), reused */
@@ -155,26 +180,47 @@ extern CdcRelEntry *CdcRelCacheGet(Relation rel, const CdcOptions *opts,
 extern bool CdcEntityMatches(const char *entity, const char *table,
 							 List *patterns);
 
-/* entry.c */
+/* column.c: categorisation, rows, TOAST, session pinning (both writers) */
+extern void CdcInitColumn(CdcColumn *col, Form_pg_attribute att,
+						  MemoryContext cxt);
+extern int *CdcJsonbOrder(const CdcColumn *cols, int ncols, MemoryContext cxt);
 extern CdcRow *CdcDeformRow(CdcRelEntry *re, HeapTuple tuple, int which,
 							CdcRow *row);
+extern bool CdcGetValue(CdcRelEntry *re, const CdcColumn *col, const CdcRow *row,
+						const CdcRow *fallback, Datum *value, bool *isnull);
+extern bool CdcNumberAsString(const char *s, size_t len, bool numeric_as_string);
+extern int	CdcFormatDateTime(char *buf, Datum value, CdcEncoding enc);
+extern void CdcFormatUuid(char *buf, Datum value);
+extern char *CdcHexEncode(char *dst, const unsigned char *src, size_t n);
+extern int	CdcSessionPin(void);
+extern void CdcSessionUnpin(int nestlevel);
+
+/* the largest text CdcFormatDateTime writes, with its NUL */
+#define CDC_DATETIME_BUFLEN (MAXDATELEN + 1)
+/* 2^53: integers beyond it are not exact as a JavaScript number */
+#define CDC_JS_MAX_SAFE ((int64) 9007199254740992)
+
+/* entry_json.c: the text JSON writer (pg_logical_slot_*, replication) */
+extern void CdcAppendValue(StringInfo out, const CdcType *type, Datum value,
+						   bool numeric_as_string);
 extern void CdcAppendRow(StringInfo out, CdcRelEntry *re, const CdcRow *row,
 						 const CdcRow *fallback, bool only_replident,
 						 bool numeric_as_string, List **unchanged_toast);
 extern void CdcAppendKey(StringInfo out, CdcRelEntry *re, const CdcRow *row,
 						 const CdcRow *fallback, bool numeric_as_string);
-extern Datum CdcRowToJsonb(CdcRelEntry *re, const CdcRow *row,
-						   const CdcRow *fallback, bool only_replident,
-						   bool numeric_as_string, List **unchanged_toast);
-extern Datum CdcKeyToJsonb(CdcRelEntry *re, const CdcRow *row,
-						   const CdcRow *fallback, bool numeric_as_string,
-						   bool *isnull);
 extern void CdcAppendJsonString(StringInfo out, const char *s, size_t len);
 extern void CdcAppendLsn(StringInfo out, XLogRecPtr lsn);
 extern void CdcAppendInt64(StringInfo out, int64 v);
-extern void CdcSessionPin(void);
-extern void CdcSessionUnpin(void);
 extern int64 CdcTimestampToUnixMicros(TimestampTz ts);
+
+/* entry_jsonb.c: the jsonb writer (the typed sink) */
+extern Datum CdcRowToJsonb(CdcRelEntry *re, const CdcRow *row,
+						   const CdcRow *fallback, bool only_replident,
+						   bool numeric_as_string, List **unchanged_toast,
+						   List **fallback_columns);
+extern Datum CdcKeyToJsonb(CdcRelEntry *re, const CdcRow *row,
+						   const CdcRow *fallback, bool numeric_as_string,
+						   bool *isnull, List **fallback_columns);
 
 /*
  * A typed sink: the log writer (src/log/ingest.c) decodes with the plugin in
@@ -211,6 +257,8 @@ struct CdcSink
 	List	   *messages;
 	/* only tables this role may SELECT, or InvalidOid */
 	Oid			acl_role;
+	/* drop transactions of this replication origin (the sink's own writes) */
+	RepOriginId skip_origin;
 	/* set by the sink when it wants no more rows */
 	bool		full;
 	void		(*emit) (CdcSink *sink, const CdcChange *change);

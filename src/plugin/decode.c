@@ -89,6 +89,9 @@ cdc_decode_filter_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
 {
 	DecodingState *st = ctx->output_plugin_private;
 
+	if (st->sink != NULL && st->sink->skip_origin != InvalidRepOriginId &&
+		origin_id == st->sink->skip_origin)
+		return true;
 	return st->opts.only_local && origin_id != InvalidRepOriginId;
 }
 
@@ -225,7 +228,9 @@ append_unchanged_toast(StringInfo out, List *names)
 
 /*
  * Convert one row change and hand it on: as a JSON line to the output, or as
- * parts to the sink.  Runs in change_cxt.
+ * parts to the sink.  Runs in change_cxt.  When a column's text depends on
+ * session settings, they are pinned for the conversion only (CdcSessionPin),
+ * not while the sink runs.
  */
 static void
 emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
@@ -240,6 +245,7 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 	bool		nas = st->opts.numeric_as_string;
 	List	   *toast = NIL;
 	StringInfo	out;
+	int			pin = -1;
 
 	if (change->data.tp.newtuple != NULL)
 		newtup = CdcDeformRow(re, &change->data.tp.newtuple->tuple, CDC_ROW_NEW, &newrow);
@@ -252,6 +258,8 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 		if (st->opts.transactions && !st->begin_written)
 			write_begin(ctx, st, txn);
 		OutputPluginPrepareWrite(ctx, true);
+		if (re->needs_pin)
+			pin = CdcSessionPin();
 		out = ctx->out;
 		append_head(out, change->lsn, txn, st->seq);
 		appendBinaryStringInfo(out, ",\"entity\":", 10);
@@ -270,6 +278,8 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 			CdcAppendRow(out, re, newtup, oldtup, false, nas, &toast);
 		else
 			appendBinaryStringInfo(out, "null", 4);
+		if (pin >= 0)
+			CdcSessionUnpin(pin);
 		if (toast != NIL)
 			append_unchanged_toast(out, toast);
 		appendStringInfoCharMacro(out, '}');
@@ -280,13 +290,20 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 		CdcChange	c = {0};
 		bool		isnull;
 
-		c.entity_id = CdcKeyToJsonb(re, newtup ? newtup : oldtup, oldtup, nas, &isnull);
+		if (re->needs_pin)
+			pin = CdcSessionPin();
+		c.entity_id = CdcKeyToJsonb(re, newtup ? newtup : oldtup, oldtup, nas, &isnull,
+									&c.fallback);
 		if (isnull)
 			c.entity_id = (Datum) 0;
 		if (oldtup != NULL)
-			c.old_data = CdcRowToJsonb(re, oldtup, NULL, !re->replident_full, nas, NULL);
+			c.old_data = CdcRowToJsonb(re, oldtup, NULL, !re->replident_full, nas, NULL,
+									   &c.fallback);
 		if (newtup != NULL)
-			c.new_data = CdcRowToJsonb(re, newtup, oldtup, false, nas, &toast);
+			c.new_data = CdcRowToJsonb(re, newtup, oldtup, false, nas, &toast,
+									   &c.fallback);
+		if (pin >= 0)
+			CdcSessionUnpin(pin);
 		c.lsn = change->lsn;
 		c.commit_lsn = txn->final_lsn;
 		c.seq = st->seq;
@@ -301,6 +318,10 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 	st->emitted++;
 }
 
+/*
+ * A row change.  Everything from the relation cache lookup on runs in
+ * change_cxt, left on the one exit path, which resets it.
+ */
 static void
 cdc_decode_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				  Relation relation, ReorderBufferChange *change)
@@ -326,28 +347,11 @@ cdc_decode_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	}
 	st->seq++;
 
+	old = MemoryContextSwitchTo(st->change_cxt);
 	re = CdcRelCacheGet(relation, &st->opts, st->acl_role);
 	if ((re->operations & op) == 0 ||
 		(st->sink != NULL && !sink_wants(st->sink, txn->final_lsn, st->seq)))
-	{
 		skipped(ctx, st);
-		return;
-	}
-
-	old = MemoryContextSwitchTo(st->change_cxt);
-	if (re->needs_pin)
-	{
-		CdcSessionPin();
-		PG_TRY();
-		{
-			emit_row_change(ctx, st, txn, re, op, change);
-		}
-		PG_FINALLY();
-		{
-			CdcSessionUnpin();
-		}
-		PG_END_TRY();
-	}
 	else
 		emit_row_change(ctx, st, txn, re, op, change);
 	MemoryContextSwitchTo(old);

@@ -9,10 +9,12 @@
  *   column is encoded, which columns make the entity_id.  The change callback
  *   then does no catalog lookup and converts nothing for a filtered relation.
  * - An entry is rebuilt after a relcache invalidation of its relation (DDL,
- *   seen by decoding at the point of the WAL where it happened), or when the
- *   tuple descriptor's width no longer matches.  The invalidation callback is
- *   registered once per backend and only flags entries: it must not touch
- *   catalogs.
+ *   seen by decoding at the point of the WAL where it happened), when the
+ *   tuple descriptor's width no longer matches, after a change to any schema
+ *   (its entity name and filter decision may be stale), and, for entries
+ *   that need them, after a change to a composite type, a function or a
+ *   cast.  The invalidation callbacks are registered once per backend and
+ *   only flag entries: they must not touch catalogs.
  * - The hash lives under CacheMemoryContext, not under the decoding context:
  *   a decoding session that ends in an ERROR does not call shutdown, so a
  *   hash under the (freed) decoding context would leave the callback with a
@@ -24,16 +26,16 @@
 
 #include "access/genam.h"
 #include "access/relation.h"
+#include "access/sysattr.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "catalog/dependency.h"
 #include "catalog/pg_class.h"
-#include "nodes/makefuncs.h"
+#include "mb/pg_wchar.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -46,29 +48,95 @@
 
 static HTAB *rel_cache = NULL;
 static MemoryContext rel_cache_cxt = NULL;
-static bool callback_registered = false;
+static bool callbacks_registered = false;
+/* how many valid entries have a composite column (see the relcache callback) */
+static int	composite_entries = 0;
+
+/* Flag entries invalid: all of them, or those with a cast, or a composite. */
+#define INVAL_ALL		0
+#define INVAL_CAST		1
+#define INVAL_COMPOSITE 2
 
 static void
-cdc_relcache_invalidate(Datum arg, Oid relid)
+invalidate_entries(int which)
 {
 	HASH_SEQ_STATUS status;
 	CdcRelEntry *entry;
 
 	if (rel_cache == NULL)
 		return;
-	if (OidIsValid(relid))
-	{
-		entry = hash_search(rel_cache, &relid, HASH_FIND, NULL);
-		if (entry != NULL)
-			entry->valid = false;
-		return;
-	}
 	hash_seq_init(&status, rel_cache);
 	while ((entry = hash_seq_search(&status)) != NULL)
-		entry->valid = false;
+	{
+		if (!entry->valid)
+			continue;
+		if (which == INVAL_ALL ||
+			(which == INVAL_CAST && entry->has_cast) ||
+			(which == INVAL_COMPOSITE && entry->has_composite))
+		{
+			entry->valid = false;
+			if (entry->has_composite)
+				composite_entries--;
+		}
+	}
 }
 
-/* Start a decoding session with an empty cache. */
+/*
+ * Relcache invalidation: the relation's entry, or every entry.  A relid
+ * that is not in the cache may be a composite type's relation (ALTER TYPE
+ * ... RENAME ATTRIBUTE): entries with composite columns are rebuilt then,
+ * since the callback cannot look in the catalogs to tell.
+ */
+static void
+cdc_relcache_invalidate(Datum arg, Oid relid)
+{
+	CdcRelEntry *entry;
+
+	if (rel_cache == NULL)
+		return;
+	if (!OidIsValid(relid))
+	{
+		invalidate_entries(INVAL_ALL);
+		return;
+	}
+	entry = hash_search(rel_cache, &relid, HASH_FIND, NULL);
+	if (entry != NULL)
+	{
+		if (entry->valid && entry->has_composite)
+			composite_entries--;
+		entry->valid = false;
+	}
+	else if (composite_entries > 0)
+		invalidate_entries(INVAL_COMPOSITE);
+}
+
+/*
+ * A schema changed (ALTER SCHEMA ... RENAME, or its owner): entity names
+ * and filter decisions of every entry may be stale.  Rare enough to drop
+ * them all, as pgoutput does.
+ */
+static void
+cdc_namespace_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	invalidate_entries(INVAL_ALL);
+}
+
+/*
+ * A function changed: an entry that uses a cast to json checked its
+ * function's owner when it was built (column.c); check again.  A cast was
+ * created or dropped (rare): any entry may now categorise a type otherwise.
+ */
+static void
+cdc_cast_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	invalidate_entries(cacheid == CASTSOURCETARGET ? INVAL_ALL : INVAL_CAST);
+}
+
+/*
+ * Start a decoding session with an empty cache.  The callbacks are
+ * registered once per backend (they cannot be unregistered) and do nothing
+ * while no cache exists.
+ */
 void
 CdcRelCacheInit(void)
 {
@@ -83,10 +151,14 @@ CdcRelCacheInit(void)
 	ctl.hcxt = rel_cache_cxt;
 	rel_cache = hash_create("cdc_ext relation cache", 128, &ctl,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	if (!callback_registered)
+	composite_entries = 0;
+	if (!callbacks_registered)
 	{
 		CacheRegisterRelcacheCallback(cdc_relcache_invalidate, (Datum) 0);
-		callback_registered = true;
+		CacheRegisterSyscacheCallback(NAMESPACEOID, cdc_namespace_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, cdc_cast_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(CASTSOURCETARGET, cdc_cast_invalidate, (Datum) 0);
+		callbacks_registered = true;
 	}
 }
 
@@ -94,6 +166,7 @@ void
 CdcRelCacheDestroy(void)
 {
 	rel_cache = NULL;
+	composite_entries = 0;
 	if (rel_cache_cxt != NULL)
 		MemoryContextDelete(rel_cache_cxt);
 	rel_cache_cxt = NULL;
@@ -119,117 +192,6 @@ CdcEntityMatches(const char *entity, const char *table, List *patterns)
 			return true;
 	}
 	return false;
-}
-
-/* The encoding of a type that has a fast path, or -1. */
-static int
-scalar_encoding(Oid typid)
-{
-	switch (typid)
-	{
-		case INT2OID:
-			return CDC_ENC_INT2;
-		case INT4OID:
-			return CDC_ENC_INT4;
-		case INT8OID:
-			return CDC_ENC_INT8;
-		case FLOAT4OID:
-			return CDC_ENC_FLOAT4;
-		case FLOAT8OID:
-			return CDC_ENC_FLOAT8;
-		case NUMERICOID:
-			return CDC_ENC_NUMERIC;
-		case BOOLOID:
-			return CDC_ENC_BOOL;
-		case TEXTOID:
-		case VARCHAROID:
-		case BPCHAROID:
-			return CDC_ENC_TEXT;
-		case NAMEOID:
-			return CDC_ENC_NAME;
-		case UUIDOID:
-			return CDC_ENC_UUID;
-		case JSONOID:
-			return CDC_ENC_JSON;
-		case JSONBOID:
-			return CDC_ENC_JSONB;
-		case DATEOID:
-			return CDC_ENC_DATE;
-		case TIMEOID:
-			return CDC_ENC_TIME;
-		case TIMETZOID:
-			return CDC_ENC_TIMETZ;
-		case TIMESTAMPOID:
-			return CDC_ENC_TIMESTAMP;
-		case TIMESTAMPTZOID:
-			return CDC_ENC_TIMESTAMPTZ;
-		case BYTEAOID:
-			return CDC_ENC_BYTEA;
-		default:
-			return -1;
-	}
-}
-
-/*
- * Decide how a column of type typid is encoded, the way to_jsonb() would
- * categorize it: domains as their base type, arrays element by element,
- * composites and extension types (which may cast to json) through to_json(),
- * everything else as the text of its output function.
- */
-static void
-classify_column(CdcColumn *col, Oid typid, MemoryContext cxt)
-{
-	Oid			base = getBaseType(typid);
-	int			enc = scalar_encoding(base);
-	Oid			elem;
-	Oid			outfunc;
-	bool		isvarlena;
-	char		typtype;
-
-	col->typid = typid;
-	if (enc >= 0)
-	{
-		col->enc = (CdcEncoding) enc;
-		return;
-	}
-
-	elem = get_element_type(base);
-	if (OidIsValid(elem))
-	{
-		int			elem_enc = scalar_encoding(getBaseType(elem));
-
-		if (elem_enc >= 0)
-		{
-			col->enc = CDC_ENC_ARRAY;
-			col->elem_enc = (CdcEncoding) elem_enc;
-			col->elem_typid = elem;
-			get_typlenbyvalalign(elem, &col->elem_len, &col->elem_byval,
-								 &col->elem_align);
-			return;
-		}
-	}
-
-	typtype = get_typtype(base);
-	if (OidIsValid(elem) || typtype == TYPTYPE_COMPOSITE ||
-		(base >= FirstNormalObjectId && typtype != TYPTYPE_ENUM))
-	{
-		FuncExpr   *expr;
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		/* to_json() learns its argument's type from the call expression */
-		expr = makeFuncExpr(F_TO_JSON, JSONOID,
-							list_make1(makeNullConst(typid, -1, InvalidOid)),
-							InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-		fmgr_info_cxt(F_TO_JSON, &col->func, cxt);
-		col->func.fn_expr = (Node *) expr;
-		MemoryContextSwitchTo(old);
-		col->enc = CDC_ENC_TO_JSON;
-		return;
-	}
-
-	getTypeOutputInfo(base, &outfunc, &isvarlena);
-	fmgr_info_cxt(outfunc, &col->func, cxt);
-	col->enc = CDC_ENC_STRING;
 }
 
 /* Index into re->cols of attribute attnum, or -1. */
@@ -277,24 +239,6 @@ build_key(CdcRelEntry *re, Relation rel)
 	RelationClose(idx);
 }
 
-/*
- * jsonb keeps an object's keys sorted by length, then bytes: columns pushed
- * in that order spare pushJsonbValue a real sort per row.
- */
-static int
-jsonb_key_cmp(const void *a, const void *b, void *arg)
-{
-	const CdcColumn *cols = arg;
-	const char *na = cols[*(const int *) a].name;
-	const char *nb = cols[*(const int *) b].name;
-	size_t		la = strlen(na),
-				lb = strlen(nb);
-
-	if (la != lb)
-		return la < lb ? -1 : 1;
-	return memcmp(na, nb, la);
-}
-
 /* Is relid one of cdc_ext's own tables (never emitted)? */
 static bool
 is_extension_table(Oid relid)
@@ -308,6 +252,15 @@ is_extension_table(Oid relid)
 	ext_oid = get_extension_oid("cdc_ext", true);
 	return OidIsValid(ext_oid) &&
 		getExtensionOfObject(RelationRelationId, relid) == ext_oid;
+}
+
+/* Is t a composite, or an array of composites? */
+static bool
+type_has_composite(const CdcType *t)
+{
+	while (t->enc == CDC_ENC_ARRAY)
+		t = t->elem;
+	return t->enc == CDC_ENC_COMPOSITE;
 }
 
 static void
@@ -327,12 +280,13 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts, Oid acl_role)
 
 	re->entity = psprintf("%s.%s", qnsp, qrel);
 	{
+		bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
 		size_t		len = strlen(re->entity);
-		size_t		elen = cdc_json_escaped_len(re->entity, len);
+		size_t		elen = cdc_json_escaped_len(re->entity, len, utf8);
 		char	   *p = palloc(elen + 3);
 
 		p[0] = '"';
-		cdc_json_escape(p + 1, re->entity, len);
+		cdc_json_escape(p + 1, re->entity, len, utf8);
 		p[elen + 1] = '"';
 		p[elen + 2] = '\0';
 		re->entity_json = p;
@@ -364,6 +318,8 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts, Oid acl_role)
 	re->ncols = 0;
 	re->nkeys = 0;
 	re->needs_pin = false;
+	re->has_composite = false;
+	re->has_cast = false;
 	if (re->operations == 0)
 	{
 		/* nothing of it will be converted: skip the column work */
@@ -382,34 +338,21 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts, Oid acl_role)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 		CdcColumn  *col;
-		size_t		nlen,
-					elen;
 
 		if (att->attisdropped)
 			continue;
 		col = &re->cols[re->ncols++];
-		col->attnum = att->attnum;
-		col->name = pstrdup(NameStr(att->attname));
-		nlen = strlen(col->name);
-		elen = cdc_json_escaped_len(col->name, nlen);
-		col->key = palloc(elen + 4);
-		col->key[0] = '"';
-		cdc_json_escape(col->key + 1, col->name, nlen);
-		col->key[elen + 1] = '"';
-		col->key[elen + 2] = ':';
-		col->key[elen + 3] = '\0';
-		col->keylen = (int) elen + 3;
+		CdcInitColumn(col, att, re->cxt);
 		col->is_replident = bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber,
 										  identity);
-		classify_column(col, att->atttypid, re->cxt);
-		if (CdcEncodingNeedsPin(col->enc))
-			re->needs_pin = true;
+		re->needs_pin |= col->type->needs_pin;
+		re->has_cast |= col->type->has_cast;
+		re->has_composite |= type_has_composite(col->type);
 	}
 	build_key(re, rel);
-	re->jsonb_order = palloc(sizeof(int) * Max(re->ncols, 1));
-	for (int i = 0; i < re->ncols; i++)
-		re->jsonb_order[i] = i;
-	qsort_arg(re->jsonb_order, re->ncols, sizeof(int), jsonb_key_cmp, re->cols);
+	re->jsonb_order = CdcJsonbOrder(re->cols, re->ncols, re->cxt);
+	if (re->has_composite)
+		composite_entries++;
 	MemoryContextSwitchTo(old);
 }
 
@@ -431,6 +374,8 @@ CdcRelCacheGet(Relation rel, const CdcOptions *opts, Oid acl_role)
 		re->desc = RelationGetDescr(rel);
 		return re;
 	}
+	if (found && re->valid && re->has_composite)
+		composite_entries--;	/* rebuilt for a new tuple descriptor */
 	if (found && re->cxt != NULL)
 		MemoryContextDelete(re->cxt);
 	re->cxt = NULL;

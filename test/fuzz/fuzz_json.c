@@ -3,11 +3,14 @@
  *		libFuzzer target for src/json.c.
  *
  * Invariants:
- *	- escaping: the measured length is the written length (into a buffer of
- *	  exactly that size); the output is the inside of a valid JSON string (no
- *	  raw control character, quote or line separator; every backslash starts
- *	  a well-formed escape); decoding it gives the input back byte for byte;
- *	  valid UTF-8 in gives valid UTF-8 out.
+ *	- escaping, in both modes (UTF-8 text, and text in another server
+ *	  encoding): the measured length is the written length (into a buffer
+ *	  of exactly that size); the output is the inside of a valid JSON string
+ *	  (no raw control character or quote; every backslash starts a
+ *	  well-formed escape); decoding it gives the input back byte for byte.
+ *	  UTF-8 mode: no raw line separator, and valid UTF-8 in gives valid
+ *	  UTF-8 out.  Other encodings: no \u escape above U+001F, and every byte
+ *	  of 0x80 and above comes out as it went in.
  *	- numbers: cdc_json_is_number agrees with an independent reading of
  *	  RFC 8259's grammar, and strtod consumes all of what it accepts;
  *	  cdc_json_number_is_exact_double is true for what its contract promises
@@ -34,9 +37,13 @@ hexval(unsigned char c)
 	return -1;
 }
 
-/* Check out[0..olen) as a JSON string body and decode it into dec. */
+/*
+ * Check out[0..olen) as a JSON string body and decode it into dec; utf8 is
+ * the mode it was escaped in.
+ */
 static size_t
-check_and_decode(const unsigned char *out, size_t olen, unsigned char *dec)
+check_and_decode(const unsigned char *out, size_t olen, unsigned char *dec,
+				 bool utf8)
 {
 	size_t		n = 0;
 
@@ -46,8 +53,8 @@ check_and_decode(const unsigned char *out, size_t olen, unsigned char *dec)
 
 		FUZZ_ASSERT(c >= 0x20);			/* no raw control character */
 		FUZZ_ASSERT(c != '"');			/* no unescaped quote */
-		/* no raw U+2028 / U+2029 (line terminators to JavaScript) */
-		FUZZ_ASSERT(!(c == 0xE2 && i + 2 < olen && out[i + 1] == 0x80 &&
+		/* UTF-8: no raw U+2028 / U+2029 (line terminators to JavaScript) */
+		FUZZ_ASSERT(!utf8 || !(c == 0xE2 && i + 2 < olen && out[i + 1] == 0x80 &&
 					  (out[i + 2] == 0xA8 || out[i + 2] == 0xA9)));
 		if (c != '\\')
 		{
@@ -82,8 +89,8 @@ check_and_decode(const unsigned char *out, size_t olen, unsigned char *dec)
 						dec[n++] = (unsigned char) cp;
 					else
 					{
-						/* the only others the escaper writes */
-						FUZZ_ASSERT(cp == 0x2028 || cp == 0x2029);
+						/* the only others the escaper writes, in UTF-8 only */
+						FUZZ_ASSERT(utf8 && (cp == 0x2028 || cp == 0x2029));
 						dec[n++] = 0xE2;
 						dec[n++] = 0x80;
 						dec[n++] = cp == 0x2028 ? 0xA8 : 0xA9;
@@ -98,9 +105,9 @@ check_and_decode(const unsigned char *out, size_t olen, unsigned char *dec)
 }
 
 static void
-fuzz_escape(const uint8_t *data, size_t size)
+fuzz_escape(const uint8_t *data, size_t size, bool utf8)
 {
-	size_t		elen = cdc_json_escaped_len((const char *) data, size);
+	size_t		elen = cdc_json_escaped_len((const char *) data, size, utf8);
 	char	   *out = malloc(elen > 0 ? elen : 1);
 	unsigned char *dec = malloc(size > 0 ? size : 1);
 	char	   *end;
@@ -108,14 +115,26 @@ fuzz_escape(const uint8_t *data, size_t size)
 
 	FUZZ_ASSERT(out != NULL && dec != NULL);
 	FUZZ_ASSERT(elen >= size && elen <= 6 * size);
-	end = cdc_json_escape(out, (const char *) data, size);
+	end = cdc_json_escape(out, (const char *) data, size, utf8);
 	FUZZ_ASSERT(end == out + elen);
 	/* dec has room for size bytes: a longer decoding overruns under ASan */
-	n = check_and_decode((const unsigned char *) out, elen, dec);
+	n = check_and_decode((const unsigned char *) out, elen, dec, utf8);
 	FUZZ_ASSERT(n == size);
 	FUZZ_ASSERT(size == 0 || memcmp(dec, data, size) == 0);
-	if (fuzz_valid_utf8(data, size))
+	if (utf8 && fuzz_valid_utf8(data, size))
 		FUZZ_ASSERT(fuzz_valid_utf8((const unsigned char *) out, elen));
+	if (!utf8)
+	{
+		/* the high bytes, in order, are exactly the input's */
+		size_t		hi_in = 0,
+					hi_out = 0;
+
+		for (size_t i = 0; i < size; i++)
+			hi_in += data[i] >= 0x80;
+		for (size_t i = 0; i < elen; i++)
+			hi_out += (unsigned char) out[i] >= 0x80;
+		FUZZ_ASSERT(hi_in == hi_out);
+	}
 	free(out);
 	free(dec);
 }
@@ -348,7 +367,8 @@ fuzz_int64(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	fuzz_escape(data, size);
+	fuzz_escape(data, size, true);
+	fuzz_escape(data, size, false);
 	fuzz_number(data, size);
 	fuzz_int64(data, size);
 	return 0;

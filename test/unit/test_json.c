@@ -20,24 +20,39 @@
  * what was written, and nothing past it may be touched.
  */
 static void
-check_escape(const char *in, size_t len, const char *expected)
+check_escape_mode(const char *in, size_t len, const char *expected, bool utf8)
 {
 	char		buf[8192];
-	size_t		elen = cdc_json_escaped_len(in, len);
+	size_t		elen = cdc_json_escaped_len(in, len, utf8);
 	char	   *end;
 
 	ck_assert_uint_lt(elen, sizeof(buf));
 	memset(buf, CANARY, sizeof(buf));
-	end = cdc_json_escape(buf, in, len);
+	end = cdc_json_escape(buf, in, len, utf8);
 	ck_assert_uint_eq(elen, (size_t) (end - buf));
 	ck_assert_uint_eq(strlen(expected), elen);
 	ck_assert_int_eq((unsigned char) buf[elen], CANARY);
 	ck_assert_msg(memcmp(buf, expected, elen) == 0,
-				  "escape of %zu bytes gave \"%.*s\", expected \"%s\"",
-				  len, (int) elen, buf, expected);
+				  "escape of %zu bytes (utf8 %d) gave \"%.*s\", expected \"%s\"",
+				  len, (int) utf8, (int) elen, buf, expected);
+}
+
+/*
+ * Most expectations hold in both modes (UTF-8 and other server encodings):
+ * check_escape checks both unless told otherwise.
+ */
+static void
+check_escape(const char *in, size_t len, const char *expected)
+{
+	check_escape_mode(in, len, expected, true);
+	check_escape_mode(in, len, expected, false);
 }
 
 #define CHECK_ESCAPE(lit, expected) check_escape(lit, sizeof(lit) - 1, expected)
+#define CHECK_ESCAPE_UTF8(lit, expected) \
+	check_escape_mode(lit, sizeof(lit) - 1, expected, true)
+#define CHECK_ESCAPE_OTHER(lit, expected) \
+	check_escape_mode(lit, sizeof(lit) - 1, expected, false)
 
 /* Every control character, alone and between letters. */
 START_TEST(escape_control_chars)
@@ -115,20 +130,23 @@ START_TEST(escape_quote_backslash)
 }
 END_TEST
 
-/* U+2028 and U+2029 become \u escapes; their neighbours do not. */
+/*
+ * In UTF-8, U+2028 and U+2029 become \u escapes; their neighbours do not.
+ * (check_escape checks both modes: these inputs hold no separator.)
+ */
 START_TEST(escape_line_separators)
 {
-	CHECK_ESCAPE("\xe2\x80\xa8", "\\u2028");
-	CHECK_ESCAPE("\xe2\x80\xa9", "\\u2029");
-	CHECK_ESCAPE("\xe2\x80\xa8\xe2\x80\xa9", "\\u2028\\u2029");
-	CHECK_ESCAPE("a\xe2\x80\xa8" "b\xe2\x80\xa9" "c", "a\\u2028b\\u2029c");
+	CHECK_ESCAPE_UTF8("\xe2\x80\xa8", "\\u2028");
+	CHECK_ESCAPE_UTF8("\xe2\x80\xa9", "\\u2029");
+	CHECK_ESCAPE_UTF8("\xe2\x80\xa8\xe2\x80\xa9", "\\u2028\\u2029");
+	CHECK_ESCAPE_UTF8("a\xe2\x80\xa8" "b\xe2\x80\xa9" "c", "a\\u2028b\\u2029c");
 	CHECK_ESCAPE("\xe2\x80\xa7", "\xe2\x80\xa7");	/* U+2027 */
 	CHECK_ESCAPE("\xe2\x80\xaa", "\xe2\x80\xaa");	/* U+202A */
 	CHECK_ESCAPE("\xe2\x80\x94", "\xe2\x80\x94");	/* em dash */
 	CHECK_ESCAPE("\xe2\x81\xa8", "\xe2\x81\xa8");
 	CHECK_ESCAPE("\xe3\x80\xa8", "\xe3\x80\xa8");
 	/* a lead byte E2 that does not start U+2028 is copied, then rescanned */
-	CHECK_ESCAPE("\xe2\xe2\x80\xa8", "\xe2\\u2028");
+	CHECK_ESCAPE_UTF8("\xe2\xe2\x80\xa8", "\xe2\\u2028");
 	CHECK_ESCAPE("\xe2\"", "\xe2\\\"");
 	CHECK_ESCAPE("\xe2\n", "\xe2\\n");
 	/* cut short by len: copied as is */
@@ -136,6 +154,39 @@ START_TEST(escape_line_separators)
 	CHECK_ESCAPE("\xe2\x80", "\xe2\x80");
 	CHECK_ESCAPE("x\xe2\x80", "x\xe2\x80");
 	check_escape("\xe2\x80\xa8", 2, "\xe2\x80");
+}
+END_TEST
+
+/*
+ * In any other server encoding, E2 80 A8 and E2 80 A9 are other characters
+ * (LATIN1: "a-circumflex", U+0080, diaeresis; SQL_ASCII: bytes): copied as
+ * they are, never turned into a \u escape that would not convert back.
+ */
+START_TEST(escape_line_separators_other_encodings)
+{
+	CHECK_ESCAPE_OTHER("\xe2\x80\xa8", "\xe2\x80\xa8");
+	CHECK_ESCAPE_OTHER("\xe2\x80\xa9", "\xe2\x80\xa9");
+	CHECK_ESCAPE_OTHER("a\xe2\x80\xa8" "b\xe2\x80\xa9" "c", "a\xe2\x80\xa8" "b\xe2\x80\xa9" "c");
+	CHECK_ESCAPE_OTHER("\xe2\xe2\x80\xa8", "\xe2\xe2\x80\xa8");
+	/* the other escapes are the same in every encoding */
+	CHECK_ESCAPE_OTHER("\xe2\x80\xa8\"\n\x01\\", "\xe2\x80\xa8\\\"\\n\\u0001\\\\");
+	/* a long run, so that the word-at-a-time screen meets it too */
+	CHECK_ESCAPE_OTHER("0123456789\xe2\x80\xa8" "0123456789\xe2\x80\xa9" "0123456789",
+					   "0123456789\xe2\x80\xa8" "0123456789\xe2\x80\xa9" "0123456789");
+	CHECK_ESCAPE_UTF8("0123456789\xe2\x80\xa8" "0123456789\xe2\x80\xa9" "0123456789",
+					  "0123456789\\u2028" "0123456789\\u2029" "0123456789");
+	ck_assert_uint_eq(cdc_json_escaped_len("\xe2\x80\xa8", 3, false), 3);
+	ck_assert_uint_eq(cdc_json_escaped_len("\xe2\x80\xa8", 3, true), 6);
+	/* LATIN1 text with every high byte: copied unchanged */
+	{
+		char		in[128];
+		char		want[129];
+
+		for (int i = 0; i < 128; i++)
+			in[i] = want[i] = (char) (0x80 + i);
+		want[128] = '\0';
+		check_escape_mode(in, sizeof(in), want, false);
+	}
 }
 END_TEST
 
@@ -165,14 +216,15 @@ START_TEST(escape_length_bound)
 	CHECK_ESCAPE("\0\0", "\\u0000\\u0000");
 	check_escape("ab\"cd", 2, "ab");
 	check_escape("\"", 0, "");
-	ck_assert_uint_eq(cdc_json_escaped_len("\"\n", 0), 0);
+	ck_assert_uint_eq(cdc_json_escaped_len("\"\n", 0, true), 0);
 	memset(buf, CANARY, sizeof(buf));
-	ck_assert_ptr_eq(cdc_json_escape(buf, "\"", 0), buf);
+	ck_assert_ptr_eq(cdc_json_escape(buf, "\"", 0, true), buf);
 	ck_assert_int_eq((unsigned char) buf[0], CANARY);
-	ck_assert_uint_eq(cdc_json_escaped_len("\x01", 1), 6);
-	ck_assert_uint_eq(cdc_json_escaped_len("\n", 1), 2);
-	ck_assert_uint_eq(cdc_json_escaped_len("\xe2\x80\xa8", 3), 6);
-	ck_assert_uint_eq(cdc_json_escaped_len("\xe2\x80\xa8", 2), 2);
+	ck_assert_uint_eq(cdc_json_escaped_len("\x01", 1, true), 6);
+	ck_assert_uint_eq(cdc_json_escaped_len("\x01", 1, false), 6);
+	ck_assert_uint_eq(cdc_json_escaped_len("\n", 1, true), 2);
+	ck_assert_uint_eq(cdc_json_escaped_len("\xe2\x80\xa8", 3, true), 6);
+	ck_assert_uint_eq(cdc_json_escaped_len("\xe2\x80\xa8", 2, true), 2);
 }
 END_TEST
 
@@ -383,6 +435,7 @@ make_json_suite(void)
 	tcase_add_test(esc, escape_printable_ascii);
 	tcase_add_test(esc, escape_quote_backslash);
 	tcase_add_test(esc, escape_line_separators);
+	tcase_add_test(esc, escape_line_separators_other_encodings);
 	tcase_add_test(esc, escape_non_ascii);
 	tcase_add_test(esc, escape_length_bound);
 	tcase_add_test(esc, escape_long);

@@ -1,0 +1,216 @@
+/*
+ * status.c
+ *		cdc.status() (the "admin cdc status" of PostgreSQL) and the set
+ *		behind the cdc.consumers view.
+ *
+ * Both run as their caller and read the extension's tables as its owner
+ * (CdcPrivBegin/End); what they say about consumers covers only those the
+ * caller may use (has the privileges of the owner), counts included.
+ */
+#include "cdc_api.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+PG_FUNCTION_INFO_V1(cdc_status);
+PG_FUNCTION_INFO_V1(cdc_consumer_info);
+
+/*
+ * The log writer's live state from cdc.writer_info(); false/NULL when it
+ * cannot say (no shared memory, or the function fails).  Run in a
+ * subtransaction so that its failure does not fail cdc.status().
+ */
+static void
+writer_state(bool *running, bool *running_null, int32 *pid, bool *pid_null)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	*running = false;
+	*running_null = true;
+	*pid_null = true;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (SPI_execute("SELECT running, pid FROM cdc.writer_info()", false, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+		{
+			Datum		d;
+			bool		isnull;
+
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			*running_null = isnull;
+			*running = !isnull && DatumGetBool(d);
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			*pid_null = isnull;
+			if (!isnull)
+				*pid = DatumGetInt32(d);
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		*running_null = true;
+		*pid_null = true;
+	}
+	PG_END_TRY();
+}
+
+/* cdc.status(): one row. */
+Datum
+cdc_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	CdcPriv		priv;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	Datum		values[16];
+	bool		nulls[16];
+	bool		running,
+				running_null,
+				pid_null;
+	int32		pid = 0;
+	HeapTuple	result;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "cdc_ext: cdc.status() must return a row");
+	desc = BlessTupleDesc(desc);
+	if (desc->natts != 16)
+		CdcCheckInstalledVersion(fcinfo, -1);
+
+	CdcPrivBegin(&priv);
+	writer_state(&running, &running_null, &pid, &pid_null);
+	args[0] = ObjectIdGetDatum(priv.invoker);
+	if (SPI_execute_with_args(
+							  "SELECT pg_catalog.current_setting('wal_level') OPERATOR(pg_catalog.=) 'logical', "
+							  "pg_catalog.current_setting('wal_level'), "
+							  "NULL::boolean, NULL::integer, "
+							  "greatest(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_lsn), 0)::bigint, "
+							  "pg_catalog.pg_current_wal_lsn(), "
+							  "s.logged_commit_lsn, s.confirmed_lsn, s.oldest_lsn, "
+							  "(SELECT l.\"timestamp\" FROM cdc.log l ORDER BY l.commit_lsn, l.seq LIMIT 1), "
+							  "'max_age ' OPERATOR(pg_catalog.||) s.retention_max_age::text OPERATOR(pg_catalog.||) "
+							  "coalesce(', max_bytes ' OPERATOR(pg_catalog.||) pg_catalog.pg_size_pretty(s.retention_max_bytes), ''), "
+							  "d.bytes, pg_catalog.pg_size_pretty(d.bytes), "
+							  "(SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), r.restart_lsn)::bigint "
+							  " FROM pg_catalog.pg_replication_slots r WHERE r.slot_name OPERATOR(pg_catalog.=) s.slot_name), "
+							  "(SELECT pg_catalog.count(*) FROM cdc.consumer_state c "
+							  " WHERE pg_catalog.pg_has_role($1, c.owner, 'USAGE'))::integer, "
+							  "(SELECT pg_catalog.count(*) FROM cdc.consumer_state c "
+							  " WHERE pg_catalog.pg_has_role($1, c.owner, 'USAGE') "
+							  " AND (c.gap_to OPERATOR(pg_catalog.>) c.checkpoint_lsn "
+							  "      OR c.checkpoint_lsn OPERATOR(pg_catalog.<) s.oldest_lsn))::integer "
+							  "FROM cdc.log_state s, "
+							  "LATERAL (SELECT coalesce(pg_catalog.sum(pg_catalog.pg_total_relation_size(t.relid)), 0)::bigint AS bytes "
+							  "         FROM pg_catalog.pg_partition_tree('cdc.log'::pg_catalog.regclass) t WHERE t.isleaf) d",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "cdc_ext: reading the log's state failed");
+	for (int i = 0; i < 16; i++)
+		values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
+	values[2] = BoolGetDatum(running);
+	nulls[2] = running_null;
+	values[3] = Int32GetDatum(pid);
+	nulls[3] = pid_null;
+	/* the row outlives SPI: SPI_returntuple copies it out */
+	result = heap_form_tuple(desc, values, nulls);
+	{
+		HeapTupleHeader h = SPI_returntuple(result, desc);
+
+		CdcPrivEnd(&priv);
+		PG_RETURN_DATUM(PointerGetDatum(h));
+	}
+}
+
+/* Set behind the cdc.consumers view: the consumers the caller may use. */
+Datum
+cdc_consumer_info(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CdcPriv		priv;
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		args[2];
+	SPITupleTable *tt;
+	uint64		n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != 16)
+		CdcCheckInstalledVersion(fcinfo, -1);
+	CdcPrivBegin(&priv);
+	args[0] = ObjectIdGetDatum(priv.invoker);
+	args[1] = ObjectIdGetDatum(CDC_READER_LOCK_CLASSID);
+	if (SPI_execute_with_args(
+							  "SELECT c.name, c.owner, c.entities, c.exclude_entities, c.operations, "
+							  "c.checkpoint_lsn, c.checkpoint_seq, c.checkpoint_at, "
+							  "(SELECT pg_catalog.count(*) FROM cdc.log l "
+							  " WHERE (l.commit_lsn, l.seq) OPERATOR(pg_catalog.>) (c.checkpoint_lsn, c.checkpoint_seq)), "
+							  "coalesce((SELECT EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) l.\"timestamp\") "
+							  " FROM cdc.log l WHERE (l.commit_lsn, l.seq) OPERATOR(pg_catalog.>) (c.checkpoint_lsn, c.checkpoint_seq) "
+							  " ORDER BY l.commit_lsn, l.seq LIMIT 1), 0)::numeric(20, 3), "
+							  "greatest(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), c.checkpoint_lsn), 0)::bigint, "
+							  "(SELECT pg_catalog.count(DISTINCT k.pid) FROM pg_catalog.pg_locks k "
+							  " WHERE k.locktype OPERATOR(pg_catalog.=) 'advisory' AND k.granted "
+							  " AND k.database OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database "
+							  "     WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) "
+							  " AND k.classid OPERATOR(pg_catalog.=) $2 "
+							  " AND k.objid OPERATOR(pg_catalog.=) c.id::pg_catalog.oid "
+							  " AND k.objsubid OPERATOR(pg_catalog.=) " CppAsString2(CDC_READER_LOCK_SUBID) ")::integer, "
+							  "coalesce(c.gap_to OPERATOR(pg_catalog.>) c.checkpoint_lsn, false) "
+							  " OR c.checkpoint_lsn OPERATOR(pg_catalog.<) s.oldest_lsn, "
+							  "CASE WHEN c.gap_to OPERATOR(pg_catalog.>) c.checkpoint_lsn THEN c.gap_reason "
+							  "     WHEN c.checkpoint_lsn OPERATOR(pg_catalog.<) s.oldest_lsn "
+							  "     THEN 'the change log was trimmed past the checkpoint' END, "
+							  "NULL::text[], c.created_at "
+							  "FROM cdc.consumer_state c, cdc.log_state s "
+							  "WHERE pg_catalog.pg_has_role($1, c.owner, 'USAGE') ORDER BY c.name",
+							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "cdc_ext: reading consumers failed");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		values[16];
+		bool		nulls[16];
+		CdcFilter  *f = palloc0(sizeof(CdcFilter));
+		bool		messages;
+		List	   *withheld;
+
+		for (int j = 0; j < 16; j++)
+			values[j] = SPI_getbinval(tt->vals[i], tt->tupdesc, j + 1, &nulls[j]);
+		f->entities = nulls[2] ? NIL :
+			CdcTextArrayToList(DatumGetArrayTypeP(values[2]), "entities");
+		f->exclude_entities = nulls[3] ? NIL :
+			CdcTextArrayToList(DatumGetArrayTypeP(values[3]), "exclude_entities");
+		f->operations = nulls[4] ? CDC_OP_ALL :
+			CdcOperationArrayToMask(DatumGetArrayTypeP(values[4]), "operations", &messages);
+		/* a consumer of messages only is withheld no table */
+		withheld = f->operations == 0 ? NIL :
+			CdcWithheldTables(DatumGetObjectId(values[1]), list_make1(f),
+							  f->entities != NIL);
+		if (withheld != NIL)
+		{
+			Datum	   *elems = palloc(sizeof(Datum) * list_length(withheld));
+			int			k = 0;
+			ListCell   *lc;
+
+			foreach(lc, withheld)
+				elems[k++] = CStringGetTextDatum(lfirst(lc));
+			values[14] = PointerGetDatum(construct_array(elems, k, TEXTOID, -1, false, TYPALIGN_INT));
+			nulls[14] = false;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	CdcPrivEnd(&priv);
+	return (Datum) 0;
+}

@@ -1,0 +1,804 @@
+/*
+ * ingest.c
+ *		Decode WAL with the cdc_ext plugin in process and log every change
+ *		into cdc.log, exactly once.  Used by the log writer (worker.c) in a
+ *		loop, and by CALL cdc.ingest() where there is no writer.
+ *
+ * Exactly-once (DESIGN §10).  A cycle, in one transaction:
+ *   1. reads the log head (logged_commit_lsn, logged_seq) from cdc.log_state;
+ *   2. decodes the WAL flushed so far; the plugin hands every change of
+ *      every transaction that commits in it to our sink, which skips
+ *      positions at or before the head (a transaction decoded again after a
+ *      crash) and buffers the rest in a tuplestore (spilling to disk: a
+ *      2M-row transaction is logged in bounded memory);
+ *   3. multi-inserts the buffer into the current partition, and moves the
+ *      head and confirmed_lsn in the same transaction.
+ * Only after that transaction commits is the slot confirmed (AfterCommit).
+ * A crash before the commit loses the buffer and the decoding position,
+ * both of which come back from the slot, still unconfirmed; a crash after
+ * it and before the confirm decodes those transactions again, and step 1
+ * skips them.  So nothing committed is lost and nothing is logged twice;
+ * the primary key (commit_lsn, seq) would refuse a second copy anyway.
+ *
+ * The writer's own transactions (log rows, state) are stamped with a
+ * replication origin of its own, which the plugin's origin filter drops
+ * before the reorder buffer: the writer never decodes its own writes.
+ *
+ * Rows of one cycle become visible together at its commit, and every cycle
+ * logs only positions after everything logged before it, so a reader never
+ * sees a row appear behind one it has already seen (cdc_log.h).
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlogutils.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_enum.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "replication/decode.h"
+#include "replication/logical.h"
+#include "replication/origin.h"
+#include "replication/slot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "cdc_plugin.h"
+#include "log_internal.h"
+
+PG_FUNCTION_INFO_V1(cdc_ingest);
+
+/* A cycle stops decoding after this many rows or this long, to commit. */
+#define CDC_CYCLE_MAX_ROWS 50000
+#define CDC_CYCLE_MAX_MS 200
+/* Rows per table_multi_insert call. */
+#define CDC_INSERT_BATCH 1000
+/* Memory for one cycle's buffer before it spills to a temporary file. */
+#define CDC_BUFFER_KB (64 * 1024)
+
+#define N_OPERATIONS 5
+
+struct IngestSink
+{
+	CdcSink		base;
+	Tuplestorestate *store;		/* this cycle's rows, in cdc.log's row type */
+	TupleDesc	desc;			/* of cdc.log */
+	Oid			op_oids[N_OPERATIONS];	/* cdc.operation: insert..message */
+	int32		chunk;			/* partition the rows go to */
+	int64		rows;
+	XLogRecPtr	first_commit_lsn;
+	XLogRecPtr	last_commit_lsn;
+	int32		last_seq;
+	TimestampTz first_ts;
+	TimestampTz last_ts;
+};
+
+/* ---------------------------------------------------------------------- */
+/* Where we are: extension, owner, state row                              */
+
+CdcLogPresence
+CdcLogPresent(void)
+{
+	Oid			nsp;
+
+	if (!OidIsValid(get_extension_oid("cdc_ext", true)))
+		return CDC_LOG_ABSENT;
+	nsp = get_namespace_oid("cdc", true);
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("log_state", nsp)))
+		return CDC_LOG_OLD_VERSION;
+	return CDC_LOG_PRESENT;
+}
+
+void
+CdcOwnerBegin(CdcOwnerScope *scope)
+{
+	Oid			owner = InvalidOid;
+	int			rc;
+	bool		isnull;
+
+	GetUserIdAndSecContext(&scope->saved_user, &scope->saved_sec);
+	scope->guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "cdc_ext: SPI_connect failed");
+	rc = SPI_execute("SELECT extowner FROM pg_catalog.pg_extension "
+					 "WHERE extname OPERATOR(pg_catalog.=) 'cdc_ext'", true, 1);
+	if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	if (!OidIsValid(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"cdc_ext\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION cdc_ext first.")));
+	SetUserIdAndSecContext(owner, scope->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+CdcOwnerEnd(CdcOwnerScope *scope)
+{
+	SPI_finish();
+	SetUserIdAndSecContext(scope->saved_user, scope->saved_sec);
+	AtEOXact_GUC(true, scope->guc_level);
+}
+
+static XLogRecPtr
+spi_lsn(int row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+}
+
+static int32
+spi_int(int row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt32(d);
+}
+
+void
+CdcLogStateLoad(CdcLogStateRow *row)
+{
+	char	   *slot;
+
+	if (SPI_execute("SELECT slot_name::text, logged_commit_lsn, logged_seq, confirmed_lsn, "
+					"oldest_lsn, current_chunk, config_version FROM cdc.log_state",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "cdc_ext: cdc.log_state must have one row");
+	slot = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	strlcpy(row->slot_name, slot, NAMEDATALEN);
+	row->logged_commit_lsn = spi_lsn(0, 2);
+	row->logged_seq = spi_int(0, 3);
+	row->confirmed_lsn = spi_lsn(0, 4);
+	row->oldest_lsn = spi_lsn(0, 5);
+	row->current_chunk = spi_int(0, 6);
+	row->config_version = spi_int(0, 7);
+}
+
+static char *
+writer_slot_name(void)
+{
+	return psprintf("cdc_ext_log_%u", MyDatabaseId);
+}
+
+int64
+CdcIntervalMicros(const Interval *iv, const char *argname)
+{
+	int64		us = iv->time + (int64) iv->day * USECS_PER_DAY +
+		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
+
+	if (us < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", argname)));
+	return us;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The slot                                                               */
+
+/*
+ * Make sure the writer's slot exists (in the current transaction, which
+ * must not have written yet when a slot is to be created).  A database
+ * updated from 1.0 lists its consumers' slots in migrate_slots: the slot
+ * that is furthest behind is copied, so that the log starts where the
+ * slowest 1.0 consumer was and every consumer continues from its
+ * checkpoint; then those slots are dropped.
+ */
+void
+CdcIngestPrepareSlot(void)
+{
+	CdcOwnerScope scope;
+	char	   *slot = writer_slot_name();
+	bool		had_migration;
+	XLogRecPtr	start = InvalidXLogRecPtr;
+	bool		migrated = false;
+	Datum		slotarg[1];
+	Oid			slottype[1] = {TEXTOID};
+	ArrayType  *migrate = NULL;
+	bool		isnull;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	CdcOwnerBegin(&scope);
+	if (SPI_execute("SELECT migrate_slots::text[] FROM cdc.log_state", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "cdc_ext: cdc.log_state must have one row");
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			migrate = DatumGetArrayTypePCopy(d);
+	}
+	had_migration = migrate != NULL;
+	slotarg[0] = CStringGetTextDatum(slot);
+
+	if (SearchNamedReplicationSlot(slot, true) == NULL)
+	{
+		if (migrate != NULL)
+		{
+			Oid			t2[2] = {TEXTARRAYOID, TEXTOID};
+			Datum		a2[2] = {PointerGetDatum(migrate), CStringGetTextDatum(slot)};
+
+			/* the slot furthest behind of those still usable, copied */
+			if (SPI_execute_with_args("SELECT c.lsn FROM (SELECT slot_name FROM pg_catalog.pg_replication_slots "
+									  "  WHERE slot_name OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[]) "
+									  "  AND database OPERATOR(pg_catalog.=) pg_catalog.current_database() "
+									  "  AND plugin OPERATOR(pg_catalog.=) 'cdc_ext' "
+									  "  AND wal_status IS DISTINCT FROM 'lost' AND active_pid IS NULL "
+									  "  ORDER BY confirmed_flush_lsn LIMIT 1) s, "
+									  "LATERAL pg_catalog.pg_copy_logical_replication_slot(s.slot_name, $2) c",
+									  2, t2, a2, NULL, false, 1) != SPI_OK_SELECT)
+				elog(ERROR, "cdc_ext: copying a 1.0 consumer's slot failed");
+			if (SPI_processed == 1)
+			{
+				start = spi_lsn(0, 1);
+				migrated = true;
+			}
+		}
+		if (!migrated)
+		{
+			if (SPI_execute_with_args("SELECT lsn FROM pg_catalog.pg_create_logical_replication_slot($1, 'cdc_ext')",
+									  1, slottype, slotarg, NULL, false, 1) != SPI_OK_SELECT ||
+				SPI_processed != 1)
+				elog(ERROR, "cdc_ext: creating the log writer's slot failed");
+			start = spi_lsn(0, 1);
+		}
+		{
+			Oid			t3[3] = {PG_LSNOID, BOOLOID, BOOLOID};
+			Datum		a3[3] = {LSNGetDatum(start), BoolGetDatum(had_migration && !migrated),
+			BoolGetDatum(migrated)};
+
+			/*
+			 * A 1.0 database whose consumers' slots could not be taken over:
+			 * their unread changes are gone, and they must be told (the
+			 * horizon moves to where the log starts).
+			 */
+			if (SPI_execute_with_args("UPDATE cdc.log_state SET capture_from = $1, "
+									  "oldest_lsn = CASE WHEN $2 THEN $1 ELSE oldest_lsn END",
+									  3, t3, a3, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "cdc_ext: updating cdc.log_state failed");
+		}
+		ereport(LOG,
+				(errmsg("cdc_ext: %s replication slot \"%s\" for the change log at %X/%X",
+						migrated ? "took over 1.0 consumers' position with" : "created",
+						slot, LSN_FORMAT_ARGS(start))));
+	}
+	if (migrate != NULL)
+	{
+		Oid			t1[1] = {TEXTARRAYOID};
+		Datum		a1[1] = {PointerGetDatum(migrate)};
+
+		/* the 1.0 consumers' own slots are no longer needed */
+		if (SPI_execute_with_args("SELECT pg_catalog.pg_drop_replication_slot(slot_name) "
+								  "FROM pg_catalog.pg_replication_slots "
+								  "WHERE slot_name OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[]) "
+								  "AND database OPERATOR(pg_catalog.=) pg_catalog.current_database() "
+								  "AND active_pid IS NULL",
+								  1, t1, a1, NULL, false, 0) != SPI_OK_SELECT ||
+			SPI_execute("UPDATE cdc.log_state SET migrate_slots = NULL", false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "cdc_ext: dropping the 1.0 consumers' slots failed");
+	}
+	CdcOwnerEnd(&scope);
+	PopActiveSnapshot();
+}
+
+/* Drop the writer's slot and origin (the extension is gone). */
+void
+CdcIngestDropSlot(void)
+{
+	char	   *slot = writer_slot_name();
+
+	if (SearchNamedReplicationSlot(slot, true) != NULL)
+	{
+		ReplicationSlotDrop(slot, true);
+		ereport(LOG, (errmsg("cdc_ext: dropped replication slot \"%s\"", slot)));
+	}
+	CdcStartTransaction();
+	replorigin_drop_by_name(slot, true, true);
+	CommitTransactionCommand();
+}
+
+/* ---------------------------------------------------------------------- */
+/* The sink                                                               */
+
+static void
+ingest_emit(CdcSink *base, const CdcChange *c)
+{
+	IngestSink *s = (IngestSink *) base;
+	Datum		v[CDC_LOG_NCOLUMNS];
+	bool		n[CDC_LOG_NCOLUMNS] = {0};
+	int			opi;
+
+	switch (c->op)
+	{
+		case CDC_OP_INSERT:
+			opi = 0;
+			break;
+		case CDC_OP_UPDATE:
+			opi = 1;
+			break;
+		case CDC_OP_DELETE:
+			opi = 2;
+			break;
+		case CDC_OP_TRUNCATE:
+			opi = 3;
+			break;
+		default:
+			opi = 4;
+			break;
+	}
+	v[CDC_LOG_COMMIT_LSN] = LSNGetDatum(c->commit_lsn);
+	v[CDC_LOG_SEQ] = Int32GetDatum(c->seq);
+	v[CDC_LOG_CHUNK] = Int32GetDatum(s->chunk);
+	v[CDC_LOG_LSN] = LSNGetDatum(c->lsn);
+	v[CDC_LOG_XID] = Int64GetDatum((int64) c->xid);
+	v[CDC_LOG_TIMESTAMP] = TimestampTzGetDatum(c->commit_time);
+	v[CDC_LOG_RELID] = ObjectIdGetDatum(c->relid);
+	n[CDC_LOG_RELID] = !OidIsValid(c->relid);
+	n[CDC_LOG_ENTITY] = c->entity == NULL;
+	v[CDC_LOG_ENTITY] = c->entity ? CStringGetTextDatum(c->entity) : (Datum) 0;
+	v[CDC_LOG_ENTITY_ID] = c->entity_id;
+	n[CDC_LOG_ENTITY_ID] = c->entity_id == (Datum) 0;
+	v[CDC_LOG_OPERATION] = ObjectIdGetDatum(s->op_oids[opi]);
+	v[CDC_LOG_OLD_DATA] = c->old_data;
+	n[CDC_LOG_OLD_DATA] = c->old_data == (Datum) 0;
+	v[CDC_LOG_NEW_DATA] = c->new_data;
+	n[CDC_LOG_NEW_DATA] = c->new_data == (Datum) 0;
+	n[CDC_LOG_UNCHANGED_TOAST] = c->unchanged_toast == NIL;
+	if (c->unchanged_toast != NIL)
+		v[CDC_LOG_UNCHANGED_TOAST] = PointerGetDatum(strlist_to_textarray(c->unchanged_toast));
+	n[CDC_LOG_FALLBACK] = c->fallback == NIL;
+	if (c->fallback != NIL)
+		v[CDC_LOG_FALLBACK] = PointerGetDatum(strlist_to_textarray(c->fallback));
+
+	tuplestore_putvalues(s->store, s->desc, v, n);
+	if (s->rows++ == 0)
+	{
+		s->first_commit_lsn = c->commit_lsn;
+		s->first_ts = c->commit_time;
+	}
+	s->last_commit_lsn = c->commit_lsn;
+	s->last_seq = c->seq;
+	s->last_ts = c->commit_time;
+}
+
+/* The typed path writes no text; these only satisfy the decoding API. */
+static void
+ingest_prepare_write(LogicalDecodingContext *ctx, XLogRecPtr lsn,
+					 TransactionId xid, bool last_write)
+{
+	resetStringInfo(ctx->out);
+}
+
+static void
+ingest_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid,
+			 bool last_write)
+{
+}
+
+static void
+lookup_operation_oids(IngestSink *s)
+{
+	static const char *const labels[N_OPERATIONS] =
+	{"insert", "update", "delete", "truncate", "message"};
+	Oid			enum_type;
+
+	enum_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+								CStringGetDatum("operation"),
+								ObjectIdGetDatum(get_namespace_oid("cdc", false)));
+	for (int i = 0; i < N_OPERATIONS; i++)
+	{
+		s->op_oids[i] = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
+										ObjectIdGetDatum(enum_type),
+										CStringGetDatum(labels[i]));
+		if (!OidIsValid(s->op_oids[i]))
+			elog(ERROR, "cdc_ext: enum label cdc.operation '%s' is missing", labels[i]);
+	}
+}
+
+/* text[] column of the state row as a List of patterns (NIL when null) */
+static List *
+spi_text_list(int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+
+	if (isnull)
+		return NIL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			result = lappend(result, TextDatumGetCString(elems[i]));
+	return result;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Open, cycle, close                                                     */
+
+/*
+ * Acquire the slot, set up our origin, read the capture settings and
+ * create the decoding context (in the current transaction; the context
+ * itself lives in ing->cxt, across transactions for the writer).
+ */
+void
+CdcIngestOpen(CdcIngest *ing, bool writer)
+{
+	CdcOwnerScope scope;
+	CdcLogStateRow st;
+	IngestSink *s;
+	CdcFilter  *f;
+	MemoryContext old;
+	RepOriginId origin;
+	Relation	logrel;
+
+	memset(ing, 0, sizeof(*ing));
+	ing->writer = writer;
+	ing->cxt = AllocSetContextCreate(TopMemoryContext, "cdc_ext ingest",
+									 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ing->cxt);
+	s = ing->sink = palloc0(sizeof(IngestSink));
+	f = palloc0(sizeof(CdcFilter));
+	MemoryContextSwitchTo(old);
+
+	if (writer)
+		CdcStartTransaction();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	CdcOwnerBegin(&scope);
+	CdcLogStateLoad(&st);
+	if (SPI_execute("SELECT capture_entities, capture_exclude_entities, capture_messages "
+					"FROM cdc.log_state", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "cdc_ext: cdc.log_state must have one row");
+	old = MemoryContextSwitchTo(ing->cxt);
+	f->entities = spi_text_list(1);
+	f->exclude_entities = spi_text_list(2);
+	f->operations = CDC_OP_ALL;
+	s->base.filters = list_make1(f);
+	s->base.messages = spi_text_list(3);
+	logrel = table_open(get_relname_relid("log", get_namespace_oid("cdc", false)),
+						AccessShareLock);
+	s->desc = CreateTupleDescCopy(RelationGetDescr(logrel));
+	table_close(logrel, AccessShareLock);
+	lookup_operation_oids(s);
+	MemoryContextSwitchTo(old);
+	ing->config_version = st.config_version;
+	ing->extension = get_extension_oid("cdc_ext", false);
+
+	/* one backend per slot: a second ingest gets PostgreSQL's own error */
+	ReplicationSlotAcquire(st.slot_name, true);
+	PG_TRY();
+	{
+		if (strcmp(NameStr(MyReplicationSlot->data.plugin), "cdc_ext") != 0 ||
+			MyReplicationSlot->data.database != MyDatabaseId)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("replication slot \"%s\" is not a cdc_ext slot of this database",
+							st.slot_name),
+					 errhint("Drop that slot; the log writer creates its own.")));
+		/* what a previous ingest committed but could not confirm yet */
+		if (st.confirmed_lsn > MyReplicationSlot->data.confirmed_flush &&
+			st.confirmed_lsn <= GetFlushRecPtr(NULL))
+			LogicalConfirmReceivedLocation(st.confirmed_lsn);
+
+		origin = replorigin_by_name(st.slot_name, true);
+		if (origin == InvalidRepOriginId)
+			origin = replorigin_create(st.slot_name);
+		replorigin_session_setup(origin);
+		replorigin_session_origin = origin;
+		ing->origin_set = true;
+		s->base.skip_origin = origin;
+		s->base.emit = ingest_emit;
+
+		old = MemoryContextSwitchTo(ing->cxt);
+		CdcDecodeSetSink(&s->base);
+		ing->ctx = CreateDecodingContext(InvalidXLogRecPtr, NIL, false,
+										 XL_ROUTINE(.page_read = read_local_xlog_page,
+													.segment_open = wal_segment_open,
+													.segment_close = wal_segment_close),
+										 ingest_prepare_write, ingest_write, NULL);
+		CdcDecodeSetSink(NULL);
+		MemoryContextSwitchTo(old);
+		XLogBeginRead(ing->ctx->reader, MyReplicationSlot->data.restart_lsn);
+		ing->start_lsn = MyReplicationSlot->data.confirmed_flush;
+		ing->processed = ing->start_lsn;
+	}
+	PG_CATCH();
+	{
+		CdcDecodeSetSink(NULL);
+		CdcIngestClose(ing);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	CdcOwnerEnd(&scope);
+	PopActiveSnapshot();
+	if (writer)
+		CommitTransactionCommand();
+}
+
+/*
+ * Multi-insert the buffered rows into partition partoid, with its indexes,
+ * as COPY does (no executor per row).
+ */
+static void
+insert_rows(IngestSink *s, Oid partoid)
+{
+	Relation	rel = table_open(partoid, RowExclusiveLock);
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	EState	   *estate = CreateExecutorState();
+	BulkInsertState bistate = GetBulkInsertState();
+	CommandId	cid = GetCurrentCommandId(true);
+	TupleTableSlot *slots[CDC_INSERT_BATCH];
+	TupleTableSlot *in = MakeSingleTupleTableSlot(s->desc, &TTSOpsMinimalTuple);
+	bool		more = true;
+
+	if (RelationGetDescr(rel)->natts != s->desc->natts)
+		elog(ERROR, "cdc_ext: partition %s does not match cdc.log", RelationGetRelationName(rel));
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	for (int i = 0; i < CDC_INSERT_BATCH; i++)
+		slots[i] = table_slot_create(rel, NULL);
+
+	tuplestore_rescan(s->store);
+	while (more)
+	{
+		int			n = 0;
+
+		while (n < CDC_INSERT_BATCH &&
+			   (more = tuplestore_gettupleslot(s->store, true, false, in)))
+			ExecCopySlot(slots[n++], in);
+		if (n == 0)
+			break;
+		table_multi_insert(rel, slots, n, cid, 0, bistate);
+		for (int i = 0; i < n; i++)
+		{
+			List	   *recheck = ExecInsertIndexTuples(rri, slots[i], estate,
+														false, false, NULL, NIL
+#if PG_VERSION_NUM >= 160000
+														,false
+#endif
+			);
+
+			list_free(recheck);
+			ExecClearTuple(slots[i]);
+		}
+		ResetPerTupleExprContext(estate);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	for (int i = 0; i < CDC_INSERT_BATCH; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	ExecDropSingleTupleTableSlot(in);
+	ExecCloseIndices(rri);
+	FreeBulkInsertState(bistate);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+}
+
+/*
+ * One cycle, in the caller's transaction: decode what is flushed (up to the
+ * cycle limits), log it, move the head.  See the file header.
+ */
+CdcIngestStep
+CdcIngestCycle(CdcIngest *ing)
+{
+	IngestSink *s = ing->sink;
+	LogicalDecodingContext *ctx = ing->ctx;
+	CdcOwnerScope scope;
+	CdcLogStateRow st;
+	XLogRecPtr	end;
+	XLogRecPtr	processed;
+	TimestampTz started = GetCurrentTimestamp();
+	ResourceOwner owner = CurrentResourceOwner;
+	MemoryContext cycle_cxt = CurrentMemoryContext;
+	CdcIngestStep step;
+	int			nrec = 0;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	/* dropped, or dropped and created again: this log and slot are done */
+	if (CdcLogPresent() != CDC_LOG_PRESENT ||
+		get_extension_oid("cdc_ext", true) != ing->extension)
+	{
+		PopActiveSnapshot();
+		return CDC_INGEST_GONE;
+	}
+	CdcOwnerBegin(&scope);
+	CdcLogStateLoad(&st);
+	if (st.config_version != ing->config_version)
+	{
+		CdcOwnerEnd(&scope);
+		PopActiveSnapshot();
+		return CDC_INGEST_RECONFIGURE;
+	}
+	if (st.current_chunk <= 0)
+	{
+		/* no partition yet (maintenance makes them): make one now */
+		(void) CdcLogChunkRelid(0, true);
+		CdcLogStateLoad(&st);
+	}
+
+	s->base.after_commit_lsn = st.logged_commit_lsn;
+	s->base.after_seq = st.logged_seq;
+	s->chunk = st.current_chunk;
+	s->rows = 0;
+	s->store = tuplestore_begin_heap(false, false, CDC_BUFFER_KB);
+
+	/*
+	 * The reader keeps decoded records (large ones palloc'd in the current
+	 * context) across cycles: read in the context that outlives them.
+	 */
+	MemoryContextSwitchTo(ing->cxt);
+	end = GetFlushRecPtr(NULL);
+	while (ctx->reader->EndRecPtr < end)
+	{
+		char	   *errm = NULL;
+		XLogRecord *record = XLogReadRecord(ctx->reader, &errm);
+
+		if (errm)
+			elog(ERROR, "cdc_ext: could not read WAL for logical decoding: %s", errm);
+		if (record != NULL)
+			LogicalDecodingProcessRecord(ctx, ctx->reader);
+		CHECK_FOR_INTERRUPTS();
+		if (s->rows >= CDC_CYCLE_MAX_ROWS ||
+			(++nrec % 256 == 0 &&
+			 TimestampDifferenceExceeds(started, GetCurrentTimestamp(), CDC_CYCLE_MAX_MS)))
+			break;
+	}
+	/* replaying a transaction runs it in an internal (sub)transaction */
+	CurrentResourceOwner = owner;
+	MemoryContextSwitchTo(cycle_cxt);
+
+	/* everything up to "end" decoded: what committed before it is ours */
+	processed = ctx->reader->EndRecPtr >= end ? Max(end, ctx->reader->EndRecPtr) :
+		ctx->reader->EndRecPtr;
+
+	if (s->rows > 0)
+	{
+		Oid			t[8] = {PG_LSNOID, INT4OID, PG_LSNOID, INT4OID, INT8OID,
+		PG_LSNOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum		a[8];
+
+		insert_rows(s, CdcLogChunkRelid(s->chunk, false));
+		a[0] = LSNGetDatum(s->last_commit_lsn);
+		a[1] = Int32GetDatum(s->last_seq);
+		a[2] = LSNGetDatum(processed);
+		a[3] = Int32GetDatum(s->chunk);
+		a[4] = Int64GetDatum(s->rows);
+		a[5] = LSNGetDatum(s->first_commit_lsn);
+		a[6] = TimestampTzGetDatum(s->first_ts);
+		a[7] = TimestampTzGetDatum(s->last_ts);
+		if (SPI_execute_with_args("UPDATE cdc.log_state SET logged_commit_lsn = $1, logged_seq = $2, "
+								  "confirmed_lsn = $3, ingested_at = pg_catalog.now()",
+								  3, t, a, NULL, false, 0) != SPI_OK_UPDATE ||
+			SPI_execute_with_args("UPDATE cdc.log_chunk SET rows = rows OPERATOR(pg_catalog.+) $5, "
+								  "first_commit_lsn = coalesce(first_commit_lsn, $6), last_commit_lsn = $1, "
+								  "first_timestamp = coalesce(first_timestamp, $7), last_timestamp = $8 "
+								  "WHERE chunk OPERATOR(pg_catalog.=) $4",
+								  8, t, a, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "cdc_ext: updating the log's state failed");
+		step = ctx->reader->EndRecPtr < end ? CDC_INGEST_MORE : CDC_INGEST_LOGGED;
+	}
+	else
+	{
+		/*
+		 * Nothing to log.  Without a writer (CALL cdc.ingest()), record how
+		 * far we got, so that the next call confirms it; the writer keeps it
+		 * in memory and does not write (its writes would be WAL to decode).
+		 */
+		if (!ing->writer && processed > st.confirmed_lsn)
+		{
+			Oid			t[1] = {PG_LSNOID};
+			Datum		a[1] = {LSNGetDatum(processed)};
+
+			if (SPI_execute_with_args("UPDATE cdc.log_state SET confirmed_lsn = $1",
+									  1, t, a, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "cdc_ext: updating the log's state failed");
+		}
+		step = ctx->reader->EndRecPtr < end ? CDC_INGEST_MORE : CDC_INGEST_IDLE;
+	}
+	tuplestore_end(s->store);
+	s->store = NULL;
+	CdcOwnerEnd(&scope);
+	PopActiveSnapshot();
+	ing->processed = processed;
+	return step;
+}
+
+/* After the cycle's transaction committed: confirm the slot, wake readers. */
+void
+CdcIngestAfterCommit(CdcIngest *ing)
+{
+	if (MyReplicationSlot != NULL && ing->processed > MyReplicationSlot->data.confirmed_flush)
+		LogicalConfirmReceivedLocation(ing->processed);
+}
+
+void
+CdcIngestClose(CdcIngest *ing)
+{
+	if (ing->ctx != NULL)
+		FreeDecodingContext(ing->ctx);
+	ing->ctx = NULL;
+	if (MyReplicationSlot != NULL)
+		ReplicationSlotRelease();
+	if (ing->origin_set)
+	{
+		replorigin_session_reset();
+		replorigin_session_origin = InvalidRepOriginId;
+		ing->origin_set = false;
+	}
+	if (ing->cxt != NULL)
+		MemoryContextDelete(ing->cxt);
+	ing->cxt = NULL;
+}
+
+/*
+ * CALL cdc.ingest(): one ingest where no log writer runs (no preload):
+ * decodes everything flushed when it starts and logs it, in the caller's
+ * transaction; the slot is confirmed by the next call, once this one has
+ * committed.  Also keeps the partitions and retention.
+ */
+Datum
+cdc_ingest(PG_FUNCTION_ARGS)
+{
+	CdcIngest	ing;
+	int			pid;
+
+	if (CdcLogWriterRunning(&pid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("the log writer (PID %d) is already logging this database", pid),
+				 errhint("CALL cdc.ingest() is for servers without shared_preload_libraries = 'cdc_ext'.")));
+	if (CdcLogPresent() != CDC_LOG_PRESENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cdc_ext 1.1 is not installed in this database"),
+				 errhint("Run ALTER EXTENSION cdc_ext UPDATE.")));
+	CheckLogicalDecodingRequirements();
+	CdcIngestPrepareSlot();
+	CdcIngestOpen(&ing, false);
+	PG_TRY();
+	{
+		CdcIngestStep step;
+		bool		logged = false;
+
+		do
+		{
+			step = CdcIngestCycle(&ing);
+			logged |= step == CDC_INGEST_LOGGED || step == CDC_INGEST_MORE;
+		} while (step == CDC_INGEST_MORE);
+		CdcLogMaintain(false, InvalidOid);
+		if (logged)
+			CdcLogNotifyIngest();
+	}
+	PG_FINALLY();
+	{
+		CdcIngestClose(&ing);
+	}
+	PG_END_TRY();
+	PG_RETURN_VOID();
+}

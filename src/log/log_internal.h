@@ -1,0 +1,97 @@
+/*
+ * log_internal.h
+ *		What the files of src/log/ share among themselves (cdc_log.h is what
+ *		the rest of cdc_ext may use).
+ */
+#ifndef CDC_LOG_INTERNAL_H
+#define CDC_LOG_INTERNAL_H
+
+#include "postgres.h"
+
+#include "replication/logical.h"
+#include "utils/timestamp.h"
+
+#include "cdc_log.h"
+
+/* Is cdc_ext 1.1 installed in this database?  (in a transaction) */
+typedef enum CdcLogPresence
+{
+	CDC_LOG_ABSENT,				/* no extension: a slot of ours is stale */
+	CDC_LOG_OLD_VERSION,		/* 1.0, not yet updated: no log */
+	CDC_LOG_PRESENT
+} CdcLogPresence;
+extern CdcLogPresence CdcLogPresent(void);
+
+/*
+ * Running as the extension's owner with search_path pinned, for the SQL
+ * on the log's tables (which PUBLIC may not touch).
+ */
+typedef struct CdcOwnerScope
+{
+	Oid			saved_user;
+	int			saved_sec;
+	int			guc_level;
+} CdcOwnerScope;
+extern void CdcOwnerBegin(CdcOwnerScope *scope);
+extern void CdcOwnerEnd(CdcOwnerScope *scope);
+
+/* The log_state row (the parts the log's code reads). */
+typedef struct CdcLogStateRow
+{
+	char		slot_name[NAMEDATALEN];
+	XLogRecPtr	logged_commit_lsn;
+	int32		logged_seq;
+	XLogRecPtr	confirmed_lsn;
+	XLogRecPtr	oldest_lsn;
+	int32		current_chunk;
+	int32		config_version;
+} CdcLogStateRow;
+extern void CdcLogStateLoad(CdcLogStateRow *row);	/* inside SPI */
+
+/* ingest.c */
+typedef enum CdcIngestStep
+{
+	CDC_INGEST_IDLE,			/* nothing to log in what was decoded */
+	CDC_INGEST_LOGGED,			/* logged rows; caught up with the WAL seen */
+	CDC_INGEST_MORE,			/* stopped at a cycle limit: WAL is waiting */
+	CDC_INGEST_RECONFIGURE,		/* capture settings changed: reopen */
+	CDC_INGEST_GONE				/* the extension was dropped */
+} CdcIngestStep;
+
+typedef struct IngestSink IngestSink;
+typedef struct CdcIngest
+{
+	MemoryContext cxt;			/* as long as the decoding context */
+	LogicalDecodingContext *ctx;
+	IngestSink *sink;
+	XLogRecPtr	start_lsn;		/* where decoding started (slot's confirmed) */
+	XLogRecPtr	processed;		/* WAL decoded, and what committed in it logged */
+	int32		config_version;
+	Oid			extension;		/* the cdc_ext it logs for (gone if it changes) */
+	bool		writer;
+	bool		origin_set;
+} CdcIngest;
+
+extern void CdcIngestPrepareSlot(void);
+extern void CdcIngestDropSlot(void);
+extern void CdcIngestOpen(CdcIngest *ing, bool writer);
+extern CdcIngestStep CdcIngestCycle(CdcIngest *ing);
+extern void CdcIngestAfterCommit(CdcIngest *ing);
+extern void CdcIngestClose(CdcIngest *ing);
+
+/* retention.c */
+extern void CdcLogMaintain(bool own_transaction, Oid extension);
+extern Oid	CdcLogChunkRelid(int32 chunk, bool create);
+extern int	CdcLogRunHorizonHooks(XLogRecPtr old_oldest, XLogRecPtr new_oldest,
+								  const char *reason);
+
+/* worker.c */
+/* StartTransactionCommand for the log's processes: now() moves on */
+extern void CdcStartTransaction(void);
+extern void CdcLogSetProcessed(XLogRecPtr lsn, bool logged);
+extern bool CdcLogWriterRunning(int *pid);
+
+/* interval argument in microseconds; negative -> ERROR naming argname */
+extern int64 CdcIntervalMicros(const Interval *iv, const char *argname);
+
+#endif
