@@ -1,7 +1,6 @@
-# Consumer groups through member deaths.  A writer appends transactions to
-# the change log (by hand, like the log writer would: one writer, cursor
-# order) while three members of each of two groups read, process and
-# acknowledge:
+# Consumer groups through member deaths.  A writer commits transactions
+# (captured by the log writer) while three members of each of two groups
+# read, process and acknowledge:
 #   g_eo: exactly-once: the sink write and the ack in one transaction (an
 #         ack refused because another delivery was acknowledged first rolls
 #         the sink write back);
@@ -28,9 +27,9 @@ $node->start;
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext;
-	CREATE TABLE cdc.log_1 PARTITION OF cdc.log FOR VALUES FROM (1) TO (2);
-	INSERT INTO cdc.log_chunk (chunk, relname) VALUES (1, 'log_1');
-	CREATE TABLE src (id int PRIMARY KEY);
+	CREATE TABLE src (id int PRIMARY KEY, v int);
+	SELECT cdc.set_capture(entities => '{src}');
+	SELECT cdc.wait_for_log() IS NOT NULL;
 	-- what members received: inbox (leased, not yet processed), the sinks,
 	-- and the acknowledgements that succeeded, with the delivery they acked
 	CREATE TABLE inbox (member text, commit_lsn pg_lsn, seq int, k int, dc int);
@@ -38,18 +37,14 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE sink_alo (n bigserial, member text, commit_lsn pg_lsn, seq int, dc int);
 	CREATE TABLE acked_alo (commit_lsn pg_lsn, seq int, dc int);
 
-	-- transactions of 1 to 5 changes to 100 rows, appended in cursor order
+	-- transactions of 1 to 5 changes to 100 rows
+	INSERT INTO src SELECT g, 0 FROM generate_series(1, 100) g;
 	CREATE PROCEDURE writer_loop() LANGUAGE plpgsql AS $$
-	DECLARE l pg_lsn;
 	BEGIN
 		LOOP
-			SELECT coalesce(max(commit_lsn), '0/1000000'::pg_lsn) + 4096 INTO l FROM cdc.log;
-			INSERT INTO cdc.log (commit_lsn, seq, chunk, lsn, xid, "timestamp", relid, entity,
-								 entity_id, operation, new_data)
-			SELECT l, g, 1, l - 1000 + g, 1000, now(), 'src'::regclass, 'public.src',
-				   to_jsonb(k), 'update', jsonb_build_object('id', k)
-			FROM generate_series(1, 1 + (random() * 4)::int) g,
-				 LATERAL (SELECT 1 + (random() * 99)::int + g * 0 AS k) kk;
+			FOR i IN 0 .. (random() * 4)::int LOOP
+				UPDATE src SET v = v + 1 WHERE id = 1 + (random() * 99)::int;
+			END LOOP;
 			COMMIT;
 			PERFORM pg_sleep(0.01);
 		END LOOP;
@@ -110,8 +105,8 @@ $node->safe_psql('postgres', q{
 		END LOOP;
 	END $$;
 
-	SELECT cdc.create_group('g_eo', start => 'beginning');
-	SELECT cdc.create_group('g_alo', start => 'beginning');
+	SELECT cdc.create_group('g_eo', entities => '{src}', start => 'beginning');
+	SELECT cdc.create_group('g_alo', entities => '{src}', start => 'beginning');
 });
 
 # Each loop in its own psql; the server notices a SIGKILLed client within
@@ -175,7 +170,8 @@ for my $round (1 .. 4)
 	}
 }
 stop_loop($writer);
-my $logged = $node->safe_psql('postgres', 'SELECT count(*) FROM cdc.log');
+$node->safe_psql('postgres', 'SELECT cdc.wait_for_log()');
+my $logged = $node->safe_psql('postgres', "SELECT count(*) FROM cdc.log WHERE entity = 'public.src'");
 ok($logged > 100, "the writer logged changes ($logged)");
 
 # drain: the living members finish everything, dead members' leases included
@@ -192,7 +188,7 @@ stop_loop($_) for values %members;
 
 # exactly-once: every logged change in the sink once, nothing else
 is($node->safe_psql('postgres', q{
-	SELECT count(*) FROM cdc.log l FULL JOIN
+	SELECT count(*) FROM (SELECT * FROM cdc.log WHERE entity = 'public.src') l FULL JOIN
 		(SELECT commit_lsn, seq, count(*) AS n FROM sink_eo GROUP BY 1, 2) s USING (commit_lsn, seq)
 	WHERE s.n IS DISTINCT FROM 1}), '0', 'exactly-once sink: each logged change exactly once');
 # per-row order: each row's changes were processed in cursor order
@@ -207,9 +203,9 @@ cmp_ok($node->safe_psql('postgres', 'SELECT count(DISTINCT member) FROM sink_eo'
 # change processed again only in a delivery from before its acknowledgement
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM cdc.log l LEFT JOIN sink_alo s USING (commit_lsn, seq)
-	WHERE s.n IS NULL}), '0', 'at-least-once sink: every logged change');
+	WHERE l.entity = 'public.src' AND s.n IS NULL}), '0', 'at-least-once sink: every logged change');
 is($node->safe_psql('postgres', q{
-	SELECT count(*) FROM cdc.log l FULL JOIN
+	SELECT count(*) FROM (SELECT * FROM cdc.log WHERE entity = 'public.src') l FULL JOIN
 		(SELECT commit_lsn, seq, count(*) AS n FROM acked_alo GROUP BY 1, 2) a USING (commit_lsn, seq)
 	WHERE a.n IS DISTINCT FROM 1}), '0', 'at-least-once: each change acknowledged exactly once');
 is($node->safe_psql('postgres', q{
@@ -228,14 +224,13 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM cdc.group_entry'), '0',
 # moved to the dead letters; later changes of its row go on; replay hands
 # it back, and its ack removes it
 $node->safe_psql('postgres', q{
-	SELECT cdc.create_group('g_dl', start => 'beginning', max_deliveries => 3);
-	INSERT INTO cdc.log (commit_lsn, seq, chunk, lsn, xid, "timestamp", relid, entity,
-						 entity_id, operation, new_data)
-	SELECT l, g, 1, l - 1000 + g, 1000, now(), 'src'::regclass, 'public.src',
-		   to_jsonb(99), 'update', jsonb_build_object('id', 99)
-	FROM (SELECT max(commit_lsn) + 4096 AS l FROM cdc.log) x, generate_series(1, 2) g;
-	SELECT cdc.reset_group('g_dl', (SELECT max(commit_lsn)::text FROM cdc.log));
+	SELECT cdc.create_group('g_dl', entities => '{src}', start => 'now', max_deliveries => 3);
+	BEGIN;
+	UPDATE src SET v = v + 1 WHERE id = 99;
+	UPDATE src SET v = v + 1 WHERE id = 99;
+	COMMIT;
 });
+$node->safe_psql('postgres', 'SELECT cdc.wait_for_log()');
 my @counts;
 for (1 .. 4)
 {

@@ -45,7 +45,7 @@
  * Security: like the consumer functions, these run as their caller, check
  * that the caller may use the group (owner, member of it, superuser) and
  * switch to the extension's owner only for their statements, with
- * search_path pinned.  What a member receives of a log row is decided by
+ * search_path pinned (CdcPrivBegin/End, consumer.c).  What a member receives of a log row is decided by
  * CdcReadFilterApply as the calling role (src/api/privileges.c); a change
  * the caller may not receive is acknowledged for the group, as a
  * consumer's checkpoint passes it.
@@ -100,14 +100,6 @@ PG_FUNCTION_INFO_V1(cdc_group_info);
 #define GROUP_SCAN_FACTOR	16
 #define GROUP_SCAN_MIN		1024
 #define GROUP_HOLD_FACTOR	2
-
-typedef struct GroupPriv
-{
-	Oid			invoker;
-	Oid			saved_user;
-	int			saved_sec;
-	int			guc_level;
-} GroupPriv;
 
 typedef struct CdcGroup
 {
@@ -235,43 +227,6 @@ get_col(int row, int col, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
 }
 
-/*
- * Open an SPI session running as the extension's owner with search_path
- * pinned to pg_catalog, pg_temp; priv->invoker is the calling role.
- */
-static void
-priv_begin(GroupPriv *priv)
-{
-	bool		isnull;
-	Oid			owner;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "cdc_ext: SPI_connect failed");
-	GetUserIdAndSecContext(&priv->saved_user, &priv->saved_sec);
-	priv->invoker = priv->saved_user;
-	priv->guc_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_execute("SELECT extowner FROM pg_catalog.pg_extension "
-					"WHERE extname OPERATOR(pg_catalog.=) 'cdc_ext'", true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"cdc_ext\" is not installed in this database"),
-				 errhint("Run CREATE EXTENSION cdc_ext first.")));
-	owner = DatumGetObjectId(get_col(0, 1, &isnull));
-	SetUserIdAndSecContext(owner, priv->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-static void
-priv_end(GroupPriv *priv)
-{
-	SetUserIdAndSecContext(priv->saved_user, priv->saved_sec);
-	AtEOXact_GUC(true, priv->guc_level);
-	SPI_finish();
-}
-
 /* ---- arguments ---- */
 
 static void
@@ -337,32 +292,11 @@ interval_arg(FunctionCallInfo fcinfo, int n, const char *argname, bool allow_zer
 	return us;
 }
 
-/* text[] to a list of glob patterns (checked); NULL or empty: NIL. */
+/* text[] to a list of glob patterns (checked); NULL: NIL. */
 static List *
 pattern_list(Datum d, bool isnull, const char *argname)
 {
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	List	   *result = NIL;
-
-	if (isnull)
-		return NIL;
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-	{
-		char	   *s;
-
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"%s\" must not contain nulls", argname)));
-		s = TextDatumGetCString(elems[i]);
-		CdcCheckPattern(argname, s);
-		result = lappend(result, s);
-	}
-	return result;
+	return CdcTextArrayToList(isnull ? NULL : DatumGetArrayTypeP(d), argname);
 }
 
 /* operations given as text[] labels to a CDC_OP_* mask; "message" apart. */
@@ -438,7 +372,7 @@ group_from_row(CdcGroup *g)
  * Another role's group is reported as not existing, so names do not leak.
  */
 static void
-group_require(GroupPriv *priv, const char *name, bool for_update, CdcGroup *g)
+group_require(CdcPriv *priv, const char *name, bool for_update, CdcGroup *g)
 {
 	Oid			types[] = {TEXTOID};
 	Datum		values[] = {CStringGetTextDatum(name)};
@@ -537,8 +471,10 @@ member_seen(CdcGroup *g, const char *member)
 	Oid			types[] = {INT4OID, TEXTOID};
 	Datum		values[] = {Int32GetDatum(g->id), CStringGetTextDatum(member)};
 
+	/* last_seen to the second: no row version per read */
 	RUN("INSERT INTO cdc.group_member AS m (grp, member) VALUES ($1, $2) "
-		"ON CONFLICT (grp, member) DO UPDATE SET last_seen = now()",
+		"ON CONFLICT (grp, member) DO UPDATE SET last_seen = now() "
+		"WHERE m.last_seen < now() - interval '1 s'",
 		types, values, NULL, SPI_OK_INSERT, 0);
 }
 
@@ -1544,14 +1480,14 @@ cdc_read_group(PG_FUNCTION_ARGS)
 	int64		wait_us = interval_arg(fcinfo, 4, "batch_timeout", true);
 	bool		nas = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
 	TimestampTz deadline = GetCurrentTimestamp() + wait_us;
-	GroupPriv	priv;
+	CdcPriv		priv;
 	CdcGroup		g;
 	Out			out;
 
 	check_name("member", member);
 	require_read_committed("cdc.read_group()");
 	out_begin(fcinfo, &out);
-	priv_begin(&priv);
+	CdcPrivBegin(&priv);
 	group_require(&priv, name, false, &g);
 	group_check_gap(&g);
 	member_seen(&g, member);
@@ -1597,7 +1533,7 @@ cdc_read_group(PG_FUNCTION_ARGS)
 		(void) CdcLogWait(gen, deadline);
 		group_reload(&g);
 	}
-	priv_end(&priv);
+	CdcPrivEnd(&priv);
 	return (Datum) 0;
 }
 
@@ -1613,7 +1549,7 @@ cdc_claim(PG_FUNCTION_ARGS)
 	int32		batch = positive_int_arg(fcinfo, 5, "batch_size");
 	bool		nas = PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6);
 	TimestampTz now = GetCurrentTimestamp();
-	GroupPriv	priv;
+	CdcPriv		priv;
 	CdcGroup		g;
 	Out			out;
 
@@ -1622,7 +1558,7 @@ cdc_claim(PG_FUNCTION_ARGS)
 		check_name("member", from);
 	require_read_committed("cdc.claim()");
 	out_begin(fcinfo, &out);
-	priv_begin(&priv);
+	CdcPrivBegin(&priv);
 	group_require(&priv, name, false, &g);
 	group_check_gap(&g);
 	if (from)
@@ -1631,7 +1567,7 @@ cdc_claim(PG_FUNCTION_ARGS)
 	out.rf = group_read_filter(&g, priv.invoker, nas);
 	(void) lease_known(&g, member, batch, now, now + vt, true, from, now - min_idle, &out);
 	ack_skipped(&g, &out.skipped);
-	priv_end(&priv);
+	CdcPrivEnd(&priv);
 	return (Datum) 0;
 }
 
@@ -1764,13 +1700,13 @@ explain_position(CdcGroup *g, XLogRecPtr lsn, int32 seq, bool nack)
 static int
 ack_positions(const char *name, PosArg *p, bool nack)
 {
-	GroupPriv	priv;
+	CdcPriv		priv;
 	CdcGroup		g;
 	int			done;
 	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID};
 	Datum		values[3];
 
-	priv_begin(&priv);
+	CdcPrivBegin(&priv);
 	group_require(&priv, name, false, &g);
 	values[0] = Int32GetDatum(g.id);
 	values[1] = lsn_array(p->lsn, p->n);
@@ -1828,7 +1764,7 @@ ack_positions(const char *name, PosArg *p, bool nack)
 		}
 		elog(ERROR, "cdc_ext: acknowledged %d of %d positions", done, p->n);
 	}
-	priv_end(&priv);
+	CdcPrivEnd(&priv);
 	return done;
 }
 
@@ -1901,14 +1837,14 @@ cdc_pending(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "group");
 	char	   *member = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	GroupPriv	priv;
+	CdcPriv		priv;
 	CdcGroup		g;
 	Out			out;
 
 	if (member)
 		check_name("member", member);
 	out_begin(fcinfo, &out);
-	priv_begin(&priv);
+	CdcPrivBegin(&priv);
 	group_require(&priv, name, false, &g);
 	if (member)
 		member_require(&g, member);
@@ -1924,7 +1860,7 @@ cdc_pending(PG_FUNCTION_ARGS)
 			types, values, nulls, SPI_OK_SELECT, 0);
 	}
 	copy_result(&out);
-	priv_end(&priv);
+	CdcPrivEnd(&priv);
 	return (Datum) 0;
 }
 
@@ -1933,13 +1869,13 @@ Datum
 cdc_dead_letters(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "group");
-	GroupPriv	priv;
+	CdcPriv		priv;
 	CdcGroup		g;
 	Out			out;
 	CdcReadFilter *rf;
 
 	out_begin(fcinfo, &out);
-	priv_begin(&priv);
+	CdcPrivBegin(&priv);
 	group_require(&priv, name, false, &g);
 	rf = CdcReadFilterCreate(priv.invoker, NIL, true, false);
 	{
@@ -1969,7 +1905,7 @@ cdc_dead_letters(PG_FUNCTION_ARGS)
 		}
 		tuplestore_putvalues(out.store, out.desc, ev, en);
 	}
-	priv_end(&priv);
+	CdcPrivEnd(&priv);
 	return (Datum) 0;
 }
 
@@ -1985,7 +1921,7 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
 	bool		one = !PG_ARGISNULL(1);
 	XLogRecPtr	lsn = one ? PG_GETARG_LSN(1) : InvalidXLogRecPtr;
 	int32		seq = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
-	GroupPriv	priv;
+	CdcPriv		priv;
 	CdcGroup		g;
 	int			n;
 	Datum	   *c,
@@ -1999,7 +1935,7 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("seq must be given with commit_lsn")));
-	priv_begin(&priv);
+	CdcPrivBegin(&priv);
 	group_require(&priv, name, false, &g);
 	{
 		Oid			types[] = {INT4OID, PG_LSNOID, INT4OID};
@@ -2064,7 +2000,7 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
 				types, values, NULL, SPI_OK_UPDATE, 0);
 		}
 	}
-	priv_end(&priv);
+	CdcPrivEnd(&priv);
 	PG_RETURN_INT32(n);
 }
 
@@ -2154,14 +2090,14 @@ cdc_create_group(PG_FUNCTION_ARGS)
 	char	   *start = PG_ARGISNULL(4) ? "now" : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	int32		maxd = positive_int_arg(fcinfo, 5, "max_deliveries");
 	bool		messages;
-	GroupPriv	priv;
+	CdcPriv		priv;
 	XLogRecPtr	lsn;
 	int32		seq;
 
 	check_name("consumer group", name);
 	(void) pattern_list(PG_GETARG_DATUM(1), PG_ARGISNULL(1), "entities");
 	(void) pattern_list(PG_GETARG_DATUM(2), PG_ARGISNULL(2), "exclude_entities");
-	priv_begin(&priv);
+	CdcPrivBegin(&priv);
 	resolve_start(start, &lsn, &seq);
 	{
 		Oid			types[] = {TEXTOID, OIDOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
@@ -2215,7 +2151,7 @@ cdc_create_group(PG_FUNCTION_ARGS)
 					 errmsg("consumer group \"%s\" already exists", name),
 					 errhint("Choose another name, or drop it first with cdc.drop_group('%s').", name)));
 	}
-	priv_end(&priv);
+	CdcPrivEnd(&priv);
 	PG_RETURN_LSN(lsn);
 }
 
@@ -2224,12 +2160,12 @@ Datum
 cdc_drop_group(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	GroupPriv	priv;
+	CdcPriv		priv;
 	CdcGroup		g;
 	Oid			types[] = {INT4OID};
 	Datum		values[1];
 
-	priv_begin(&priv);
+	CdcPrivBegin(&priv);
 	group_require(&priv, name, true, &g);
 	values[0] = Int32GetDatum(g.id);
 	RUN("WITH a AS (DELETE FROM cdc.group_entry WHERE grp = $1), "
@@ -2237,7 +2173,7 @@ cdc_drop_group(PG_FUNCTION_ARGS)
 		"c AS (DELETE FROM cdc.group_dead_letter WHERE grp = $1) "
 		"DELETE FROM cdc.group_state WHERE id = $1",
 		types, values, NULL, SPI_OK_DELETE, 0);
-	priv_end(&priv);
+	CdcPrivEnd(&priv);
 	PG_RETURN_BOOL(true);
 }
 
@@ -2247,12 +2183,12 @@ cdc_reset_group(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "group");
 	char	   *start = PG_ARGISNULL(1) ? "beginning" : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	GroupPriv	priv;
+	CdcPriv		priv;
 	CdcGroup		g;
 	XLogRecPtr	lsn;
 	int32		seq;
 
-	priv_begin(&priv);
+	CdcPrivBegin(&priv);
 	group_require(&priv, name, true, &g);
 	(void) group_lock(&g, 0, GROUP_LOCK_FRONTIER, true);
 	resolve_start(start, &lsn, &seq);
@@ -2266,7 +2202,7 @@ cdc_reset_group(PG_FUNCTION_ARGS)
 			"  gap_from = NULL, gap_to = NULL, gap_reason = NULL WHERE id = $1",
 			types, values, NULL, SPI_OK_UPDATE, 0);
 	}
-	priv_end(&priv);
+	CdcPrivEnd(&priv);
 	PG_RETURN_LSN(lsn);
 }
 
@@ -2274,11 +2210,11 @@ cdc_reset_group(PG_FUNCTION_ARGS)
 Datum
 cdc_group_info(PG_FUNCTION_ARGS)
 {
-	GroupPriv	priv;
+	CdcPriv		priv;
 	Out			out;
 
 	out_begin(fcinfo, &out);
-	priv_begin(&priv);
+	CdcPrivBegin(&priv);
 	{
 		Oid			types[] = {OIDOID, TIMESTAMPTZOID};
 		Datum		values[] = {ObjectIdGetDatum(priv.invoker),
@@ -2305,7 +2241,7 @@ cdc_group_info(PG_FUNCTION_ARGS)
 			types, values, NULL, SPI_OK_SELECT, 0);
 	}
 	copy_result(&out);
-	priv_end(&priv);
+	CdcPrivEnd(&priv);
 	return (Datum) 0;
 }
 

@@ -78,17 +78,15 @@ CREATE TABLE cdc.group_entry (
 	acked			boolean NOT NULL DEFAULT false,
 	replay			boolean NOT NULL DEFAULT false,
 	PRIMARY KEY (grp, commit_lsn, seq)
-);
--- the unacknowledged changes in cursor order: what to lease next, and where
--- the watermark can go
-CREATE INDEX group_entry_open ON cdc.group_entry (grp, commit_lsn, seq)
-	WHERE NOT acked;
--- per-row ordering: the unacknowledged changes of a key, in cursor order
-CREATE INDEX group_entry_key ON cdc.group_entry (grp, khash, commit_lsn, seq)
-	WHERE NOT acked;
--- truncates still to be done, which hold back later changes of their table
-CREATE INDEX group_entry_barrier ON cdc.group_entry (grp, ehash)
-	WHERE barrier AND NOT acked;
+) WITH (fillfactor = 70);
+-- No index covers a column that a lease, an ack or a nack changes, so those
+-- updates are HOT (no index insertions; fillfactor leaves them room): the
+-- primary key orders what to lease next and where the watermark goes
+-- (acknowledged rows are few, deleted as the watermark passes them); per-row
+-- ordering walks a key's changes in cursor order:
+CREATE INDEX group_entry_key ON cdc.group_entry (grp, khash, commit_lsn, seq);
+-- truncates, which hold back later changes of their table
+CREATE INDEX group_entry_barrier ON cdc.group_entry (grp, ehash) WHERE barrier;
 REVOKE ALL ON cdc.group_entry FROM PUBLIC;
 COMMENT ON TABLE cdc.group_entry IS
 	'Changes of consumer groups that are leased, ready or acknowledged above the watermark (internal: see cdc.pending)';
