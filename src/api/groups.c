@@ -701,11 +701,14 @@ dead_letter(CdcGroup *g, PosList *pl)
 	values[2] = int4_array(pl->seq, pl->n);
 	RUN("WITH d AS (UPDATE cdc.group_entry e SET acked = true "
 		"  FROM unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
-		"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked "
+		"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked AND NOT e.replay "
 		"  RETURNING e.commit_lsn, e.seq, e.chunk, e.delivery_count, e.member, e.replay), "
+		"dr AS (DELETE FROM cdc.group_entry e USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+		"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked AND e.replay "
+		"  RETURNING e.commit_lsn, e.seq, e.delivery_count, e.member), "
 		"r AS (UPDATE cdc.group_dead_letter dl SET replaying = false, "
-		"  delivery_count = d.delivery_count, last_member = d.member, moved_at = now() "
-		"  FROM d WHERE d.replay AND dl.grp = $1 AND dl.commit_lsn = d.commit_lsn AND dl.seq = d.seq) "
+		"  delivery_count = dr.delivery_count, last_member = dr.member, moved_at = now() "
+		"  FROM dr WHERE dl.grp = $1 AND dl.commit_lsn = dr.commit_lsn AND dl.seq = dr.seq) "
 		"INSERT INTO cdc.group_dead_letter (grp, commit_lsn, seq, chunk, lsn, xid, \"timestamp\", "
 		"  relid, entity, entity_id, operation, old_data, new_data, unchanged_toast, fallback, "
 		"  delivery_count, last_member) "
@@ -1059,19 +1062,29 @@ lease_known(CdcGroup *g, const char *member, int want, TimestampTz now, Timestam
 	}
 	else
 	{
-		Oid			types[] = {INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID};
+		Oid			types[] = {INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, PG_LSNOID, INT4OID};
 		Datum		values[] = {Int32GetDatum(g->id), TimestampTzGetDatum(now), Int32GetDatum(want),
-		CStringGetTextDatum(member)};
+			CStringGetTextDatum(member), LSNGetDatum(g->ack_lsn),
+		Int32GetDatum(g->ack_seq)};
 
 		/*
 		 * Skip the keys another member holds here already, so that a backlog
 		 * held back behind one busy row does not hide the rest.
 		 */
-		RUN("SELECT e.commit_lsn, e.seq, e.khash FROM cdc.group_entry e "
-			"WHERE e.grp = $1 AND NOT e.acked AND (e.member IS NULL OR e.lease_until <= $2) "
-			"AND NOT EXISTS (SELECT 1 FROM cdc.group_entry o WHERE o.grp = $1 "
-			"  AND o.khash = e.khash AND NOT o.acked AND o.member <> $4 AND o.lease_until > $2) "
-			"ORDER BY e.commit_lsn, e.seq LIMIT $3",
+		RUN("SELECT * FROM ("
+			" (SELECT e.commit_lsn, e.seq, e.khash FROM cdc.group_entry e "
+			"  WHERE e.grp = $1 AND (e.commit_lsn, e.seq) > ($5, $6) "
+			"  AND NOT e.acked AND (e.member IS NULL OR e.lease_until <= $2) "
+			"  AND NOT EXISTS (SELECT 1 FROM cdc.group_entry o WHERE o.grp = $1 "
+			"    AND o.khash = e.khash AND NOT o.acked AND o.member <> $4 AND o.lease_until > $2) "
+			"  ORDER BY e.commit_lsn, e.seq LIMIT $3) "
+			" UNION ALL "
+			" (SELECT e.commit_lsn, e.seq, e.khash FROM cdc.group_entry e "
+			"  WHERE e.grp = $1 AND e.replay AND (e.commit_lsn, e.seq) <= ($5, $6) "
+			"  AND NOT e.acked AND (e.member IS NULL OR e.lease_until <= $2) "
+			"  AND NOT EXISTS (SELECT 1 FROM cdc.group_entry o WHERE o.grp = $1 "
+			"    AND o.khash = e.khash AND NOT o.acked AND o.member <> $4 AND o.lease_until > $2))"
+			") c ORDER BY commit_lsn, seq LIMIT $3",
 			types, values, NULL, SPI_OK_SELECT, 0);
 	}
 	if (SPI_processed == 0)
@@ -1124,16 +1137,22 @@ typedef struct TableState
 static void
 advance_watermark(CdcGroup *g)
 {
-	Oid			types[] = {INT4OID, PG_LSNOID, INT4OID};
-	Datum		values[3];
+	Oid			types[] = {INT4OID, PG_LSNOID, INT4OID, PG_LSNOID, INT4OID};
+	Datum		values[5];
 	XLogRecPtr	wl = g->scan_lsn;
 	int32		ws = g->scan_seq;
 
+	/*
+	 * Scans start at the watermark: below it are only the index entries of
+	 * rows already deleted (until vacuum), which a scan from the group's
+	 * start would walk every time.
+	 */
 	{
-		Oid			t1[] = {INT4OID};
-		Datum		v1[] = {Int32GetDatum(g->id)};
+		Oid			t1[] = {INT4OID, PG_LSNOID, INT4OID};
+		Datum		v1[] = {Int32GetDatum(g->id), LSNGetDatum(g->ack_lsn), Int32GetDatum(g->ack_seq)};
 
-		RUN("SELECT commit_lsn, seq FROM cdc.group_entry WHERE grp = $1 AND NOT acked "
+		RUN("SELECT commit_lsn, seq FROM cdc.group_entry WHERE grp = $1 "
+			"AND (commit_lsn, seq) > ($2, $3) AND NOT acked "
 			"AND NOT replay ORDER BY commit_lsn, seq LIMIT 1",
 			t1, v1, NULL, SPI_OK_SELECT, 1);
 	}
@@ -1149,7 +1168,11 @@ advance_watermark(CdcGroup *g)
 	values[0] = Int32GetDatum(g->id);
 	values[1] = LSNGetDatum(wl);
 	values[2] = Int32GetDatum(ws);
-	RUN("DELETE FROM cdc.group_entry WHERE grp = $1 AND acked AND (commit_lsn, seq) <= ($2, $3)",
+	values[3] = LSNGetDatum(g->ack_lsn);
+	values[4] = Int32GetDatum(g->ack_seq);
+	/* the acknowledged rows between the old watermark and the new */
+	RUN("DELETE FROM cdc.group_entry WHERE grp = $1 AND acked "
+		"AND (commit_lsn, seq) > ($4, $5) AND (commit_lsn, seq) <= ($2, $3)",
 		types, values, NULL, SPI_OK_DELETE, 0);
 	g->ack_lsn = wl;
 	g->ack_seq = ws;
@@ -1713,14 +1736,23 @@ ack_positions(const char *name, PosArg *p, bool nack)
 	values[2] = int4_array(p->seq, p->n);
 	if (!nack)
 	{
+		/*
+		 * A replayed dead letter is done with once acknowledged: its entry
+		 * and its dead-letter row go (it may lie below the watermark, where
+		 * nothing else deletes it).
+		 */
 		RUN("WITH a AS (UPDATE cdc.group_entry e SET acked = true "
 			"  FROM unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 			"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s "
-			"  AND NOT e.acked AND e.delivery_count > 0 "
-			"  RETURNING e.commit_lsn, e.seq, e.replay), "
-			"d AS (DELETE FROM cdc.group_dead_letter dl USING a "
-			"  WHERE a.replay AND dl.grp = $1 AND dl.commit_lsn = a.commit_lsn AND dl.seq = a.seq) "
-			"SELECT a.commit_lsn, a.seq FROM a",
+			"  AND NOT e.acked AND NOT e.replay AND e.delivery_count > 0 "
+			"  RETURNING e.commit_lsn, e.seq), "
+			"r AS (DELETE FROM cdc.group_entry e USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+			"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s "
+			"  AND NOT e.acked AND e.replay AND e.delivery_count > 0 "
+			"  RETURNING e.commit_lsn, e.seq), "
+			"d AS (DELETE FROM cdc.group_dead_letter dl USING r "
+			"  WHERE dl.grp = $1 AND dl.commit_lsn = r.commit_lsn AND dl.seq = r.seq) "
+			"SELECT commit_lsn, seq FROM a UNION ALL SELECT commit_lsn, seq FROM r",
 			types, values, NULL, SPI_OK_SELECT, 0);
 	}
 	else

@@ -85,6 +85,8 @@ CREATE TABLE cdc.group_entry (
 -- (acknowledged rows are few, deleted as the watermark passes them); per-row
 -- ordering walks a key's changes in cursor order:
 CREATE INDEX group_entry_key ON cdc.group_entry (grp, khash, commit_lsn, seq);
+-- replayed dead letters, which may lie below the watermark
+CREATE INDEX group_entry_replay ON cdc.group_entry (grp, commit_lsn, seq) WHERE replay;
 -- truncates, which hold back later changes of their table
 CREATE INDEX group_entry_barrier ON cdc.group_entry (grp, ehash) WHERE barrier;
 REVOKE ALL ON cdc.group_entry FROM PUBLIC;
