@@ -227,6 +227,22 @@ get_col(int row, int col, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
 }
 
+/*
+ * The API's privileged SPI session (CdcPrivBegin: the extension's owner,
+ * search_path pinned), with sequential scans off until CdcPrivEnd restores
+ * the caller's settings.  Every statement here reads a few rows through an
+ * index, but cdc.group_entry churns (each change is inserted, updated and
+ * deleted): between two vacuums it holds few live rows in many pages, and
+ * the planner, counting live rows, would scan all those pages.
+ */
+static void
+group_priv_begin(CdcPriv *priv)
+{
+	CdcPrivBegin(priv);
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
 /* ---- arguments ---- */
 
 static void
@@ -853,11 +869,18 @@ decide_keys(CdcGroup *g, const char *member, List *keys, XLogRecPtr cut_lsn, int
 		kd[i++] = Int32GetDatum((int32) lfirst_oid(lc));
 
 	{
-		Oid			types[] = {INT4OID, INT4ARRAYOID};
-		Datum		values[] = {Int32GetDatum(g->id), int4_array(kd, nk)};
+		Oid			types[] = {INT4OID, INT4ARRAYOID, PG_LSNOID, INT4OID};
+		Datum		values[] = {Int32GetDatum(g->id), int4_array(kd, nk),
+		LSNGetDatum(g->ack_lsn), Int32GetDatum(g->ack_seq)};
 
-		RUN("SELECT " ENTRY_COLUMNS ", delivered_at FROM cdc.group_entry "
-			"WHERE grp = $1 AND khash = ANY ($2) AND NOT acked "
+		/* above the watermark (see advance_watermark), and replayed dead letters */
+		RUN("SELECT * FROM ("
+			" SELECT " ENTRY_COLUMNS ", delivered_at FROM cdc.group_entry "
+			" WHERE grp = $1 AND khash = ANY ($2) AND (commit_lsn, seq) > ($3, $4) AND NOT acked "
+			" UNION ALL "
+			" SELECT " ENTRY_COLUMNS ", delivered_at FROM cdc.group_entry "
+			" WHERE grp = $1 AND replay AND (commit_lsn, seq) <= ($3, $4) AND khash = ANY ($2) "
+			" AND NOT acked) k "
 			"ORDER BY khash, commit_lsn, seq",
 			types, values, NULL, SPI_OK_SELECT, 0);
 	}
@@ -1312,12 +1335,18 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 		dbkeys = hash_create("cdc group known keys", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		if (nkd > 0)
 		{
-			Oid			types[] = {INT4OID, INT4ARRAYOID, TEXTOID, TIMESTAMPTZOID};
+			Oid			types[] = {INT4OID, INT4ARRAYOID, TEXTOID, TIMESTAMPTZOID, PG_LSNOID, INT4OID};
 			Datum		values[] = {Int32GetDatum(g->id), int4_array(kd, nkd),
-			CStringGetTextDatum(member), TimestampTzGetDatum(now)};
+				CStringGetTextDatum(member), TimestampTzGetDatum(now),
+			LSNGetDatum(g->ack_lsn), Int32GetDatum(g->ack_seq)};
 
 			RUN("SELECT khash, bool_and(member IS NOT DISTINCT FROM $3 AND lease_until > $4) "
-				"FROM cdc.group_entry WHERE grp = $1 AND khash = ANY ($2) AND NOT acked "
+				"FROM (SELECT khash, member, lease_until FROM cdc.group_entry "
+				"  WHERE grp = $1 AND khash = ANY ($2) AND (commit_lsn, seq) > ($5, $6) AND NOT acked "
+				"  UNION ALL "
+				"  SELECT khash, member, lease_until FROM cdc.group_entry "
+				"  WHERE grp = $1 AND replay AND (commit_lsn, seq) <= ($5, $6) AND khash = ANY ($2) "
+				"  AND NOT acked) k "
 				"GROUP BY khash",
 				types, values, NULL, SPI_OK_SELECT, 0);
 			for (uint64 r = 0; r < SPI_processed; r++)
@@ -1510,7 +1539,7 @@ cdc_read_group(PG_FUNCTION_ARGS)
 	check_name("member", member);
 	require_read_committed("cdc.read_group()");
 	out_begin(fcinfo, &out);
-	CdcPrivBegin(&priv);
+	group_priv_begin(&priv);
 	group_require(&priv, name, false, &g);
 	group_check_gap(&g);
 	member_seen(&g, member);
@@ -1535,7 +1564,9 @@ cdc_read_group(PG_FUNCTION_ARGS)
 			if (group_lock(&g, 0, GROUP_LOCK_FRONTIER, got == 0))
 			{
 				group_reload(&g);
-				group_check_gap(&g);
+				/* a trim that committed meanwhile recorded its gap here */
+				if (!XLogRecPtrIsInvalid(g.gap_from))
+					group_check_gap(&g);
 				got += lease_new(&g, member, batch - got, now, until, &out, &moved);
 			}
 		}
@@ -1581,7 +1612,7 @@ cdc_claim(PG_FUNCTION_ARGS)
 		check_name("member", from);
 	require_read_committed("cdc.claim()");
 	out_begin(fcinfo, &out);
-	CdcPrivBegin(&priv);
+	group_priv_begin(&priv);
 	group_require(&priv, name, false, &g);
 	group_check_gap(&g);
 	if (from)
@@ -1729,7 +1760,7 @@ ack_positions(const char *name, PosArg *p, bool nack)
 	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID};
 	Datum		values[3];
 
-	CdcPrivBegin(&priv);
+	group_priv_begin(&priv);
 	group_require(&priv, name, false, &g);
 	values[0] = Int32GetDatum(g.id);
 	values[1] = lsn_array(p->lsn, p->n);
@@ -1876,18 +1907,20 @@ cdc_pending(PG_FUNCTION_ARGS)
 	if (member)
 		check_name("member", member);
 	out_begin(fcinfo, &out);
-	CdcPrivBegin(&priv);
+	group_priv_begin(&priv);
 	group_require(&priv, name, false, &g);
 	if (member)
 		member_require(&g, member);
 	{
-		Oid			types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID};
+		Oid			types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID, PG_LSNOID, INT4OID};
 		Datum		values[] = {Int32GetDatum(g.id), member ? CStringGetTextDatum(member) : (Datum) 0,
-		TimestampTzGetDatum(GetCurrentTimestamp())};
-		char		nulls[] = {' ', member ? ' ' : 'n', ' '};
+			TimestampTzGetDatum(GetCurrentTimestamp()), LSNGetDatum(g.ack_lsn),
+		Int32GetDatum(g.ack_seq)};
+		char		nulls[] = {' ', member ? ' ' : 'n', ' ', ' ', ' '};
 
 		RUN("SELECT commit_lsn, seq, member, delivery_count, $3 - delivered_at, lease_until "
-			"FROM cdc.group_entry WHERE grp = $1 AND NOT acked AND member IS NOT NULL "
+			"FROM cdc.group_entry WHERE grp = $1 AND ((commit_lsn, seq) > ($4, $5) OR replay) "
+			"AND NOT acked AND member IS NOT NULL "
 			"AND ($2::text IS NULL OR member = $2) ORDER BY commit_lsn, seq",
 			types, values, nulls, SPI_OK_SELECT, 0);
 	}
@@ -1907,7 +1940,7 @@ cdc_dead_letters(PG_FUNCTION_ARGS)
 	CdcReadFilter *rf;
 
 	out_begin(fcinfo, &out);
-	CdcPrivBegin(&priv);
+	group_priv_begin(&priv);
 	group_require(&priv, name, false, &g);
 	rf = CdcReadFilterCreate(priv.invoker, NIL, true, false);
 	{
@@ -1967,7 +2000,7 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("seq must be given with commit_lsn")));
-	CdcPrivBegin(&priv);
+	group_priv_begin(&priv);
 	group_require(&priv, name, false, &g);
 	{
 		Oid			types[] = {INT4OID, PG_LSNOID, INT4OID};
@@ -2129,7 +2162,7 @@ cdc_create_group(PG_FUNCTION_ARGS)
 	check_name("consumer group", name);
 	(void) pattern_list(PG_GETARG_DATUM(1), PG_ARGISNULL(1), "entities");
 	(void) pattern_list(PG_GETARG_DATUM(2), PG_ARGISNULL(2), "exclude_entities");
-	CdcPrivBegin(&priv);
+	group_priv_begin(&priv);
 	resolve_start(start, &lsn, &seq);
 	{
 		Oid			types[] = {TEXTOID, OIDOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
@@ -2197,7 +2230,7 @@ cdc_drop_group(PG_FUNCTION_ARGS)
 	Oid			types[] = {INT4OID};
 	Datum		values[1];
 
-	CdcPrivBegin(&priv);
+	group_priv_begin(&priv);
 	group_require(&priv, name, true, &g);
 	values[0] = Int32GetDatum(g.id);
 	RUN("WITH a AS (DELETE FROM cdc.group_entry WHERE grp = $1), "
@@ -2220,7 +2253,7 @@ cdc_reset_group(PG_FUNCTION_ARGS)
 	XLogRecPtr	lsn;
 	int32		seq;
 
-	CdcPrivBegin(&priv);
+	group_priv_begin(&priv);
 	group_require(&priv, name, true, &g);
 	(void) group_lock(&g, 0, GROUP_LOCK_FRONTIER, true);
 	resolve_start(start, &lsn, &seq);
@@ -2246,7 +2279,7 @@ cdc_group_info(PG_FUNCTION_ARGS)
 	Out			out;
 
 	out_begin(fcinfo, &out);
-	CdcPrivBegin(&priv);
+	group_priv_begin(&priv);
 	{
 		Oid			types[] = {OIDOID, TIMESTAMPTZOID};
 		Datum		values[] = {ObjectIdGetDatum(priv.invoker),

@@ -78,7 +78,10 @@ CREATE TABLE cdc.group_entry (
 	acked			boolean NOT NULL DEFAULT false,
 	replay			boolean NOT NULL DEFAULT false,
 	PRIMARY KEY (grp, commit_lsn, seq)
-) WITH (fillfactor = 70);
+) WITH (fillfactor = 70,
+	  -- every change goes through here: vacuum as soon as a few thousand are done
+	  autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+	  autovacuum_vacuum_cost_delay = 0);
 -- No index covers a column that a lease, an ack or a nack changes, so those
 -- updates are HOT (no index insertions; fillfactor leaves them room): the
 -- primary key orders what to lease next and where the watermark goes
