@@ -430,7 +430,7 @@ log_oldest(void)
 {
 	bool		isnull;
 
-	if (SPI_execute("SELECT oldest_lsn FROM cdc.log_state", true, 1) != SPI_OK_SELECT ||
+	if (SPI_execute("SELECT oldest_lsn FROM cdc.log_state WHERE id", true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "cdc_ext: cdc.log_state has no row");
 	return DatumGetLSN(get_col(0, 1, &isnull));
