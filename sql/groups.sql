@@ -2,9 +2,7 @@
 -- ack/nack, expiry, claim, dead letters, truncates, filters, privileges, the
 -- horizon (trim), and bad input (clear errors, nothing changed).
 \set VERBOSITY terse
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS cdc_ext;
-RESET client_min_messages;
+CREATE EXTENSION cdc_ext;
 
 -- Until the log writer makes its first partition itself, make it here;
 -- then wait until the writer captures.
@@ -235,3 +233,8 @@ SELECT count(*) FROM cdc.group_member;
 SELECT count(*) FROM cdc.group_dead_letter;
 DROP OWNED BY groups_app;
 DROP ROLE groups_app;
+DROP VIEW leases;
+DROP FUNCTION t(pg_lsn), p(int), err(text);
+DROP TABLE orders, items;
+SELECT cdc.wait_for_log() IS NOT NULL AS logged;
+DROP EXTENSION cdc_ext;
