@@ -85,10 +85,10 @@ for r in $(seq 1 "$RUNS"); do
 	db=ref$r
 	setup_db "$db"
 	q "$db" < "$here/bench/workloads/reference_setup.sql" >/dev/null
-	q "$db" -c "SELECT 'x' FROM pg_create_logical_replication_slot('plug', 'cdc_ext')" >/dev/null
-	q "$db" -c "SELECT 'x' FROM pg_create_logical_replication_slot('stream_src', 'cdc_ext')" >/dev/null
+	q "$db" -c "SELECT 'x' FROM pg_create_logical_replication_slot('plug$r', 'cdc_ext')" >/dev/null
+	q "$db" -c "SELECT 'x' FROM pg_create_logical_replication_slot('stream_src$r', 'cdc_ext')" >/dev/null
 	q "$db" -v n="$(n 200000)" < "$here/bench/workloads/reference.sql"
-	peek_t+=("$(q "$db" -c "SELECT bench_time('SELECT count(*) FROM pg_logical_slot_peek_changes(''plug'', NULL, NULL)')")")
+	peek_t+=("$(q "$db" -c "SELECT bench_time('SELECT count(*) FROM pg_logical_slot_peek_changes(''plug$r'', NULL, NULL)')")")
 	t0=$(now); q "$db" -c "CALL cdc.ingest()"; ingest_t+=("$(since "$t0")")
 done
 db=ref$RUNS
@@ -96,7 +96,7 @@ rows=$(q "$db" -c "SELECT count(*) FROM cdc.log")
 pk=$(printf '%s\n' "${peek_t[@]}" | median); ig=$(printf '%s\n' "${ingest_t[@]}" | median)
 log_bytes=$(q "$db" -c "SELECT sum(pg_total_relation_size(('cdc.' || relname)::regclass)) FROM cdc.log_chunk")
 heap_bytes=$(q "$db" -c "SELECT sum(pg_relation_size(('cdc.' || relname)::regclass)) FROM cdc.log_chunk")
-json_bytes=$(q "$db" -c "SELECT avg(octet_length(data))::int FROM pg_logical_slot_peek_changes('plug', NULL, NULL)")
+json_bytes=$(q "$db" -c "SELECT avg(octet_length(data))::int FROM pg_logical_slot_peek_changes('plug$RUNS', NULL, NULL)")
 {
 	echo "## Ingest (reference workload: $(n 200000) orders, insert all, update half, delete a fifth; REPLICA IDENTITY FULL)"
 	echo
@@ -118,12 +118,12 @@ drain() {
 	local db=$1 c=$2 b=$3 total=$4 k t0
 	k=$(( total / b + 2 ))
 	t0=$(now)
-	yes "BEGIN; SELECT * FROM cdc.consume('$c', $b); COMMIT;" | head -n "$k" |
-		as_pg psql -X -q -h "$work" -p "$PORT" -U postgres -d "$db" -o /dev/null
+	awk -v k="$k" -v s="BEGIN; SELECT * FROM cdc.consume('$c', $b); COMMIT;" 'BEGIN {for (i = 0; i < k; i++) print s}' |
+		as_pg psql -X -q -A -t -h "$work" -p "$PORT" -U postgres -d "$db" -o /dev/null
 	since "$t0"
 }
 end_lsn=$(q "$db" -c "SELECT pg_current_wal_lsn()")
-q "$db" -c "SELECT 'x' FROM pg_copy_logical_replication_slot('stream_src', 'stream_run')" >/dev/null
+q "$db" -c "SELECT 'x' FROM pg_copy_logical_replication_slot('stream_src$RUNS', 'stream_run')" >/dev/null
 t0=$(now)
 as_pg pg_recvlogical -h "$work" -p "$PORT" -U postgres -d "$db" --slot stream_run --start --endpos="$end_lsn" -f /dev/null
 rl=$(since "$t0")
@@ -171,7 +171,7 @@ t0=$(now)
 for i in $(seq 1 10); do drain "$db" "ten$i" 1000 "$rows" >/dev/null; done
 ten=$(since "$t0")
 t0=$(now)
-for i in $(seq 1 10); do q "$db" -c "SELECT count(*) FROM pg_logical_slot_peek_changes('plug', NULL, NULL)" >/dev/null; done
+for i in $(seq 1 10); do q "$db" -c "SELECT count(*) FROM pg_logical_slot_peek_changes('plug$RUNS', NULL, NULL)" >/dev/null; done
 tenpeek=$(since "$t0")
 {
 	echo "## Ten consumers of the reference changes"
@@ -208,7 +208,11 @@ chown postgres: "$work/lat.sql"
 ( q lat -c "CALL poll($((secs + 3)))" ) &
 poller=$!
 sleep 1
-as_pg pgbench -n -h "$work" -p "$PORT" -U postgres -c 4 -j 2 -R 1000 -T "$secs" -f "$work/lat.sql" lat > "$work/pgbench.out" 2>&1
+# the committers use the default synchronous_commit = on: with it off, a
+# commit reaches the WAL decoders only at the WAL writer's next flush (up to
+# wal_writer_delay, 200 ms, later), whatever the reader does
+as_pg env PGOPTIONS="-c synchronous_commit=on" \
+	pgbench -n -h "$work" -p "$PORT" -U postgres -c 4 -j 2 -R 1000 -T "$secs" -f "$work/lat.sql" lat > "$work/pgbench.out" 2>&1
 wait "$poller"
 lat=$(q lat -c "SELECT count(*) || '|' ||
 	round(1000 * extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY latency)))::text || '|' ||
@@ -217,7 +221,7 @@ lat=$(q lat -c "SELECT count(*) || '|' ||
 IFS='|' read -r lat_n p50 p99 pmax <<<"$lat"
 tps=$(grep -oE 'tps = [0-9.]+' "$work/pgbench.out" | head -1 | awk '{print $3}')
 {
-	echo "## Commit-to-delivery latency (long poll, batch_timeout 1 s, $secs s at a target of 1,000 commits/s)"
+	echo "## Commit-to-delivery latency (long poll, batch_timeout 1 s, $secs s at a target of 1,000 commits/s; committers with synchronous_commit = on, fsync off)"
 	echo
 	echo "pgbench achieved ${tps:-?} commits/s; $lat_n changes delivered; latency from the row's clock_timestamp() at insert to its delivery: p50 $p50 ms, p99 $p99 ms, max $pmax ms (target: p99 under 200 ms)."
 	echo

@@ -49,7 +49,8 @@ CREATE TABLE public.orders (id int PRIMARY KEY, customer text, amount numeric(10
 SELECT 'slot created at ' || lsn FROM pg_create_logical_replication_slot('quickstart', 'cdc_ext');
 CREATE EXTENSION cdc_ext;
 -- the log writer started by itself; wait until it is logging
-SELECT 'log writer ' || pid || ' logging from ' || cdc.wait_for_log() FROM cdc.writer_info();
+SELECT 'the log has everything committed before ' || cdc.wait_for_log();
+SELECT 'log writer running as PID ' || pid FROM cdc.writer_info();
 SQL
 
 echo "== pg_recvlogical streaming (in the background)"

@@ -48,6 +48,16 @@ FROM cdc.log WHERE entity = 'public.fb' ORDER BY commit_lsn, seq;
 SELECT (new_data->>'j') = j::text AS same_text FROM cdc.log, fb
 WHERE entity = 'public.fb' AND fb.id = (new_data->>'id')::int AND fallback IS NOT NULL AND fb.id < 3;
 
+-- a row past jsonb's 256 MB: the values that do not fit are null, named in
+-- fallback; the log goes on
+CREATE TABLE huge (id int PRIMARY KEY, a text, b text);
+INSERT INTO huge VALUES (1, repeat('a', 130 * 1024 * 1024), repeat('b', 130 * 1024 * 1024));
+INSERT INTO huge VALUES (2, 'small', 'small');
+SELECT cdc.wait_for_log(timeout => '120 s') IS NOT NULL AS logged;
+SELECT new_data->>'id' AS id, length(new_data->>'a') AS a_length, new_data->'b' AS b, fallback
+FROM cdc.log WHERE entity = 'public.huge' ORDER BY commit_lsn, seq;
+DROP TABLE huge;
+
 -- a transaction beyond logical_decoding_work_mem (64kB here), with TOAST and subtransactions
 CREATE TABLE big (id int PRIMARY KEY, payload text);
 ALTER TABLE big ALTER payload SET STORAGE EXTERNAL;

@@ -43,10 +43,17 @@ is(poll_for('postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't',
 	'CREATE EXTENSION starts the writer, without a restart');
 is($node->safe_psql('postgres', $slot), '1', 'the writer owns one slot');
 $node->safe_psql('postgres', q{SELECT cdc.wait_for_log()});
+# a consumer that never reads
+$node->safe_psql('postgres', q{SELECT cdc.create_consumer('idle')});
 $node->safe_psql('postgres', q{INSERT INTO t SELECT g, 'a' FROM generate_series(1, 100) g});
-$node->safe_psql('postgres', q{SELECT cdc.wait_for_log()});
+my $after = $node->safe_psql('postgres', q{SELECT pg_current_wal_lsn()});
+my $reached = $node->safe_psql('postgres', q{SELECT cdc.wait_for_log()});
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cdc.log WHERE entity = 'public.t'}), '100',
 	'changes are logged');
+is($node->safe_psql('postgres', qq{SELECT confirmed_flush_lsn >= '$after' FROM pg_replication_slots WHERE slot_name LIKE 'cdc_ext_log_%'}),
+	't', 'the slot is confirmed past them although a consumer has read nothing: it holds no WAL for consumers');
+is($node->safe_psql('postgres', q{SELECT lag_changes FROM cdc.consumers WHERE name = 'idle'}), '100',
+	'... whose changes wait in the log');
 
 # a second database: its own writer, its own slot, its own log
 $node->safe_psql('postgres', q{CREATE DATABASE other});

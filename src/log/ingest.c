@@ -158,6 +158,7 @@ spi_int(int row, int col)
 	return isnull ? 0 : DatumGetInt32(d);
 }
 
+/* (read-write: it must see what this transaction has just changed) */
 void
 CdcLogStateLoad(CdcLogStateRow *row)
 {
@@ -165,7 +166,7 @@ CdcLogStateLoad(CdcLogStateRow *row)
 
 	if (SPI_execute("SELECT slot_name::text, logged_commit_lsn, logged_seq, confirmed_lsn, "
 					"oldest_lsn, current_chunk, config_version FROM cdc.log_state",
-					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "cdc_ext: cdc.log_state must have one row");
 	slot = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	strlcpy(row->slot_name, slot, NAMEDATALEN);

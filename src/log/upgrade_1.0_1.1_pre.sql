@@ -10,12 +10,12 @@
 
 \echo Use "ALTER EXTENSION cdc_ext UPDATE TO '1.1'" to load this file. \quit
 
+DROP VIEW cdc.consumers;
 ALTER TABLE cdc.consumer_state RENAME TO consumer_state_1_0;
 ALTER INDEX cdc.consumer_state_pkey RENAME TO consumer_state_1_0_pkey;
 ALTER INDEX cdc.consumer_state_slot_name_key RENAME TO consumer_state_1_0_slot_name_key;
 ALTER TABLE cdc.consumer_state_1_0 ALTER COLUMN operations TYPE text[] USING operations::text[];
 
-DROP VIEW cdc.consumers;
 DROP FUNCTION cdc.status();
 DROP FUNCTION cdc.current_lsn();
 DROP FUNCTION cdc.trim(pg_lsn, text);

@@ -16,11 +16,18 @@
  * column, and any array or composite column holding such json, is given as
  * a jsonb string holding the column's exact JSON text (what entry_json.c
  * writes), and its name is added to the change's fallback list.
+ *
+ * A row whose values jsonb cannot hold at all (one jsonb object holds at
+ * most 256 MB of values) must not stop the log either: columns past
+ * CDC_JSONB_ROW_MAX, counted in the order they are pushed, are given as null
+ * and named in the fallback list too (a fallback column holding null: left
+ * out for its size; holding a string: its JSON text).
  */
 #include "cdc_plugin.h"
 
 #include <math.h>
 
+#include "access/detoast.h"
 #include "access/htup_details.h"
 #include "common/shortest_dec.h"
 #include "utils/builtins.h"
@@ -417,6 +424,9 @@ value_alone(const CdcType *type, Datum d, bool numeric_as_string, JsonbValue *v)
 	}
 }
 
+/* What one row's values may add up to in jsonb (its limit is 256 MB), with room to spare. */
+#define CDC_JSONB_ROW_MAX ((Size) 240 * 1024 * 1024)
+
 /* Name col in *fallback_columns (once, whichever of key and rows met it). */
 static void
 add_fallback(List **fallback_columns, const CdcColumn *col)
@@ -465,6 +475,7 @@ CdcRowToJsonb(CdcRelEntry *re, const CdcRow *row, const CdcRow *fallback,
 {
 	JsonbParseState *ps = NULL;
 	JsonbValue *res;
+	Size		total = 0;
 
 	/* unchanged TOAST columns, named in the order of the table */
 	if (unchanged_toast != NULL)
@@ -491,6 +502,19 @@ CdcRowToJsonb(CdcRelEntry *re, const CdcRow *row, const CdcRow *fallback,
 		if (!CdcGetValue(re, col, row, fallback, &d, &isnull))
 			continue;
 		push_key(&ps, col);
+		if (!isnull && TupleDescAttr(re->desc, col->attnum - 1)->attlen == -1)
+		{
+			/* a varlena's size as stored, without detoasting it */
+			Size		sz = toast_raw_datum_size(d);
+
+			if (total + sz > CDC_JSONB_ROW_MAX)
+			{
+				push_null(&ps, WJB_VALUE);
+				add_fallback(fallback_columns, col);
+				continue;
+			}
+			total += sz;
+		}
 		if (isnull)
 			push_null(&ps, WJB_VALUE);
 		else
