@@ -42,13 +42,23 @@
  * acknowledgement of the same change is told apart from a change that is
  * not the group's.
  *
+ * Cost: every change of a group is a cdc.group_entry row, inserted when
+ * first leased (or held back), updated by each lease and the ack (HOT: no
+ * index covers those columns) and deleted when the watermark passes it.
+ * Below the watermark there are only deleted rows until vacuum, so every
+ * scan starts at the watermark, and sequential scans are off in these
+ * statements (few live rows in many pages would mislead the planner).
+ * That is about 25x the cost of a cdc.consume() batch per change read:
+ * groups pay off when the work per change is what needs more workers
+ * (bench/groups/).
+ *
  * Security: like the consumer functions, these run as their caller, check
  * that the caller may use the group (owner, member of it, superuser) and
  * switch to the extension's owner only for their statements, with
- * search_path pinned (CdcPrivBegin/End, consumer.c).  What a member receives of a log row is decided by
- * CdcReadFilterApply as the calling role (src/api/privileges.c); a change
- * the caller may not receive is acknowledged for the group, as a
- * consumer's checkpoint passes it.
+ * search_path pinned (CdcPrivBegin/End, consumer.c).  What a member
+ * receives of a log row is decided by CdcReadFilterApply as the calling
+ * role (src/api/privileges.c); a change the caller may not receive is
+ * acknowledged for the group, as a consumer's checkpoint passes it.
  */
 #include "postgres.h"
 
