@@ -46,6 +46,15 @@ extern bool CdcReadFilterApply(CdcReadFilter *rf, Datum *log_values,
 							   bool *log_nulls, Datum *entry_values,
 							   bool *entry_nulls);
 
+/*
+ * groups.c: consumer groups' part of the log's horizon hook.  Whoever
+ * installs the hook (CdcLogSetHorizonHook) calls it too, with the same
+ * arguments and inside the same SPI session: groups behind new_oldest get a
+ * gap or follow the horizon.  Returns how many got a gap.
+ */
+extern int	CdcGroupsHorizon(XLogRecPtr old_oldest, XLogRecPtr new_oldest,
+							 const char *reason);
+
 /* Called from _PG_init in every backend: registers the API's hooks. */
 extern void CdcApiInit(void);
 

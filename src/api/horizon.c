@@ -93,6 +93,8 @@ cdc_horizon_moved(XLogRecPtr old_oldest, XLogRecPtr new_oldest, const char *reas
 		else
 			CdcConsumerSetCheckpoint(name, new_oldest, 0);
 	}
+	/* consumer groups: their watermarks hold retention the same way */
+	gaps += CdcGroupsHorizon(old_oldest, new_oldest, reason);
 	CdcPrivEnd(&priv);
 	return gaps;
 }

@@ -1,0 +1,2416 @@
+/*
+ * groups.c
+ *		Consumer groups (DESIGN §11): several members share one stream of
+ *		the change log with at-least-once delivery, leases, per-row ordering,
+ *		acknowledgements, redelivery, claims and a dead-letter table.
+ *
+ * State (src/api/groups.sql): cdc.group_state (filters, acknowledged low
+ * watermark, frontier), cdc.group_entry (one row per change of the group
+ * between watermark and frontier: ready, leased or acknowledged),
+ * cdc.group_member, cdc.group_dead_letter.
+ *
+ * Leasing without one lock for everybody.  cdc.read_group leases in two
+ * phases, both in the caller's transaction:
+ *   1. changes already known to the group (ready: never leased, nacked,
+ *	  held back; or leased and expired), oldest first;
+ *   2. when the batch is not full, new log rows after the frontier.  Only
+ *	  this phase creates cdc.group_entry rows and moves the frontier, under
+ *	  the group's frontier lock.  A member that finds it taken while it
+ *	  already has something returns that; with nothing yet, it waits for
+ *	  the holder's transaction (one short read), then continues after the
+ *	  frontier that one left.
+ * Members never wait for each other's entries: phase 1 takes a per-key
+ * lock with a try (a key some other member is leasing right now is
+ * skipped), and per-entry row updates only ever wait for an acknowledgement
+ * or nack of that very row.  The locks are advisory-type lock tags in a
+ * field4 space SQL's advisory functions cannot reach, taken for the
+ * transaction, so a member that dies releases them with its backend.
+ *
+ * Per-row ordering (khash: hash of entity and entity_id).  A change is
+ * leased to a member only if no other member holds a live lease on an
+ * unacknowledged change of the same key and every earlier unacknowledged
+ * change of the key is leased to that same member or leased with it, in
+ * cursor order.  Truncates (barrier) wait for every earlier change of their
+ * table, and every later change of the table waits for them.  Rows of a
+ * table without a key share one key per table; messages are unordered.
+ * The rules read committed state after taking the key's lock, which is why
+ * read_group and claim need READ COMMITTED (a fresh snapshot per statement).
+ *
+ * Acknowledgement is a row update in the caller's transaction and takes no
+ * group-wide lock: acked rows stay until the frontier holder moves the
+ * watermark past them (lazily, in phase 2) and deletes them, so a second
+ * acknowledgement of the same change is told apart from a change that is
+ * not the group's.
+ *
+ * Cost: every change of a group is a cdc.group_entry row, inserted when
+ * first leased (or held back), updated by each lease and the ack (HOT: no
+ * index covers those columns) and deleted when the watermark passes it.
+ * Below the watermark there are only deleted rows until vacuum, so every
+ * scan starts at the watermark, and sequential scans are off in these
+ * statements (few live rows in many pages would mislead the planner).
+ * That is about 25x the cost of a cdc.consume() batch per change read:
+ * groups pay off when the work per change is what needs more workers
+ * (bench/groups/).
+ *
+ * Security: like the consumer functions, these run as their caller, check
+ * that the caller may use the group (owner, member of it, superuser) and
+ * switch to the extension's owner only for their statements, with
+ * search_path pinned (CdcPrivBegin/End, consumer.c).  What a member
+ * receives of a log row is decided by CdcReadFilterApply as the calling
+ * role (src/api/privileges.c); a change the caller may not receive is
+ * acknowledged for the group, as a consumer's checkpoint passes it.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+
+#include "cdc_api.h"
+
+PG_FUNCTION_INFO_V1(cdc_create_group);
+PG_FUNCTION_INFO_V1(cdc_drop_group);
+PG_FUNCTION_INFO_V1(cdc_read_group);
+PG_FUNCTION_INFO_V1(cdc_ack);
+PG_FUNCTION_INFO_V1(cdc_ack_array);
+PG_FUNCTION_INFO_V1(cdc_nack);
+PG_FUNCTION_INFO_V1(cdc_nack_array);
+PG_FUNCTION_INFO_V1(cdc_pending);
+PG_FUNCTION_INFO_V1(cdc_claim);
+PG_FUNCTION_INFO_V1(cdc_dead_letters);
+PG_FUNCTION_INFO_V1(cdc_replay_dead_letters);
+PG_FUNCTION_INFO_V1(cdc_reset_group);
+PG_FUNCTION_INFO_V1(cdc_group_info);
+
+/* field4 of the lock tags: outside SQL advisory locks' 1 and 2 */
+#define GROUP_LOCK_FRONTIER 0xCDC0
+#define GROUP_LOCK_KEY		0xCDC1
+
+/* delivery_count: the column after cdc.change_entry's in read_group/claim */
+#define GROUP_OUT_NCOLUMNS (CDC_ENTRY_NCOLUMNS + 1)
+
+/*
+ * Bounds of one phase 2: log rows looked at (rows the caller does not
+ * receive are cheap: no entry) and rows held back (entries written ready,
+ * behind a row another member holds), per leased row wanted.  Holding back
+ * more would only grow the table that the next readers walk.
+ */
+#define GROUP_SCAN_FACTOR	16
+#define GROUP_SCAN_MIN		1024
+#define GROUP_HOLD_FACTOR	2
+
+typedef struct CdcGroup
+{
+	int32		id;
+	char	   *name;
+	Oid			owner;
+	CdcFilter  *filter;
+	bool		messages;
+	int32		max_deliveries;
+	XLogRecPtr	ack_lsn;
+	int32		ack_seq;
+	XLogRecPtr	scan_lsn;
+	int32		scan_seq;
+	XLogRecPtr	gap_from;
+	XLogRecPtr	gap_to;
+	char	   *gap_reason;
+} CdcGroup;
+
+/* A change of the group as cdc.group_entry knows it. */
+typedef struct Entry
+{
+	XLogRecPtr	commit_lsn;
+	int32		seq;
+	int32		chunk;
+	uint32		khash;
+	uint32		ehash;
+	bool		barrier;
+	char	   *member;			/* NULL: ready */
+	bool		live;			/* lease not expired */
+	int32		delivery_count;
+	bool		replay;
+	bool		take;
+} Entry;
+
+/* Positions in a batch, as parallel arrays for the statements' unnest(). */
+typedef struct PosList
+{
+	int			n;
+	int			cap;
+	Datum	   *lsn;
+	Datum	   *seq;
+	Datum	   *chunk;
+} PosList;
+
+static int
+pos_cmp(XLogRecPtr al, int32 as, XLogRecPtr bl, int32 bs)
+{
+	if (al != bl)
+		return al < bl ? -1 : 1;
+	return as < bs ? -1 : (as > bs ? 1 : 0);
+}
+
+static void
+poslist_add(PosList *pl, XLogRecPtr lsn, int32 seq, int32 chunk)
+{
+	if (pl->n == pl->cap)
+	{
+		pl->cap = pl->cap ? pl->cap * 2 : 64;
+		pl->lsn = pl->lsn ? repalloc(pl->lsn, pl->cap * sizeof(Datum)) : palloc(pl->cap * sizeof(Datum));
+		pl->seq = pl->seq ? repalloc(pl->seq, pl->cap * sizeof(Datum)) : palloc(pl->cap * sizeof(Datum));
+		pl->chunk = pl->chunk ? repalloc(pl->chunk, pl->cap * sizeof(Datum)) : palloc(pl->cap * sizeof(Datum));
+	}
+	pl->lsn[pl->n] = LSNGetDatum(lsn);
+	pl->seq[pl->n] = Int32GetDatum(seq);
+	pl->chunk[pl->n] = Int32GetDatum(chunk);
+	pl->n++;
+}
+
+static Datum
+lsn_array(Datum *d, int n)
+{
+	return PointerGetDatum(construct_array(d, n, PG_LSNOID, sizeof(XLogRecPtr),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+static Datum
+int4_array(Datum *d, int n)
+{
+	return PointerGetDatum(construct_array(d, n, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+static Datum
+bool_array(Datum *d, int n)
+{
+	return PointerGetDatum(construct_array(d, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+}
+
+/*
+ * Run a statement through a plan prepared once per backend (the plan cache
+ * re-plans it after DDL, DROP/CREATE EXTENSION included).  nulls: as for
+ * SPI_execute_plan, or NULL.
+ */
+static int
+run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+	Datum *values, const char *nulls, int expect, long tcount)
+{
+	int			rc;
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "cdc_ext: preparing \"%s\" failed: %s", sql,
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "cdc_ext: SPI_keepplan failed");
+		*plan = p;
+	}
+	rc = SPI_execute_plan(*plan, values, nulls, false, tcount);
+	if (rc != expect)
+		elog(ERROR, "cdc_ext: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
+	return rc;
+}
+
+#define RUN(sql, types, values, nulls, expect, tcount) \
+	do { \
+		static SPIPlanPtr plan_ = NULL; \
+		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount)); \
+	} while (0)
+
+static Datum
+get_col(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+/*
+ * The API's privileged SPI session (CdcPrivBegin: the extension's owner,
+ * search_path pinned), with sequential scans off until CdcPrivEnd restores
+ * the caller's settings.  Every statement here reads a few rows through an
+ * index, but cdc.group_entry churns (each change is inserted, updated and
+ * deleted): between two vacuums it holds few live rows in many pages, and
+ * the planner, counting live rows, would scan all those pages.
+ */
+static void
+group_priv_begin(CdcPriv *priv)
+{
+	CdcPrivBegin(priv);
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/* ---- arguments ---- */
+
+static void
+check_name(const char *what, const char *name)
+{
+	size_t		len = strlen(name);
+
+	if (len == 0 || len > 48 || strspn(name, "abcdefghijklmnopqrstuvwxyz"
+									   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid %s name \"%s\"", what, name),
+				 errhint("A %s name has 1 to 48 characters among letters, digits, \"_\", \".\" and \"-\".", what)));
+}
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int n, const char *argname)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", argname)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static int32
+positive_int_arg(FunctionCallInfo fcinfo, int n, const char *argname)
+{
+	int32		v;
+
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", argname)));
+	v = PG_GETARG_INT32(n);
+	if (v <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be positive, not %d", argname, v)));
+	return v;
+}
+
+/* An interval argument in microseconds; zero allowed only when allow_zero. */
+static int64
+interval_arg(FunctionCallInfo fcinfo, int n, const char *argname, bool allow_zero)
+{
+	Interval   *iv;
+	int64		us;
+
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", argname)));
+	iv = PG_GETARG_INTERVAL_P(n);
+	us = iv->time + (int64) iv->day * USECS_PER_DAY +
+		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	if (us < 0 || (us == 0 && !allow_zero))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be %s", argname,
+						allow_zero ? "zero or more" : "positive"),
+				 errhint("Give an interval such as '30 s'.")));
+	return us;
+}
+
+/* text[] to a list of glob patterns (checked); NULL: NIL. */
+static List *
+pattern_list(Datum d, bool isnull, const char *argname)
+{
+	return CdcTextArrayToList(isnull ? NULL : DatumGetArrayTypeP(d), argname);
+}
+
+/* operations given as text[] labels to a CDC_OP_* mask; "message" apart. */
+static uint8
+operation_mask(Datum d, bool isnull, bool *messages)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	uint8		mask = 0;
+
+	*messages = false;
+	if (isnull)
+		return CDC_OP_ALL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	if (n == 0)
+		return CDC_OP_ALL;
+	for (int i = 0; i < n; i++)
+	{
+		char	   *label;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument \"operations\" must not contain nulls")));
+		label = TextDatumGetCString(elems[i]);
+		if (strcmp(label, "message") == 0)
+			*messages = true;
+		else
+			mask |= CdcParseOperation(label);
+	}
+	return mask;
+}
+
+/* ---- the group ---- */
+
+#define GROUP_COLUMNS \
+	"id, owner, entities, exclude_entities, operations::text[], max_deliveries, " \
+	"ack_lsn, ack_seq, scan_lsn, scan_seq, gap_from, gap_to, gap_reason, name "
+
+static void
+group_from_row(CdcGroup *g)
+{
+	bool		isnull;
+	Datum		d;
+
+	g->id = DatumGetInt32(get_col(0, 1, &isnull));
+	g->owner = DatumGetObjectId(get_col(0, 2, &isnull));
+	g->filter = palloc0(sizeof(CdcFilter));
+	d = get_col(0, 3, &isnull);
+	g->filter->entities = pattern_list(d, isnull, "entities");
+	d = get_col(0, 4, &isnull);
+	g->filter->exclude_entities = pattern_list(d, isnull, "exclude_entities");
+	d = get_col(0, 5, &isnull);
+	g->filter->operations = operation_mask(d, isnull, &g->messages);
+	g->max_deliveries = DatumGetInt32(get_col(0, 6, &isnull));
+	g->ack_lsn = DatumGetLSN(get_col(0, 7, &isnull));
+	g->ack_seq = DatumGetInt32(get_col(0, 8, &isnull));
+	g->scan_lsn = DatumGetLSN(get_col(0, 9, &isnull));
+	g->scan_seq = DatumGetInt32(get_col(0, 10, &isnull));
+	d = get_col(0, 11, &isnull);
+	g->gap_from = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+	d = get_col(0, 12, &isnull);
+	g->gap_to = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+	d = get_col(0, 13, &isnull);
+	g->gap_reason = isnull ? NULL : TextDatumGetCString(d);
+	g->name = TextDatumGetCString(get_col(0, 14, &isnull));
+}
+
+/*
+ * Load the group the invoker may use, or raise the error saying why not.
+ * Another role's group is reported as not existing, so names do not leak.
+ */
+static void
+group_require(CdcPriv *priv, const char *name, bool for_update, CdcGroup *g)
+{
+	Oid			types[] = {TEXTOID};
+	Datum		values[] = {CStringGetTextDatum(name)};
+
+	if (for_update)
+		RUN("SELECT " GROUP_COLUMNS "FROM cdc.group_state WHERE name = $1 FOR UPDATE",
+			types, values, NULL, SPI_OK_SELECT, 1);
+	else
+		RUN("SELECT " GROUP_COLUMNS "FROM cdc.group_state WHERE name = $1",
+			types, values, NULL, SPI_OK_SELECT, 1);
+	if (SPI_processed == 0 ||
+		!has_privs_of_role(priv->invoker,
+						   DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool){false}))))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("consumer group \"%s\" does not exist", name),
+				 errhint("SELECT name FROM cdc.groups lists the groups you can use; cdc.create_group() makes one.")));
+	group_from_row(g);
+}
+
+/* The same group again, after waiting for a lock (fresh snapshot). */
+static void
+group_reload(CdcGroup *g)
+{
+	Oid			types[] = {INT4OID};
+	Datum		values[] = {Int32GetDatum(g->id)};
+
+	RUN("SELECT " GROUP_COLUMNS "FROM cdc.group_state WHERE id = $1",
+		types, values, NULL, SPI_OK_SELECT, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("consumer group \"%s\" was dropped", g->name)));
+	group_from_row(g);
+}
+
+static XLogRecPtr
+log_oldest(void)
+{
+	bool		isnull;
+
+	if (SPI_execute("SELECT oldest_lsn FROM cdc.log_state WHERE id", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "cdc_ext: cdc.log_state has no row");
+	return DatumGetLSN(get_col(0, 1, &isnull));
+}
+
+/*
+ * The horizon (DESIGN §10): changes that committed before cdc.log_state's
+ * oldest_lsn are gone.  A group that had not finished with one of them has
+ * a gap: recorded by the horizon hook (CdcGroupsHorizon), or found here when
+ * the watermark is behind the horizon and either the frontier is too (rows
+ * the group never looked at are gone) or an unacknowledged change is.
+ */
+static void
+group_check_gap(CdcGroup *g)
+{
+	XLogRecPtr	oldest;
+	XLogRecPtr	from = g->gap_from,
+				to = g->gap_to;
+	const char *why = g->gap_reason;
+
+	if (XLogRecPtrIsInvalid(from))
+	{
+		oldest = log_oldest();
+		if (g->ack_lsn >= oldest)
+			return;
+		if (pos_cmp(g->scan_lsn, g->scan_seq, oldest, 0) >= 0)
+		{
+			Oid			types[] = {INT4OID, PG_LSNOID};
+			Datum		values[] = {Int32GetDatum(g->id), LSNGetDatum(oldest)};
+
+			RUN("SELECT 1 FROM cdc.group_entry WHERE grp = $1 AND NOT acked "
+				"AND NOT replay AND commit_lsn < $2 LIMIT 1",
+				types, values, NULL, SPI_OK_SELECT, 1);
+			if (SPI_processed == 0)
+				return;
+		}
+		from = g->ack_lsn;
+		to = oldest;
+		why = "the change log was trimmed or dropped by retention";
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("consumer group \"%s\" has a gap: changes committed between %X/%X and %X/%X are gone",
+					g->name, LSN_FORMAT_ARGS(from), LSN_FORMAT_ARGS(to)),
+			 errdetail("The group had not acknowledged them when %s.", why ? why : "they were dropped"),
+			 errhint("Re-sync the group's target from a snapshot of the tables, then continue from the oldest retained change with SELECT cdc.reset_group('%s');",
+					 g->name)));
+}
+
+/* Remember a member (for cdc.groups); names are checked first. */
+static void
+member_seen(CdcGroup *g, const char *member)
+{
+	Oid			types[] = {INT4OID, TEXTOID};
+	Datum		values[] = {Int32GetDatum(g->id), CStringGetTextDatum(member)};
+
+	/* last_seen to the second: no row version per read */
+	RUN("INSERT INTO cdc.group_member AS m (grp, member) VALUES ($1, $2) "
+		"ON CONFLICT (grp, member) DO UPDATE SET last_seen = now() "
+		"WHERE m.last_seen < now() - interval '1 s'",
+		types, values, NULL, SPI_OK_INSERT, 0);
+}
+
+static void
+member_require(CdcGroup *g, const char *member)
+{
+	Oid			types[] = {INT4OID, TEXTOID};
+	Datum		values[] = {Int32GetDatum(g->id), CStringGetTextDatum(member)};
+
+	RUN("SELECT 1 FROM cdc.group_member WHERE grp = $1 AND member = $2",
+		types, values, NULL, SPI_OK_SELECT, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("member \"%s\" of consumer group \"%s\" does not exist", member, g->name),
+				 errhint("A member exists from its first cdc.read_group(); cdc.pending('%s') lists the leases.", g->name)));
+}
+
+/* ---- keys and locks ---- */
+
+static uint32
+hash_datum_bytes(Datum d)
+{
+	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+
+	return hash_bytes((unsigned char *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+}
+
+/*
+ * The ordering keys of a log row: ehash (its table), khash (its row: table
+ * and entity_id; the table for a truncate or a row without a key; the
+ * position for a message, which is unordered).
+ */
+static void
+row_keys(Datum *lv, bool *ln, uint32 *khash, uint32 *ehash)
+{
+	if (ln[CDC_LOG_ENTITY])
+	{
+		uint64		pos[2] = {DatumGetLSN(lv[CDC_LOG_COMMIT_LSN]), (uint64) DatumGetInt32(lv[CDC_LOG_SEQ])};
+
+		*ehash = 0;
+		*khash = hash_bytes((unsigned char *) pos, sizeof(pos));
+		return;
+	}
+	*ehash = hash_datum_bytes(lv[CDC_LOG_ENTITY]);
+	if (ln[CDC_LOG_ENTITY_ID])
+		*khash = *ehash ^ 0x9e3779b9;
+	else
+		*khash = hash_combine(*ehash, hash_datum_bytes(lv[CDC_LOG_ENTITY_ID]));
+}
+
+static bool
+op_is_truncate(Datum op)
+{
+	return strcmp(DatumGetCString(DirectFunctionCall1(enum_out, op)), "truncate") == 0;
+}
+
+/* Take (for the transaction) one of the group's locks; false when busy. */
+static bool
+group_lock(CdcGroup *g, uint32 key, uint16 kind, bool wait)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) g->id, key, kind);
+	return LockAcquire(&tag, ExclusiveLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+static void
+require_read_committed(const char *fn)
+{
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("%s must run at isolation level READ COMMITTED", fn),
+				 errdetail("It reads the leases other members committed after taking their locks."),
+				 errhint("Call it in its own READ COMMITTED transaction, and acknowledge in the sink's transaction at any level.")));
+}
+
+/* ---- delivery ---- */
+
+/* Output of read_group and claim. */
+typedef struct Out
+{
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	CdcReadFilter *rf;
+	PosList		skipped;		/* delivered to nobody: the caller may not see them */
+} Out;
+
+/*
+ * Fetch the log rows at the positions leased (sorted) and put what the
+ * caller receives of them into the output with their delivery counts.
+ * Rows the caller may not receive are collected in out->skipped.
+ */
+static void
+deliver(CdcGroup *g, Out *out, PosList *pl, int32 *counts, bool *replay)
+{
+	PosList		fromlog = {0},
+				fromdl = {0};
+	int32	   *cl,
+			   *cd;
+	int			nl = 0,
+				nd = 0;
+
+	if (pl->n == 0)
+		return;
+	cl = palloc(pl->n * sizeof(int32));
+	cd = palloc(pl->n * sizeof(int32));
+	for (int i = 0; i < pl->n; i++)
+	{
+		if (replay[i])
+		{
+			poslist_add(&fromdl, DatumGetLSN(pl->lsn[i]), DatumGetInt32(pl->seq[i]), DatumGetInt32(pl->chunk[i]));
+			cd[nd++] = counts[i];
+		}
+		else
+		{
+			poslist_add(&fromlog, DatumGetLSN(pl->lsn[i]), DatumGetInt32(pl->seq[i]), DatumGetInt32(pl->chunk[i]));
+			cl[nl++] = counts[i];
+		}
+	}
+
+	/* replayed dead letters first: they are older than anything in the log */
+	for (int pass = 0; pass < 2; pass++)
+	{
+		PosList    *src = pass == 0 ? &fromdl : &fromlog;
+		int32	   *cnt = pass == 0 ? cd : cl;
+		int			j = 0;
+
+		if (src->n == 0)
+			continue;
+		if (pass == 0)
+		{
+			Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID};
+			Datum		values[] = {Int32GetDatum(g->id), lsn_array(src->lsn, src->n),
+			int4_array(src->seq, src->n)};
+
+			RUN("SELECT d.commit_lsn, d.seq, d.chunk, d.lsn, d.xid, d.\"timestamp\", d.relid, "
+				"d.entity, d.entity_id, d.operation, d.old_data, d.new_data, "
+				"d.unchanged_toast, d.fallback "
+				"FROM cdc.group_dead_letter d "
+				"JOIN unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+				"ON d.commit_lsn = u.c AND d.seq = u.s WHERE d.grp = $1 "
+				"ORDER BY d.commit_lsn, d.seq",
+				types, values, NULL, SPI_OK_SELECT, 0);
+		}
+		else
+		{
+			Oid			types[] = {PG_LSNARRAYOID, INT4ARRAYOID, INT4ARRAYOID};
+			Datum		values[] = {lsn_array(src->lsn, src->n), int4_array(src->seq, src->n),
+			int4_array(src->chunk, src->n)};
+
+			RUN("SELECT l.commit_lsn, l.seq, l.chunk, l.lsn, l.xid, l.\"timestamp\", l.relid, "
+				"l.entity, l.entity_id, l.operation, l.old_data, l.new_data, "
+				"l.unchanged_toast, l.fallback "
+				"FROM unnest($1::pg_lsn[], $2::integer[], $3::integer[]) AS u(c, s, k) "
+				"JOIN cdc.log l ON l.commit_lsn = u.c AND l.seq = u.s AND l.chunk = u.k "
+				"ORDER BY l.commit_lsn, l.seq",
+				types, values, NULL, SPI_OK_SELECT, 0);
+		}
+
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			Datum		lv[CDC_LOG_NCOLUMNS];
+			bool		ln[CDC_LOG_NCOLUMNS];
+			Datum		ev[GROUP_OUT_NCOLUMNS];
+			bool		en[GROUP_OUT_NCOLUMNS];
+			XLogRecPtr	c;
+			int32		s;
+
+			heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, lv, ln);
+			c = DatumGetLSN(lv[CDC_LOG_COMMIT_LSN]);
+			s = DatumGetInt32(lv[CDC_LOG_SEQ]);
+			/* both lists are sorted: find this row's delivery count */
+			while (j < src->n &&
+				   pos_cmp(DatumGetLSN(src->lsn[j]), DatumGetInt32(src->seq[j]), c, s) < 0)
+				j++;
+			if (!CdcReadFilterApply(out->rf, lv, ln, ev, en))
+			{
+				poslist_add(&out->skipped, c, s, DatumGetInt32(lv[CDC_LOG_CHUNK]));
+				continue;
+			}
+			ev[CDC_ENTRY_NCOLUMNS] = Int32GetDatum(j < src->n ? cnt[j] : 1);
+			en[CDC_ENTRY_NCOLUMNS] = false;
+			tuplestore_putvalues(out->store, out->desc, ev, en);
+		}
+	}
+}
+
+/* Acknowledge for the group what the caller may not receive. */
+static void
+ack_skipped(CdcGroup *g, PosList *pl)
+{
+	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID};
+	Datum		values[3];
+
+	if (pl->n == 0)
+		return;
+	values[0] = Int32GetDatum(g->id);
+	values[1] = lsn_array(pl->lsn, pl->n);
+	values[2] = int4_array(pl->seq, pl->n);
+	RUN("UPDATE cdc.group_entry e SET acked = true "
+		"FROM unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+		"WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s",
+		types, values, NULL, SPI_OK_UPDATE, 0);
+	pl->n = 0;
+}
+
+/*
+ * Move to the dead-letter table the entries (sorted positions) that were
+ * delivered max_deliveries times: a log entry is acknowledged for the group
+ * and copied; a replayed dead letter goes back to being dead.
+ */
+static void
+dead_letter(CdcGroup *g, PosList *pl)
+{
+	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID};
+	Datum		values[3];
+
+	if (pl->n == 0)
+		return;
+	values[0] = Int32GetDatum(g->id);
+	values[1] = lsn_array(pl->lsn, pl->n);
+	values[2] = int4_array(pl->seq, pl->n);
+	RUN("WITH d AS (UPDATE cdc.group_entry e SET acked = true "
+		"  FROM unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+		"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked AND NOT e.replay "
+		"  RETURNING e.commit_lsn, e.seq, e.chunk, e.delivery_count, e.member, e.replay), "
+		"dr AS (DELETE FROM cdc.group_entry e USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+		"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked AND e.replay "
+		"  RETURNING e.commit_lsn, e.seq, e.delivery_count, e.member), "
+		"r AS (UPDATE cdc.group_dead_letter dl SET replaying = false, "
+		"  delivery_count = dr.delivery_count, last_member = dr.member, moved_at = now() "
+		"  FROM dr WHERE dl.grp = $1 AND dl.commit_lsn = dr.commit_lsn AND dl.seq = dr.seq) "
+		"INSERT INTO cdc.group_dead_letter (grp, commit_lsn, seq, chunk, lsn, xid, \"timestamp\", "
+		"  relid, entity, entity_id, operation, old_data, new_data, unchanged_toast, fallback, "
+		"  delivery_count, last_member) "
+		"SELECT $1, l.commit_lsn, l.seq, l.chunk, l.lsn, l.xid, l.\"timestamp\", l.relid, "
+		"  l.entity, l.entity_id, l.operation, l.old_data, l.new_data, l.unchanged_toast, "
+		"  l.fallback, d.delivery_count, d.member "
+		"FROM d JOIN cdc.log l ON l.commit_lsn = d.commit_lsn AND l.seq = d.seq AND l.chunk = d.chunk "
+		"WHERE NOT d.replay",
+		types, values, NULL, SPI_OK_INSERT, 0);
+	/* a dead letter is acknowledged for the group: its later changes may go */
+}
+
+/* ---- phase 1: entries the group already has ---- */
+
+static Entry *
+entry_from_row(int r, TimestampTz now)
+{
+	Entry	   *e = palloc0(sizeof(Entry));
+	bool		isnull;
+	Datum		d;
+
+	e->commit_lsn = DatumGetLSN(get_col(r, 1, &isnull));
+	e->seq = DatumGetInt32(get_col(r, 2, &isnull));
+	e->chunk = DatumGetInt32(get_col(r, 3, &isnull));
+	e->khash = (uint32) DatumGetInt32(get_col(r, 4, &isnull));
+	e->ehash = (uint32) DatumGetInt32(get_col(r, 5, &isnull));
+	e->barrier = DatumGetBool(get_col(r, 6, &isnull));
+	d = get_col(r, 7, &isnull);
+	e->member = isnull ? NULL : TextDatumGetCString(d);
+	d = get_col(r, 8, &isnull);
+	e->live = !isnull && e->member != NULL && DatumGetTimestampTz(d) > now;
+	e->delivery_count = DatumGetInt32(get_col(r, 9, &isnull));
+	e->replay = DatumGetBool(get_col(r, 10, &isnull));
+	return e;
+}
+
+#define ENTRY_COLUMNS \
+	"commit_lsn, seq, chunk, khash, ehash, barrier, member, lease_until, delivery_count, replay"
+
+/* Earliest unacknowledged truncate per table (ehash), from the group's entries. */
+static HTAB *
+pending_barriers(CdcGroup *g)
+{
+	Oid			types[] = {INT4OID};
+	Datum		values[] = {Int32GetDatum(g->id)};
+	HASHCTL		ctl = {0};
+	HTAB	   *h;
+
+	typedef struct
+	{
+		uint32		ehash;
+		XLogRecPtr	lsn;
+		int32		seq;
+	}			BarrierPos;
+
+	ctl.keysize = sizeof(uint32);
+	ctl.entrysize = sizeof(BarrierPos);
+	ctl.hcxt = CurrentMemoryContext;
+	h = hash_create("cdc group barriers", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	RUN("SELECT ehash, commit_lsn, seq FROM cdc.group_entry "
+		"WHERE grp = $1 AND barrier AND NOT acked ORDER BY commit_lsn, seq",
+		types, values, NULL, SPI_OK_SELECT, 0);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull,
+					found;
+		uint32		eh = (uint32) DatumGetInt32(get_col(r, 1, &isnull));
+		BarrierPos *b = hash_search(h, &eh, HASH_ENTER, &found);
+
+		if (!found)
+		{
+			b->lsn = DatumGetLSN(get_col(r, 2, &isnull));
+			b->seq = DatumGetInt32(get_col(r, 3, &isnull));
+		}
+	}
+	return h;
+}
+
+/* Is an entry of table ehash at (lsn, seq) behind an unfinished truncate? */
+static bool
+behind_barrier(HTAB *barriers, uint32 ehash, XLogRecPtr lsn, int32 seq)
+{
+	struct
+	{
+		uint32		ehash;
+		XLogRecPtr	lsn;
+		int32		seq;
+	}		   *b = hash_search(barriers, &ehash, HASH_FIND, NULL);
+
+	return b != NULL && pos_cmp(b->lsn, b->seq, lsn, seq) < 0;
+}
+
+/* For a truncate: is any change of its table before it unfinished? */
+static bool
+table_has_earlier(CdcGroup *g, uint32 ehash, XLogRecPtr lsn, int32 seq)
+{
+	Oid			types[] = {INT4OID, INT4OID, PG_LSNOID, INT4OID};
+	Datum		values[] = {Int32GetDatum(g->id), Int32GetDatum((int32) ehash),
+	LSNGetDatum(lsn), Int32GetDatum(seq)};
+
+	RUN("SELECT 1 FROM cdc.group_entry WHERE grp = $1 AND ehash = $2 AND NOT acked "
+		"AND (commit_lsn, seq) < ($3, $4) LIMIT 1",
+		types, values, NULL, SPI_OK_SELECT, 1);
+	return SPI_processed > 0;
+}
+
+static int
+entry_cmp(const ListCell *a, const ListCell *b)
+{
+	Entry	   *x = lfirst(a),
+			   *y = lfirst(b);
+
+	return pos_cmp(x->commit_lsn, x->seq, y->commit_lsn, y->seq);
+}
+
+/*
+ * Lease the keys' entries that the ordering rules let this member have, up
+ * to want.  keys: the khashes locked; cutoff: take nothing after it (the
+ * cursor-order window of the candidates).  for_claim: take entries leased
+ * by other members (idle since before idle_before) instead of ready ones.
+ * Returns the sorted positions taken, split into "lease" and "dead".
+ */
+static void
+decide_keys(CdcGroup *g, const char *member, List *keys, XLogRecPtr cut_lsn, int32 cut_seq,
+			int want, TimestampTz now, bool for_claim, const char *from_member,
+			TimestampTz idle_before, List **lease, List **dead)
+{
+	Datum	   *kd;
+	int			nk = list_length(keys),
+				i = 0;
+	List	   *all = NIL;
+	HTAB	   *barriers = pending_barriers(g);
+	ListCell   *lc;
+	int			taken = 0;
+
+	*lease = NIL;
+	*dead = NIL;
+	if (nk == 0)
+		return;
+	kd = palloc(nk * sizeof(Datum));
+	foreach(lc, keys)
+		kd[i++] = Int32GetDatum((int32) lfirst_oid(lc));
+
+	{
+		Oid			types[] = {INT4OID, INT4ARRAYOID, PG_LSNOID, INT4OID};
+		Datum		values[] = {Int32GetDatum(g->id), int4_array(kd, nk),
+		LSNGetDatum(g->ack_lsn), Int32GetDatum(g->ack_seq)};
+
+		/* above the watermark (see advance_watermark), and replayed dead letters */
+		RUN("SELECT * FROM ("
+			" SELECT " ENTRY_COLUMNS ", delivered_at FROM cdc.group_entry "
+			" WHERE grp = $1 AND khash = ANY ($2) AND (commit_lsn, seq) > ($3, $4) AND NOT acked "
+			" UNION ALL "
+			" SELECT " ENTRY_COLUMNS ", delivered_at FROM cdc.group_entry "
+			" WHERE grp = $1 AND replay AND (commit_lsn, seq) <= ($3, $4) AND khash = ANY ($2) "
+			" AND NOT acked) k "
+			"ORDER BY khash, commit_lsn, seq",
+			types, values, NULL, SPI_OK_SELECT, 0);
+	}
+
+	/* walk each key's entries in cursor order (rows come grouped by key) */
+	for (uint64 r = 0; r < SPI_processed;)
+	{
+		uint64		start = r;
+		uint32		kh = (uint32) DatumGetInt32(get_col(r, 4, &(bool){false}));
+		List	   *ents = NIL;
+		bool		blocked = false;
+
+		while (r < SPI_processed &&
+			   (uint32) DatumGetInt32(get_col(r, 4, &(bool){false})) == kh)
+		{
+			Entry	   *e = entry_from_row(r, now);
+			bool		isnull;
+			Datum		d = get_col(r, 11, &isnull);
+
+			/* for claims, "live" means: delivered less than min_idle ago */
+			if (for_claim && e->member && !isnull)
+				e->live = DatumGetTimestampTz(d) > idle_before;
+			ents = lappend(ents, e);
+			r++;
+		}
+		(void) start;
+
+		/* does some other member hold this key? */
+		foreach(lc, ents)
+		{
+			Entry	   *e = lfirst(lc);
+
+			if (!for_claim && e->live && strcmp(e->member, member) != 0)
+				blocked = true;
+			if (for_claim && e->member && strcmp(e->member, member) != 0 &&
+				(e->live || (from_member && strcmp(e->member, from_member) != 0)))
+				blocked = true;
+		}
+		if (blocked)
+			continue;
+
+		foreach(lc, ents)
+		{
+			Entry	   *e = lfirst(lc);
+
+			if (!for_claim && pos_cmp(e->commit_lsn, e->seq, cut_lsn, cut_seq) > 0)
+				break;
+			if (for_claim)
+			{
+				/* every lease of another member on the key moves over */
+				if (e->member == NULL || strcmp(e->member, member) == 0)
+					continue;
+			}
+			else
+			{
+				if (e->live)
+					continue;	/* mine already, in flight */
+				if (!e->replay && behind_barrier(barriers, e->ehash, e->commit_lsn, e->seq))
+					break;
+				if (e->barrier && table_has_earlier(g, e->ehash, e->commit_lsn, e->seq))
+					break;
+			}
+			e->take = true;
+			all = lappend(all, e);
+		}
+	}
+
+	list_sort(all, entry_cmp);
+	foreach(lc, all)
+	{
+		Entry	   *e = lfirst(lc);
+
+		if (e->delivery_count >= g->max_deliveries)
+			*dead = lappend(*dead, e);
+		else if (taken < want || for_claim)
+		{
+			*lease = lappend(*lease, e);
+			taken++;
+		}
+	}
+}
+
+/*
+ * Lease the given entries (sorted) to member; only rows still in the state
+ * decided (not acknowledged meanwhile) are leased.  Returns them, sorted,
+ * with their new delivery counts.
+ */
+static void
+lease_entries(CdcGroup *g, const char *member, List *ents, TimestampTz now,
+			  TimestampTz until, bool for_claim, PosList *out, int32 **counts, bool **replay)
+{
+	PosList		pl = {0};
+	ListCell   *lc;
+	Oid			types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	PG_LSNARRAYOID, INT4ARRAYOID, BOOLOID};
+	Datum		values[7];
+
+	*counts = NULL;
+	*replay = NULL;
+	if (ents == NIL)
+		return;
+	foreach(lc, ents)
+	{
+		Entry	   *e = lfirst(lc);
+
+		poslist_add(&pl, e->commit_lsn, e->seq, e->chunk);
+	}
+	values[0] = Int32GetDatum(g->id);
+	values[1] = CStringGetTextDatum(member);
+	values[2] = TimestampTzGetDatum(now);
+	values[3] = TimestampTzGetDatum(until);
+	values[4] = lsn_array(pl.lsn, pl.n);
+	values[5] = int4_array(pl.seq, pl.n);
+	values[6] = BoolGetDatum(for_claim);
+	RUN("UPDATE cdc.group_entry e SET member = $2, lease_until = $4, delivered_at = $3, "
+		"  delivery_count = e.delivery_count + 1 "
+		"FROM unnest($5::pg_lsn[], $6::integer[]) AS u(c, s) "
+		"WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked "
+		"  AND CASE WHEN $7 THEN e.member IS NOT NULL AND e.member <> $2 "
+		"      ELSE e.member IS NULL OR e.lease_until <= $3 END "
+		"RETURNING e.commit_lsn, e.seq, e.chunk, e.delivery_count, e.replay",
+		types, values, NULL, SPI_OK_UPDATE_RETURNING, 0);
+
+	/* sort what came back (RETURNING order is the join's) */
+	{
+		int			n = (int) SPI_processed;
+		List	   *rows = NIL;
+
+		*counts = palloc(Max(n, 1) * sizeof(int32));
+		*replay = palloc(Max(n, 1) * sizeof(bool));
+		for (int r = 0; r < n; r++)
+		{
+			Entry	   *e = palloc0(sizeof(Entry));
+			bool		isnull;
+
+			e->commit_lsn = DatumGetLSN(get_col(r, 1, &isnull));
+			e->seq = DatumGetInt32(get_col(r, 2, &isnull));
+			e->chunk = DatumGetInt32(get_col(r, 3, &isnull));
+			e->delivery_count = DatumGetInt32(get_col(r, 4, &isnull));
+			e->replay = DatumGetBool(get_col(r, 5, &isnull));
+			rows = lappend(rows, e);
+		}
+		list_sort(rows, entry_cmp);
+		foreach(lc, rows)
+		{
+			Entry	   *e = lfirst(lc);
+
+			(*counts)[out->n] = e->delivery_count;
+			(*replay)[out->n] = e->replay;
+			poslist_add(out, e->commit_lsn, e->seq, e->chunk);
+		}
+	}
+}
+
+static PosList
+entries_to_poslist(List *ents)
+{
+	PosList		pl = {0};
+	ListCell   *lc;
+
+	foreach(lc, ents)
+	{
+		Entry	   *e = lfirst(lc);
+
+		poslist_add(&pl, e->commit_lsn, e->seq, e->chunk);
+	}
+	return pl;
+}
+
+/*
+ * Phase 1 (and claims): candidates in cursor order, their keys locked with a
+ * try, the keys' entries read again under the locks and leased by the
+ * ordering rules.  Returns how many were leased.
+ */
+static int
+lease_known(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampTz until,
+			bool for_claim, const char *from_member, TimestampTz idle_before, Out *out)
+{
+	List	   *keys = NIL;
+	XLogRecPtr	cut_lsn = InvalidXLogRecPtr;
+	int32		cut_seq = 0;
+	List	   *lease,
+			   *dead;
+	PosList		leased = {0};
+	int32	   *counts;
+	bool	   *replay;
+	PosList		dl;
+
+	if (for_claim)
+	{
+		Oid			types[] = {INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
+		Datum		values[] = {Int32GetDatum(g->id), CStringGetTextDatum(member),
+			from_member ? CStringGetTextDatum(from_member) : (Datum) 0,
+		TimestampTzGetDatum(idle_before), Int32GetDatum(want)};
+		char		nulls[] = {' ', ' ', from_member ? ' ' : 'n', ' ', ' '};
+
+		RUN("SELECT commit_lsn, seq, khash FROM cdc.group_entry "
+			"WHERE grp = $1 AND NOT acked AND member IS NOT NULL AND member <> $2 "
+			"AND ($3::text IS NULL OR member = $3) AND delivered_at <= $4 "
+			"ORDER BY commit_lsn, seq LIMIT $5",
+			types, values, nulls, SPI_OK_SELECT, 0);
+	}
+	else
+	{
+		Oid			types[] = {INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, PG_LSNOID, INT4OID};
+		Datum		values[] = {Int32GetDatum(g->id), TimestampTzGetDatum(now), Int32GetDatum(want),
+			CStringGetTextDatum(member), LSNGetDatum(g->ack_lsn),
+		Int32GetDatum(g->ack_seq)};
+
+		/*
+		 * Skip the keys another member holds here already, so that a backlog
+		 * held back behind one busy row does not hide the rest.
+		 */
+		RUN("SELECT * FROM ("
+			" (SELECT e.commit_lsn, e.seq, e.khash FROM cdc.group_entry e "
+			"  WHERE e.grp = $1 AND (e.commit_lsn, e.seq) > ($5, $6) "
+			"  AND NOT e.acked AND (e.member IS NULL OR e.lease_until <= $2) "
+			"  AND NOT EXISTS (SELECT 1 FROM cdc.group_entry o WHERE o.grp = $1 "
+			"    AND o.khash = e.khash AND NOT o.acked AND o.member <> $4 AND o.lease_until > $2) "
+			"  ORDER BY e.commit_lsn, e.seq LIMIT $3) "
+			" UNION ALL "
+			" (SELECT e.commit_lsn, e.seq, e.khash FROM cdc.group_entry e "
+			"  WHERE e.grp = $1 AND e.replay AND (e.commit_lsn, e.seq) <= ($5, $6) "
+			"  AND NOT e.acked AND (e.member IS NULL OR e.lease_until <= $2) "
+			"  AND NOT EXISTS (SELECT 1 FROM cdc.group_entry o WHERE o.grp = $1 "
+			"    AND o.khash = e.khash AND NOT o.acked AND o.member <> $4 AND o.lease_until > $2))"
+			") c ORDER BY commit_lsn, seq LIMIT $3",
+			types, values, NULL, SPI_OK_SELECT, 0);
+	}
+	if (SPI_processed == 0)
+		return 0;
+
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		uint32		kh = (uint32) DatumGetInt32(get_col(r, 3, &isnull));
+
+		cut_lsn = DatumGetLSN(get_col(r, 1, &isnull));
+		cut_seq = DatumGetInt32(get_col(r, 2, &isnull));
+		if (list_member_oid(keys, (Oid) kh))
+			continue;
+		/* a key another member is leasing right now is skipped, not waited for */
+		if (group_lock(g, kh, GROUP_LOCK_KEY, false))
+			keys = lappend_oid(keys, (Oid) kh);
+	}
+	if (keys == NIL)
+		return 0;
+
+	decide_keys(g, member, keys, cut_lsn, cut_seq, want, now, for_claim, from_member,
+				idle_before, &lease, &dead);
+	dl = entries_to_poslist(dead);
+	dead_letter(g, &dl);
+	lease_entries(g, member, lease, now, until, for_claim, &leased, &counts, &replay);
+	deliver(g, out, &leased, counts, replay);
+	return leased.n;
+}
+
+/* ---- phase 2: new log rows after the frontier ---- */
+
+typedef struct KeyState
+{
+	uint32		hash;
+	char		state;			/* 'l' leased in this batch, 'r' held back */
+} KeyState;
+
+typedef struct TableState
+{
+	uint32		hash;
+	bool		any;			/* some change of it in this batch */
+	bool		barrier;		/* a truncate of it in this batch */
+} TableState;
+
+/*
+ * Move the watermark to just before the oldest unacknowledged entry (or to
+ * the frontier) and delete the acknowledged entries it passed.
+ */
+static void
+advance_watermark(CdcGroup *g)
+{
+	Oid			types[] = {INT4OID, PG_LSNOID, INT4OID, PG_LSNOID, INT4OID};
+	Datum		values[5];
+	XLogRecPtr	wl = g->scan_lsn;
+	int32		ws = g->scan_seq;
+
+	/*
+	 * Scans start at the watermark: below it are only the index entries of
+	 * rows already deleted (until vacuum), which a scan from the group's
+	 * start would walk every time.
+	 */
+	{
+		Oid			t1[] = {INT4OID, PG_LSNOID, INT4OID};
+		Datum		v1[] = {Int32GetDatum(g->id), LSNGetDatum(g->ack_lsn), Int32GetDatum(g->ack_seq)};
+
+		RUN("SELECT commit_lsn, seq FROM cdc.group_entry WHERE grp = $1 "
+			"AND (commit_lsn, seq) > ($2, $3) AND NOT acked "
+			"AND NOT replay ORDER BY commit_lsn, seq LIMIT 1",
+			t1, v1, NULL, SPI_OK_SELECT, 1);
+	}
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		wl = DatumGetLSN(get_col(0, 1, &isnull));
+		ws = DatumGetInt32(get_col(0, 2, &isnull)) - 1;
+	}
+	if (pos_cmp(wl, ws, g->ack_lsn, g->ack_seq) <= 0)
+		return;
+	values[0] = Int32GetDatum(g->id);
+	values[1] = LSNGetDatum(wl);
+	values[2] = Int32GetDatum(ws);
+	values[3] = LSNGetDatum(g->ack_lsn);
+	values[4] = Int32GetDatum(g->ack_seq);
+	/* the acknowledged rows between the old watermark and the new */
+	RUN("DELETE FROM cdc.group_entry WHERE grp = $1 AND acked "
+		"AND (commit_lsn, seq) > ($4, $5) AND (commit_lsn, seq) <= ($2, $3)",
+		types, values, NULL, SPI_OK_DELETE, 0);
+	g->ack_lsn = wl;
+	g->ack_seq = ws;
+}
+
+static void
+save_positions(CdcGroup *g)
+{
+	Oid			types[] = {INT4OID, PG_LSNOID, INT4OID, PG_LSNOID, INT4OID};
+	Datum		values[] = {Int32GetDatum(g->id), LSNGetDatum(g->ack_lsn), Int32GetDatum(g->ack_seq),
+	LSNGetDatum(g->scan_lsn), Int32GetDatum(g->scan_seq)};
+
+	RUN("UPDATE cdc.group_state SET ack_lsn = $2, ack_seq = $3, scan_lsn = $4, scan_seq = $5 "
+		"WHERE id = $1",
+		types, values, NULL, SPI_OK_UPDATE, 0);
+}
+
+/* The first log partition that can hold a change after (lsn, *). */
+static int32
+first_chunk(XLogRecPtr lsn)
+{
+	Oid			types[] = {PG_LSNOID};
+	Datum		values[] = {LSNGetDatum(lsn)};
+	bool		isnull;
+	Datum		d;
+
+	RUN("SELECT min(chunk) FROM cdc.log_chunk "
+		"WHERE last_commit_lsn IS NULL OR last_commit_lsn >= $1",
+		types, values, NULL, SPI_OK_SELECT, 1);
+	d = get_col(0, 1, &isnull);
+	return isnull ? 0 : DatumGetInt32(d);
+}
+
+/*
+ * Phase 2, under the frontier lock: look at log rows after the frontier,
+ * create an entry for each the caller receives (leased to it when the
+ * ordering rules allow, else ready), move the frontier over all of them.
+ * Returns how many were leased; *moved: whether anything was written.
+ */
+static int
+lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampTz until,
+		  Out *out, bool *moved)
+{
+	int			leased = 0;
+	int			scanned = 0;
+	int			scan_cap = Max(want * GROUP_SCAN_FACTOR, GROUP_SCAN_MIN);
+	int			held = 0;
+	int			hold_cap = want * GROUP_HOLD_FACTOR;
+	HASHCTL		ctl = {0};
+	HTAB	   *kstate,
+			   *tstate;
+	HTAB	   *barriers = pending_barriers(g);
+	XLogRecPtr	ack_lsn0 = g->ack_lsn,
+				scan_lsn0 = g->scan_lsn;
+	int32		ack_seq0 = g->ack_seq,
+				scan_seq0 = g->scan_seq;
+
+	ctl.keysize = sizeof(uint32);
+	ctl.entrysize = sizeof(KeyState);
+	ctl.hcxt = CurrentMemoryContext;
+	kstate = hash_create("cdc group keys", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.entrysize = sizeof(TableState);
+	tstate = hash_create("cdc group tables", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	advance_watermark(g);
+
+	while (leased < want && scanned < scan_cap && held < hold_cap)
+	{
+		int			block = Min(want - leased + 16, scan_cap - scanned);
+		int			nrows;
+		SPITupleTable *rows;
+		Datum	  **lvs;
+		bool	  **lns;
+		Datum	  **evs;
+		bool	  **ens;
+		uint32	   *kh,
+				   *eh;
+		bool	   *pass;
+		Datum	   *kd;
+		int			nkd = 0;
+		HTAB	   *dbkeys;
+		bool		need_tables = false;
+		int			last = -1;
+		Datum	   *ic,
+				   *is,
+				   *ik,
+				   *ikh,
+				   *ieh,
+				   *ib,
+				   *il;
+		int			ni = 0;
+		PosList		lease_pl = {0};
+
+		{
+			Oid			types[] = {PG_LSNOID, INT4OID, INT4OID, INT4OID};
+			Datum		values[] = {LSNGetDatum(g->scan_lsn), Int32GetDatum(g->scan_seq),
+				Int32GetDatum(first_chunk(g->scan_lsn)), Int32GetDatum(block)};
+
+			RUN("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
+				"entity_id, operation, old_data, new_data, unchanged_toast, fallback "
+				"FROM cdc.log WHERE (commit_lsn, seq) > ($1, $2) AND chunk >= $3 "
+				"ORDER BY commit_lsn, seq LIMIT $4",
+				types, values, NULL, SPI_OK_SELECT, 0);
+		}
+		nrows = (int) SPI_processed;
+		if (nrows == 0)
+			break;
+		rows = SPI_tuptable;
+		SPI_tuptable = NULL;	/* keep it past the next statements */
+		lvs = palloc(nrows * sizeof(Datum *));
+		lns = palloc(nrows * sizeof(bool *));
+		kh = palloc(nrows * sizeof(uint32));
+		eh = palloc(nrows * sizeof(uint32));
+		pass = palloc(nrows * sizeof(bool));
+		kd = palloc(nrows * sizeof(Datum));
+		evs = palloc(nrows * sizeof(Datum *));
+		ens = palloc(nrows * sizeof(bool *));
+		for (int i = 0; i < nrows; i++)
+		{
+			lvs[i] = palloc(CDC_LOG_NCOLUMNS * sizeof(Datum));
+			lns[i] = palloc(CDC_LOG_NCOLUMNS * sizeof(bool));
+			evs[i] = palloc(GROUP_OUT_NCOLUMNS * sizeof(Datum));
+			ens[i] = palloc(GROUP_OUT_NCOLUMNS * sizeof(bool));
+			heap_deform_tuple(rows->vals[i], rows->tupdesc, lvs[i], lns[i]);
+			pass[i] = CdcReadFilterApply(out->rf, lvs[i], lns[i], evs[i], ens[i]);
+			if (!pass[i])
+				continue;
+			row_keys(lvs[i], lns[i], &kh[i], &eh[i]);
+			kd[nkd++] = Int32GetDatum((int32) kh[i]);
+			if (op_is_truncate(lvs[i][CDC_LOG_OPERATION]))
+				need_tables = true;
+		}
+
+		/* the group's unfinished entries of these keys: all earlier than these rows */
+		ctl.keysize = sizeof(uint32);
+		ctl.entrysize = sizeof(KeyState);
+		dbkeys = hash_create("cdc group known keys", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		if (nkd > 0)
+		{
+			Oid			types[] = {INT4OID, INT4ARRAYOID, TEXTOID, TIMESTAMPTZOID, PG_LSNOID, INT4OID};
+			Datum		values[] = {Int32GetDatum(g->id), int4_array(kd, nkd),
+				CStringGetTextDatum(member), TimestampTzGetDatum(now),
+			LSNGetDatum(g->ack_lsn), Int32GetDatum(g->ack_seq)};
+
+			RUN("SELECT khash, bool_and(member IS NOT DISTINCT FROM $3 AND lease_until > $4) "
+				"FROM (SELECT khash, member, lease_until FROM cdc.group_entry "
+				"  WHERE grp = $1 AND khash = ANY ($2) AND (commit_lsn, seq) > ($5, $6) AND NOT acked "
+				"  UNION ALL "
+				"  SELECT khash, member, lease_until FROM cdc.group_entry "
+				"  WHERE grp = $1 AND replay AND (commit_lsn, seq) <= ($5, $6) AND khash = ANY ($2) "
+				"  AND NOT acked) k "
+				"GROUP BY khash",
+				types, values, NULL, SPI_OK_SELECT, 0);
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				bool		isnull;
+				uint32		h = (uint32) DatumGetInt32(get_col(r, 1, &isnull));
+				KeyState   *ks = hash_search(dbkeys, &h, HASH_ENTER, NULL);
+
+				ks->state = DatumGetBool(get_col(r, 2, &isnull)) ? 'm' : 'o';
+			}
+		}
+		if (need_tables)
+		{
+			/* a truncate waits for every unfinished change of its table */
+			Oid			types[] = {INT4OID};
+			Datum		values[] = {Int32GetDatum(g->id)};
+
+			RUN("SELECT DISTINCT ehash FROM cdc.group_entry WHERE grp = $1 AND NOT acked",
+				types, values, NULL, SPI_OK_SELECT, 0);
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				bool		isnull;
+				uint32		h = (uint32) DatumGetInt32(get_col(r, 1, &isnull));
+				bool		found;
+				TableState *ts = hash_search(tstate, &h, HASH_ENTER, &found);
+
+				if (!found)
+					ts->barrier = false;
+				ts->any = true;
+			}
+		}
+
+		ic = palloc(nrows * sizeof(Datum));
+		is = palloc(nrows * sizeof(Datum));
+		ik = palloc(nrows * sizeof(Datum));
+		ikh = palloc(nrows * sizeof(Datum));
+		ieh = palloc(nrows * sizeof(Datum));
+		ib = palloc(nrows * sizeof(Datum));
+		il = palloc(nrows * sizeof(Datum));
+		for (int i = 0; i < nrows && leased < want && held < hold_cap; i++)
+		{
+			bool		barrier;
+			bool		lease = false;
+			bool		found;
+			KeyState   *ks;
+			TableState *ts;
+			XLogRecPtr	c = DatumGetLSN(lvs[i][CDC_LOG_COMMIT_LSN]);
+			int32		s = DatumGetInt32(lvs[i][CDC_LOG_SEQ]);
+
+			last = i;
+			scanned++;
+			if (!pass[i])
+				continue;
+			barrier = op_is_truncate(lvs[i][CDC_LOG_OPERATION]);
+			ts = hash_search(tstate, &eh[i], HASH_ENTER, &found);
+			if (!found)
+			{
+				ts->any = false;
+				ts->barrier = false;
+			}
+			ks = hash_search(kstate, &kh[i], HASH_ENTER, &found);
+			if (!found)
+			{
+				KeyState   *db = hash_search(dbkeys, &kh[i], HASH_FIND, NULL);
+
+				if (db == NULL)
+					ks->state = 'f';	/* nobody's */
+				else if (db->state == 'm' && group_lock(g, kh[i], GROUP_LOCK_KEY, false))
+					ks->state = 'l';	/* mine, in flight: more of it in order */
+				else
+					ks->state = 'r';
+			}
+
+			if (ts->barrier || (!lns[i][CDC_LOG_ENTITY] && behind_barrier(barriers, eh[i], c, s)))
+				lease = false;
+			else if (barrier)
+				lease = !ts->any && ks->state != 'r';
+			else
+				lease = ks->state != 'r';
+
+			ks->state = lease ? 'l' : 'r';
+			if (!lns[i][CDC_LOG_ENTITY])
+			{
+				ts->any = true;
+				ts->barrier |= barrier;
+			}
+
+			ic[ni] = LSNGetDatum(c);
+			is[ni] = Int32GetDatum(s);
+			ik[ni] = lvs[i][CDC_LOG_CHUNK];
+			ikh[ni] = Int32GetDatum((int32) kh[i]);
+			ieh[ni] = Int32GetDatum((int32) eh[i]);
+			ib[ni] = BoolGetDatum(barrier);
+			il[ni] = BoolGetDatum(lease);
+			ni++;
+			if (lease)
+			{
+				poslist_add(&lease_pl, c, s, DatumGetInt32(lvs[i][CDC_LOG_CHUNK]));
+				leased++;
+			}
+			else
+				held++;
+		}
+
+		if (ni > 0)
+		{
+			Oid			types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+				PG_LSNARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
+			BOOLARRAYOID, BOOLARRAYOID};
+			Datum		values[] = {Int32GetDatum(g->id), CStringGetTextDatum(member),
+				TimestampTzGetDatum(now), TimestampTzGetDatum(until),
+				lsn_array(ic, ni), int4_array(is, ni), int4_array(ik, ni),
+				int4_array(ikh, ni), int4_array(ieh, ni), bool_array(ib, ni),
+			bool_array(il, ni)};
+
+			RUN("INSERT INTO cdc.group_entry (grp, commit_lsn, seq, chunk, khash, ehash, "
+				"  barrier, member, lease_until, delivered_at, delivery_count) "
+				"SELECT $1, u.c, u.s, u.k, u.kh, u.eh, u.b, "
+				"  CASE WHEN u.l THEN $2 END, CASE WHEN u.l THEN $4 END, "
+				"  CASE WHEN u.l THEN $3 END, CASE WHEN u.l THEN 1 ELSE 0 END "
+				"FROM unnest($5::pg_lsn[], $6::integer[], $7::integer[], $8::integer[], "
+				"  $9::integer[], $10::boolean[], $11::boolean[]) AS u(c, s, k, kh, eh, b, l)",
+				types, values, NULL, SPI_OK_INSERT, 0);
+		}
+		if (last >= 0)
+		{
+			g->scan_lsn = DatumGetLSN(lvs[last][CDC_LOG_COMMIT_LSN]);
+			g->scan_seq = DatumGetInt32(lvs[last][CDC_LOG_SEQ]);
+		}
+
+		/* the rows leased, in order, as the caller receives them */
+		for (int i = 0, j = 0; i <= last && j < lease_pl.n; i++)
+		{
+			if (!pass[i] ||
+				pos_cmp(DatumGetLSN(lvs[i][CDC_LOG_COMMIT_LSN]), DatumGetInt32(lvs[i][CDC_LOG_SEQ]),
+						DatumGetLSN(lease_pl.lsn[j]), DatumGetInt32(lease_pl.seq[j])) != 0)
+				continue;
+			j++;
+			evs[i][CDC_ENTRY_NCOLUMNS] = Int32GetDatum(1);
+			ens[i][CDC_ENTRY_NCOLUMNS] = false;
+			tuplestore_putvalues(out->store, out->desc, evs[i], ens[i]);
+		}
+		SPI_freetuptable(rows);
+		if (nrows < block || last < nrows - 1)
+			break;				/* the end of the log, or a bound */
+	}
+
+	*moved = pos_cmp(g->scan_lsn, g->scan_seq, scan_lsn0, scan_seq0) != 0 ||
+		pos_cmp(g->ack_lsn, g->ack_seq, ack_lsn0, ack_seq0) != 0;
+	if (*moved)
+		save_positions(g);
+	return leased;
+}
+
+static CdcReadFilter *
+group_read_filter(CdcGroup *g, Oid role, bool numeric_as_string)
+{
+	return CdcReadFilterCreate(role, list_make1(g->filter), g->messages, numeric_as_string);
+}
+
+static void
+out_begin(FunctionCallInfo fcinfo, Out *out)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	out->store = rsinfo->setResult;
+	out->desc = rsinfo->setDesc;
+	memset(&out->skipped, 0, sizeof(out->skipped));
+}
+
+/*
+ * cdc.read_group(group, member, batch_size, visibility_timeout,
+ * batch_timeout, numeric_as_string)
+ */
+Datum
+cdc_read_group(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0, "group");
+	char	   *member = text_arg(fcinfo, 1, "member");
+	int32		batch = positive_int_arg(fcinfo, 2, "batch_size");
+	int64		vt = interval_arg(fcinfo, 3, "visibility_timeout", false);
+	int64		wait_us = interval_arg(fcinfo, 4, "batch_timeout", true);
+	bool		nas = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
+	TimestampTz deadline = GetCurrentTimestamp() + wait_us;
+	CdcPriv		priv;
+	CdcGroup		g;
+	Out			out;
+
+	check_name("member", member);
+	require_read_committed("cdc.read_group()");
+	out_begin(fcinfo, &out);
+	group_priv_begin(&priv);
+	group_require(&priv, name, false, &g);
+	group_check_gap(&g);
+	member_seen(&g, member);
+	out.rf = group_read_filter(&g, priv.invoker, nas);
+
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz until = now + vt;
+		uint64		gen = CdcLogGeneration();
+		int			got;
+		bool		moved = false;
+
+		got = lease_known(&g, member, batch, now, until, false, NULL, 0, &out);
+		if (got < batch)
+		{
+			/*
+			 * The frontier: with something leased already, do not wait for
+			 * another member's read; with nothing, wait for it (one short
+			 * transaction) and continue after what it took.
+			 */
+			if (group_lock(&g, 0, GROUP_LOCK_FRONTIER, got == 0))
+			{
+				group_reload(&g);
+				/* a trim that committed meanwhile recorded its gap here */
+				if (!XLogRecPtrIsInvalid(g.gap_from))
+					group_check_gap(&g);
+				got += lease_new(&g, member, batch - got, now, until, &out, &moved);
+			}
+		}
+		ack_skipped(&g, &out.skipped);
+		if (got > 0 || moved || wait_us == 0 || GetCurrentTimestamp() >= deadline)
+			break;
+
+		/*
+		 * Nothing for us and nothing written: let other members at the
+		 * frontier while we wait for the log writer's next commit.
+		 */
+		{
+			LOCKTAG		tag;
+
+			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) g.id, 0, GROUP_LOCK_FRONTIER);
+			LockRelease(&tag, ExclusiveLock, false);
+		}
+		(void) CdcLogWait(gen, deadline);
+		group_reload(&g);
+	}
+	CdcPrivEnd(&priv);
+	return (Datum) 0;
+}
+
+/* cdc.claim(group, member, min_idle, visibility_timeout, from_member, batch_size, numeric_as_string) */
+Datum
+cdc_claim(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0, "group");
+	char	   *member = text_arg(fcinfo, 1, "member");
+	int64		min_idle = interval_arg(fcinfo, 2, "min_idle", true);
+	int64		vt = interval_arg(fcinfo, 3, "visibility_timeout", false);
+	char	   *from = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	int32		batch = positive_int_arg(fcinfo, 5, "batch_size");
+	bool		nas = PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6);
+	TimestampTz now = GetCurrentTimestamp();
+	CdcPriv		priv;
+	CdcGroup		g;
+	Out			out;
+
+	check_name("member", member);
+	if (from)
+		check_name("member", from);
+	require_read_committed("cdc.claim()");
+	out_begin(fcinfo, &out);
+	group_priv_begin(&priv);
+	group_require(&priv, name, false, &g);
+	group_check_gap(&g);
+	if (from)
+		member_require(&g, from);
+	member_seen(&g, member);
+	out.rf = group_read_filter(&g, priv.invoker, nas);
+	(void) lease_known(&g, member, batch, now, now + vt, true, from, now - min_idle, &out);
+	ack_skipped(&g, &out.skipped);
+	CdcPrivEnd(&priv);
+	return (Datum) 0;
+}
+
+/* ---- acknowledgements ---- */
+
+typedef struct PosArg
+{
+	int			n;
+	Datum	   *lsn;
+	Datum	   *seq;
+} PosArg;
+
+static int
+posarg_cmp(const void *a, const void *b, void *arg)
+{
+	PosArg	   *p = arg;
+	int			x = *(const int *) a,
+				y = *(const int *) b;
+
+	return pos_cmp(DatumGetLSN(p->lsn[x]), DatumGetInt32(p->seq[x]),
+				   DatumGetLSN(p->lsn[y]), DatumGetInt32(p->seq[y]));
+}
+
+static PosArg
+positions_arg(ArrayType *la, ArrayType *sa)
+{
+	PosArg		p;
+	bool	   *ln,
+			   *sn;
+	int			ns;
+	int		   *order;
+
+	deconstruct_array(la, PG_LSNOID, sizeof(XLogRecPtr), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &p.lsn, &ln, &p.n);
+	deconstruct_array(sa, INT4OID, 4, true, TYPALIGN_INT, &p.seq, &sn, &ns);
+	if (ns != p.n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("commit_lsns has %d elements but seqs has %d", p.n, ns),
+				 errhint("Pass one seq per commit_lsn: the positions of the changes.")));
+	if (p.n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no positions given")));
+	for (int i = 0; i < p.n; i++)
+		if (ln[i] || sn[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("positions must not contain nulls")));
+	order = palloc(p.n * sizeof(int));
+	for (int i = 0; i < p.n; i++)
+		order[i] = i;
+	qsort_arg(order, p.n, sizeof(int), posarg_cmp, &p);
+	for (int i = 1; i < p.n; i++)
+		if (posarg_cmp(&order[i - 1], &order[i], &p) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("position (%X/%X, %d) is listed twice",
+							LSN_FORMAT_ARGS(DatumGetLSN(p.lsn[order[i]])),
+							DatumGetInt32(p.seq[order[i]]))));
+	return p;
+}
+
+/*
+ * Why (lsn, seq) could not be acknowledged or nacked: raise that error.
+ * Called after the statement changed fewer rows than asked; the caller's
+ * statement is rolled back with the error, so nothing changed.
+ */
+static void
+explain_position(CdcGroup *g, XLogRecPtr lsn, int32 seq, bool nack)
+{
+	Oid			types[] = {INT4OID, PG_LSNOID, INT4OID};
+	Datum		values[] = {Int32GetDatum(g->id), LSNGetDatum(lsn), Int32GetDatum(seq)};
+	const char *verb = nack ? "nack" : "acknowledge";
+
+	RUN("SELECT acked, delivery_count, member FROM cdc.group_entry "
+		"WHERE grp = $1 AND commit_lsn = $2 AND seq = $3",
+		types, values, NULL, SPI_OK_SELECT, 1);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		bool		acked = DatumGetBool(get_col(0, 1, &isnull));
+		int32		dc = DatumGetInt32(get_col(0, 2, &isnull));
+
+		if (acked)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot %s change (%X/%X, %d) of consumer group \"%s\": it is already acknowledged",
+							verb, LSN_FORMAT_ARGS(lsn), seq, g->name),
+					 errdetail("Another delivery of it was acknowledged first, or it was moved to the dead letters."),
+					 errhint("Roll back the work done for this delivery: it was done once already.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot %s change (%X/%X, %d) of consumer group \"%s\": it is not leased",
+						verb, LSN_FORMAT_ARGS(lsn), seq, g->name),
+				 dc == 0 ? errdetail("It has not been delivered yet.") :
+				 errdetail("It was given back for delivery again."),
+				 errhint("%s only changes that cdc.read_group() or cdc.claim() returned.",
+						 nack ? "Nack" : "Acknowledge")));
+	}
+	if (pos_cmp(lsn, seq, g->ack_lsn, g->ack_seq) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot %s change (%X/%X, %d) of consumer group \"%s\": it is already acknowledged",
+						verb, LSN_FORMAT_ARGS(lsn), seq, g->name),
+				 errdetail("The group's acknowledged watermark is (%X/%X, %d).",
+						   LSN_FORMAT_ARGS(g->ack_lsn), g->ack_seq),
+				 errhint("Roll back the work done for this delivery: it was done once already.")));
+	if (pos_cmp(lsn, seq, g->scan_lsn, g->scan_seq) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot %s change (%X/%X, %d) of consumer group \"%s\": it is not leased",
+						verb, LSN_FORMAT_ARGS(lsn), seq, g->name),
+				 errdetail("The group has not delivered anything after (%X/%X, %d).",
+						   LSN_FORMAT_ARGS(g->scan_lsn), g->scan_seq),
+				 errhint("%s only changes that cdc.read_group() or cdc.claim() returned.",
+						 nack ? "Nack" : "Acknowledge")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("(%X/%X, %d) is not a change of consumer group \"%s\"",
+					LSN_FORMAT_ARGS(lsn), seq, g->name),
+			 errhint("The position of a change is the commit_lsn and seq that cdc.read_group() returned with it.")));
+}
+
+/*
+ * Acknowledge (or nack) positions: all or nothing.  An acknowledgement
+ * takes only the entries' row locks, so it waits only for another ack, nack
+ * or lease of those same entries.
+ */
+static int
+ack_positions(const char *name, PosArg *p, bool nack)
+{
+	CdcPriv		priv;
+	CdcGroup		g;
+	int			done;
+	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID};
+	Datum		values[3];
+
+	group_priv_begin(&priv);
+	group_require(&priv, name, false, &g);
+	values[0] = Int32GetDatum(g.id);
+	values[1] = lsn_array(p->lsn, p->n);
+	values[2] = int4_array(p->seq, p->n);
+	if (!nack)
+	{
+		/*
+		 * A replayed dead letter is done with once acknowledged: its entry
+		 * and its dead-letter row go (it may lie below the watermark, where
+		 * nothing else deletes it).
+		 */
+		RUN("WITH a AS (UPDATE cdc.group_entry e SET acked = true "
+			"  FROM unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+			"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s "
+			"  AND NOT e.acked AND NOT e.replay AND e.delivery_count > 0 "
+			"  RETURNING e.commit_lsn, e.seq), "
+			"r AS (DELETE FROM cdc.group_entry e USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+			"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s "
+			"  AND NOT e.acked AND e.replay AND e.delivery_count > 0 "
+			"  RETURNING e.commit_lsn, e.seq), "
+			"d AS (DELETE FROM cdc.group_dead_letter dl USING r "
+			"  WHERE dl.grp = $1 AND dl.commit_lsn = r.commit_lsn AND dl.seq = r.seq) "
+			"SELECT commit_lsn, seq FROM a UNION ALL SELECT commit_lsn, seq FROM r",
+			types, values, NULL, SPI_OK_SELECT, 0);
+	}
+	else
+	{
+		/*
+		 * The entry goes back to ready, and so do the later changes of the
+		 * same row its member holds: they would otherwise be ahead of it.
+		 */
+		RUN("WITH t AS (SELECT e.commit_lsn, e.seq, e.khash, e.member FROM cdc.group_entry e "
+			"  JOIN unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+			"  ON e.commit_lsn = u.c AND e.seq = u.s "
+			"  WHERE e.grp = $1 AND NOT e.acked AND e.member IS NOT NULL FOR UPDATE OF e), "
+			"f AS (SELECT DISTINCT e.commit_lsn, e.seq FROM cdc.group_entry e JOIN t "
+			"  ON e.khash = t.khash AND e.member = t.member "
+			"  AND (e.commit_lsn, e.seq) >= (t.commit_lsn, t.seq) "
+			"  WHERE e.grp = $1 AND NOT e.acked), "
+			"n AS (UPDATE cdc.group_entry e SET member = NULL, lease_until = NULL FROM f "
+			"  WHERE e.grp = $1 AND e.commit_lsn = f.commit_lsn AND e.seq = f.seq) "
+			"SELECT commit_lsn, seq FROM t",
+			types, values, NULL, SPI_OK_SELECT, 0);
+	}
+	done = (int) SPI_processed;
+	if (done < p->n)
+	{
+		/* find the first position that was not done, say why */
+		SPITupleTable *tt = SPI_tuptable;
+
+		for (int i = 0; i < p->n; i++)
+		{
+			bool		found = false;
+
+			for (uint64 r = 0; r < tt->numvals && !found; r++)
+			{
+				bool		isnull;
+
+				found = DatumGetLSN(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull)) == DatumGetLSN(p->lsn[i]) &&
+					DatumGetInt32(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull)) == DatumGetInt32(p->seq[i]);
+			}
+			if (!found)
+				explain_position(&g, DatumGetLSN(p->lsn[i]), DatumGetInt32(p->seq[i]), nack);
+		}
+		elog(ERROR, "cdc_ext: acknowledged %d of %d positions", done, p->n);
+	}
+	CdcPrivEnd(&priv);
+	return done;
+}
+
+static PosArg
+one_position(FunctionCallInfo fcinfo)
+{
+	PosArg		p;
+
+	p.n = 1;
+	p.lsn = palloc(sizeof(Datum));
+	p.seq = palloc(sizeof(Datum));
+	p.lsn[0] = PG_GETARG_DATUM(1);
+	p.seq[0] = PG_GETARG_DATUM(2);
+	return p;
+}
+
+Datum
+cdc_ack(PG_FUNCTION_ARGS)
+{
+	PosArg		p = one_position(fcinfo);
+
+	(void) ack_positions(text_to_cstring(PG_GETARG_TEXT_PP(0)), &p, false);
+	PG_RETURN_VOID();
+}
+
+Datum
+cdc_ack_array(PG_FUNCTION_ARGS)
+{
+	PosArg		p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+
+	PG_RETURN_INT32(ack_positions(text_to_cstring(PG_GETARG_TEXT_PP(0)), &p, false));
+}
+
+Datum
+cdc_nack(PG_FUNCTION_ARGS)
+{
+	PosArg		p = one_position(fcinfo);
+
+	(void) ack_positions(text_to_cstring(PG_GETARG_TEXT_PP(0)), &p, true);
+	PG_RETURN_VOID();
+}
+
+Datum
+cdc_nack_array(PG_FUNCTION_ARGS)
+{
+	PosArg		p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+
+	PG_RETURN_INT32(ack_positions(text_to_cstring(PG_GETARG_TEXT_PP(0)), &p, true));
+}
+
+/* ---- inspection ---- */
+
+/* Copy the current SPI result into the SRF's tuplestore. */
+static void
+copy_result(Out *out)
+{
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum	   *v = palloc(out->desc->natts * sizeof(Datum));
+		bool	   *n = palloc(out->desc->natts * sizeof(bool));
+
+		heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, v, n);
+		tuplestore_putvalues(out->store, out->desc, v, n);
+	}
+}
+
+/* cdc.pending(group, member) */
+Datum
+cdc_pending(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0, "group");
+	char	   *member = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	CdcPriv		priv;
+	CdcGroup		g;
+	Out			out;
+
+	if (member)
+		check_name("member", member);
+	out_begin(fcinfo, &out);
+	group_priv_begin(&priv);
+	group_require(&priv, name, false, &g);
+	if (member)
+		member_require(&g, member);
+	{
+		Oid			types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID, PG_LSNOID, INT4OID};
+		Datum		values[] = {Int32GetDatum(g.id), member ? CStringGetTextDatum(member) : (Datum) 0,
+			TimestampTzGetDatum(GetCurrentTimestamp()), LSNGetDatum(g.ack_lsn),
+		Int32GetDatum(g.ack_seq)};
+		char		nulls[] = {' ', member ? ' ' : 'n', ' ', ' ', ' '};
+
+		RUN("SELECT commit_lsn, seq, member, delivery_count, $3 - delivered_at, lease_until "
+			"FROM cdc.group_entry WHERE grp = $1 AND ((commit_lsn, seq) > ($4, $5) OR replay) "
+			"AND NOT acked AND member IS NOT NULL "
+			"AND ($2::text IS NULL OR member = $2) ORDER BY commit_lsn, seq",
+			types, values, nulls, SPI_OK_SELECT, 0);
+	}
+	copy_result(&out);
+	CdcPrivEnd(&priv);
+	return (Datum) 0;
+}
+
+/* cdc.dead_letters(group): as the caller may see them */
+Datum
+cdc_dead_letters(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0, "group");
+	CdcPriv		priv;
+	CdcGroup		g;
+	Out			out;
+	CdcReadFilter *rf;
+
+	out_begin(fcinfo, &out);
+	group_priv_begin(&priv);
+	group_require(&priv, name, false, &g);
+	rf = CdcReadFilterCreate(priv.invoker, NIL, true, false);
+	{
+		Oid			types[] = {INT4OID};
+		Datum		values[] = {Int32GetDatum(g.id)};
+
+		RUN("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
+			"entity_id, operation, old_data, new_data, unchanged_toast, fallback, "
+			"delivery_count, last_member, moved_at, replaying "
+			"FROM cdc.group_dead_letter WHERE grp = $1 ORDER BY commit_lsn, seq",
+			types, values, NULL, SPI_OK_SELECT, 0);
+	}
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum		lv[CDC_LOG_NCOLUMNS + 4];
+		bool		ln[CDC_LOG_NCOLUMNS + 4];
+		Datum		ev[CDC_ENTRY_NCOLUMNS + 4];
+		bool		en[CDC_ENTRY_NCOLUMNS + 4];
+
+		heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, lv, ln);
+		if (!CdcReadFilterApply(rf, lv, ln, ev, en))
+			continue;
+		for (int i = 0; i < 4; i++)
+		{
+			ev[CDC_ENTRY_NCOLUMNS + i] = lv[CDC_LOG_NCOLUMNS + i];
+			en[CDC_ENTRY_NCOLUMNS + i] = ln[CDC_LOG_NCOLUMNS + i];
+		}
+		tuplestore_putvalues(out.store, out.desc, ev, en);
+	}
+	CdcPrivEnd(&priv);
+	return (Datum) 0;
+}
+
+/*
+ * cdc.replay_dead_letters(group, commit_lsn, seq): the dead letters (all, or
+ * one) become entries of the group again, ready, with a fresh count; their
+ * content comes from the dead-letter row, which an acknowledgement deletes.
+ */
+Datum
+cdc_replay_dead_letters(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0, "group");
+	bool		one = !PG_ARGISNULL(1);
+	XLogRecPtr	lsn = one ? PG_GETARG_LSN(1) : InvalidXLogRecPtr;
+	int32		seq = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
+	CdcPriv		priv;
+	CdcGroup		g;
+	int			n;
+	Datum	   *c,
+			   *s,
+			   *k,
+			   *kh,
+			   *eh,
+			   *b;
+
+	if (one && PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("seq must be given with commit_lsn")));
+	group_priv_begin(&priv);
+	group_require(&priv, name, false, &g);
+	{
+		Oid			types[] = {INT4OID, PG_LSNOID, INT4OID};
+		Datum		values[] = {Int32GetDatum(g.id), LSNGetDatum(lsn), Int32GetDatum(seq)};
+		char		nulls[] = {' ', one ? ' ' : 'n', one ? ' ' : 'n'};
+
+		RUN("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
+			"entity_id, operation, old_data, new_data, unchanged_toast, fallback "
+			"FROM cdc.group_dead_letter WHERE grp = $1 AND NOT replaying "
+			"AND ($2::pg_lsn IS NULL OR (commit_lsn = $2 AND seq = $3)) "
+			"ORDER BY commit_lsn, seq FOR UPDATE",
+			types, values, nulls, SPI_OK_SELECT, 0);
+	}
+	n = (int) SPI_processed;
+	if (one && n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("consumer group \"%s\" has no dead letter at (%X/%X, %d)",
+						g.name, LSN_FORMAT_ARGS(lsn), seq),
+				 errhint("SELECT commit_lsn, seq FROM cdc.dead_letters('%s') lists them.", g.name)));
+	if (n > 0)
+	{
+		c = palloc(n * sizeof(Datum));
+		s = palloc(n * sizeof(Datum));
+		k = palloc(n * sizeof(Datum));
+		kh = palloc(n * sizeof(Datum));
+		eh = palloc(n * sizeof(Datum));
+		b = palloc(n * sizeof(Datum));
+		for (int r = 0; r < n; r++)
+		{
+			Datum		lv[CDC_LOG_NCOLUMNS];
+			bool		ln[CDC_LOG_NCOLUMNS];
+			uint32		h1,
+						h2;
+
+			heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, lv, ln);
+			row_keys(lv, ln, &h1, &h2);
+			c[r] = lv[CDC_LOG_COMMIT_LSN];
+			s[r] = lv[CDC_LOG_SEQ];
+			k[r] = lv[CDC_LOG_CHUNK];
+			kh[r] = Int32GetDatum((int32) h1);
+			eh[r] = Int32GetDatum((int32) h2);
+			b[r] = BoolGetDatum(op_is_truncate(lv[CDC_LOG_OPERATION]));
+		}
+		{
+			Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
+			INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID};
+			Datum		values[] = {Int32GetDatum(g.id), lsn_array(c, n), int4_array(s, n),
+				int4_array(k, n), int4_array(kh, n), int4_array(eh, n),
+			bool_array(b, n)};
+
+			RUN("WITH i AS (INSERT INTO cdc.group_entry AS e (grp, commit_lsn, seq, chunk, khash, "
+				"  ehash, barrier, replay) "
+				"  SELECT $1, u.c, u.s, u.k, u.kh, u.eh, u.b, true "
+				"  FROM unnest($2::pg_lsn[], $3::integer[], $4::integer[], $5::integer[], "
+				"    $6::integer[], $7::boolean[]) AS u(c, s, k, kh, eh, b) "
+				"  ON CONFLICT (grp, commit_lsn, seq) DO UPDATE SET acked = false, replay = true, "
+				"    member = NULL, lease_until = NULL, delivered_at = NULL, delivery_count = 0 "
+				"  RETURNING e.commit_lsn, e.seq) "
+				"UPDATE cdc.group_dead_letter d SET replaying = true FROM i "
+				"WHERE d.grp = $1 AND d.commit_lsn = i.commit_lsn AND d.seq = i.seq",
+				types, values, NULL, SPI_OK_UPDATE, 0);
+		}
+	}
+	CdcPrivEnd(&priv);
+	PG_RETURN_INT32(n);
+}
+
+/* ---- lifecycle ---- */
+
+/*
+ * Where a group starts: every change at or before the returned position is
+ * treated as done.  'now': what commits from now on; 'beginning':
+ * everything retained; a pg_lsn: transactions that commit at or after it;
+ * a timestamptz: transactions that committed at or after it.
+ */
+static void
+resolve_start(const char *start, XLogRecPtr *lsn, int32 *seq)
+{
+	bool		err = false;
+	XLogRecPtr	oldest = log_oldest();
+	XLogRecPtr	l;
+	bool		isnull;
+
+	*seq = 0;
+	if (strcmp(start, "now") == 0)
+	{
+		if (SPI_execute("SELECT pg_current_wal_lsn()", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "cdc_ext: pg_current_wal_lsn() failed");
+		*lsn = DatumGetLSN(get_col(0, 1, &isnull));
+		return;
+	}
+	if (strcmp(start, "beginning") == 0)
+	{
+		*lsn = oldest;
+		return;
+	}
+	l = pg_lsn_in_internal(start, &err);
+	if (!err)
+	{
+		if (l < oldest)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("start %X/%X is before the oldest retained change %X/%X",
+							LSN_FORMAT_ARGS(l), LSN_FORMAT_ARGS(oldest)),
+					 errhint("Start at 'beginning' for everything the log still has.")));
+		*lsn = l;
+		return;
+	}
+	if (!isdigit((unsigned char) start[0]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid start \"%s\"", start),
+				 errhint("Start is 'now', 'beginning', a pg_lsn such as '0/16B3748' or a timestamptz.")));
+	{
+		Oid			types[] = {TIMESTAMPTZOID};
+		Datum		values[1];
+		TimestampTz ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+																 CStringGetDatum(start),
+																 ObjectIdGetDatum(InvalidOid),
+																 Int32GetDatum(-1)));
+
+		if (ts > GetCurrentTimestamp())
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("start %s is in the future", start),
+					 errhint("Use 'now' to start with what commits from now on.")));
+		values[0] = TimestampTzGetDatum(ts);
+		RUN("SELECT l.commit_lsn FROM cdc.log l WHERE l.chunk >= "
+			"  coalesce((SELECT min(chunk) FROM cdc.log_chunk "
+			"   WHERE last_timestamp IS NULL OR last_timestamp >= $1), 0) "
+			"AND l.\"timestamp\" >= $1 ORDER BY l.commit_lsn, l.seq LIMIT 1",
+			types, values, NULL, SPI_OK_SELECT, 1);
+		if (SPI_processed > 0)
+			*lsn = DatumGetLSN(get_col(0, 1, &isnull));
+		else
+		{
+			if (SPI_execute("SELECT pg_current_wal_lsn()", true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "cdc_ext: pg_current_wal_lsn() failed");
+			*lsn = DatumGetLSN(get_col(0, 1, &isnull));
+		}
+		if (*lsn < oldest)
+			*lsn = oldest;
+	}
+}
+
+/* cdc.create_group(name, entities, exclude_entities, operations, start, max_deliveries) */
+Datum
+cdc_create_group(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0, "name");
+	char	   *start = PG_ARGISNULL(4) ? "now" : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	int32		maxd = positive_int_arg(fcinfo, 5, "max_deliveries");
+	bool		messages;
+	CdcPriv		priv;
+	XLogRecPtr	lsn;
+	int32		seq;
+
+	check_name("consumer group", name);
+	(void) pattern_list(PG_GETARG_DATUM(1), PG_ARGISNULL(1), "entities");
+	(void) pattern_list(PG_GETARG_DATUM(2), PG_ARGISNULL(2), "exclude_entities");
+	group_priv_begin(&priv);
+	resolve_start(start, &lsn, &seq);
+	{
+		Oid			types[] = {TEXTOID, OIDOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		INT4OID, PG_LSNOID, INT4OID};
+		Datum		values[8];
+		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		values[0] = CStringGetTextDatum(name);
+		values[1] = ObjectIdGetDatum(priv.invoker);
+		values[2] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+		nulls[2] = PG_ARGISNULL(1) ? 'n' : ' ';
+		values[3] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+		nulls[3] = PG_ARGISNULL(2) ? 'n' : ' ';
+		if (PG_ARGISNULL(3))
+		{
+			values[4] = (Datum) 0;
+			nulls[4] = 'n';
+		}
+		else
+		{
+			/* operations come as cdc.operation[]: store them through text[] */
+			ArrayType  *ops = PG_GETARG_ARRAYTYPE_P(3);
+			Datum	   *elems;
+			bool	   *en;
+			int			n;
+
+			deconstruct_array(ops, ARR_ELEMTYPE(ops), sizeof(Oid), true, TYPALIGN_INT,
+							  &elems, &en, &n);
+			for (int i = 0; i < n; i++)
+			{
+				if (en[i])
+					ereport(ERROR,
+							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							 errmsg("argument \"operations\" must not contain nulls")));
+				elems[i] = DirectFunctionCall1(textin, DirectFunctionCall1(enum_out, elems[i]));
+			}
+			values[4] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+			(void) operation_mask(values[4], false, &messages);
+		}
+		values[5] = Int32GetDatum(maxd);
+		values[6] = LSNGetDatum(lsn);
+		values[7] = Int32GetDatum(seq);
+		RUN("INSERT INTO cdc.group_state (name, owner, entities, exclude_entities, operations, "
+			"  max_deliveries, ack_lsn, ack_seq, scan_lsn, scan_seq) "
+			"VALUES ($1, $2, $3, $4, $5::cdc.operation[], $6, $7, $8, $7, $8) "
+			"ON CONFLICT (name) DO NOTHING",
+			types, values, nulls, SPI_OK_INSERT, 0);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("consumer group \"%s\" already exists", name),
+					 errhint("Choose another name, or drop it first with cdc.drop_group('%s').", name)));
+	}
+	CdcPrivEnd(&priv);
+	PG_RETURN_LSN(lsn);
+}
+
+/* cdc.drop_group(name) */
+Datum
+cdc_drop_group(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	CdcPriv		priv;
+	CdcGroup		g;
+	Oid			types[] = {INT4OID};
+	Datum		values[1];
+
+	group_priv_begin(&priv);
+	group_require(&priv, name, true, &g);
+	values[0] = Int32GetDatum(g.id);
+	RUN("WITH a AS (DELETE FROM cdc.group_entry WHERE grp = $1), "
+		"b AS (DELETE FROM cdc.group_member WHERE grp = $1), "
+		"c AS (DELETE FROM cdc.group_dead_letter WHERE grp = $1) "
+		"DELETE FROM cdc.group_state WHERE id = $1",
+		types, values, NULL, SPI_OK_DELETE, 0);
+	CdcPrivEnd(&priv);
+	PG_RETURN_BOOL(true);
+}
+
+/* cdc.reset_group(group, start): the way out of a gap */
+Datum
+cdc_reset_group(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0, "group");
+	char	   *start = PG_ARGISNULL(1) ? "beginning" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	CdcPriv		priv;
+	CdcGroup		g;
+	XLogRecPtr	lsn;
+	int32		seq;
+
+	group_priv_begin(&priv);
+	group_require(&priv, name, true, &g);
+	(void) group_lock(&g, 0, GROUP_LOCK_FRONTIER, true);
+	resolve_start(start, &lsn, &seq);
+	{
+		Oid			types[] = {INT4OID, PG_LSNOID, INT4OID};
+		Datum		values[] = {Int32GetDatum(g.id), LSNGetDatum(lsn), Int32GetDatum(seq)};
+
+		RUN("WITH a AS (DELETE FROM cdc.group_entry WHERE grp = $1), "
+			"b AS (UPDATE cdc.group_dead_letter SET replaying = false WHERE grp = $1) "
+			"UPDATE cdc.group_state SET ack_lsn = $2, ack_seq = $3, scan_lsn = $2, scan_seq = $3, "
+			"  gap_from = NULL, gap_to = NULL, gap_reason = NULL WHERE id = $1",
+			types, values, NULL, SPI_OK_UPDATE, 0);
+	}
+	CdcPrivEnd(&priv);
+	PG_RETURN_LSN(lsn);
+}
+
+/* cdc.group_info(): the rows of cdc.groups the caller may see */
+Datum
+cdc_group_info(PG_FUNCTION_ARGS)
+{
+	CdcPriv		priv;
+	Out			out;
+
+	out_begin(fcinfo, &out);
+	group_priv_begin(&priv);
+	{
+		Oid			types[] = {OIDOID, TIMESTAMPTZOID};
+		Datum		values[] = {ObjectIdGetDatum(priv.invoker),
+		TimestampTzGetDatum(GetCurrentTimestamp())};
+
+		RUN("SELECT g.name, g.owner::regrole, g.entities, g.exclude_entities, g.operations, "
+			"  g.max_deliveries, g.ack_lsn, g.ack_seq, "
+			"  (SELECT count(*) FROM cdc.group_member m WHERE m.grp = g.id)::integer, "
+			"  p.n, $2 - p.oldest, "
+			"  (SELECT count(*) FROM cdc.group_entry e WHERE e.grp = g.id AND NOT e.acked) "
+			"   + (SELECT count(*) FROM cdc.log l WHERE (l.commit_lsn, l.seq) > (g.scan_lsn, g.scan_seq)), "
+			"  round(extract(epoch FROM $2 - (SELECT l.\"timestamp\" FROM cdc.log l "
+			"    WHERE (l.commit_lsn, l.seq) > (g.ack_lsn, g.ack_seq) "
+			"    ORDER BY l.commit_lsn, l.seq LIMIT 1)), 3), "
+			"  (SELECT count(*) FROM cdc.group_dead_letter d WHERE d.grp = g.id AND NOT d.replaying), "
+			"  g.gap_from IS NOT NULL OR (g.ack_lsn < s.oldest_lsn AND "
+			"   ((g.scan_lsn, g.scan_seq) < (s.oldest_lsn, 0) OR EXISTS (SELECT 1 FROM cdc.group_entry e "
+			"     WHERE e.grp = g.id AND NOT e.acked AND NOT e.replay AND e.commit_lsn < s.oldest_lsn))), "
+			"  g.gap_reason, g.created_at "
+			"FROM cdc.group_state g CROSS JOIN cdc.log_state s "
+			"CROSS JOIN LATERAL (SELECT count(*) AS n, min(e.delivered_at) AS oldest "
+			"  FROM cdc.group_entry e WHERE e.grp = g.id AND NOT e.acked AND e.member IS NOT NULL) p "
+			"WHERE pg_has_role($1, g.owner, 'USAGE') ORDER BY g.name",
+			types, values, NULL, SPI_OK_SELECT, 0);
+	}
+	copy_result(&out);
+	CdcPrivEnd(&priv);
+	return (Datum) 0;
+}
+
+/*
+ * For the log's horizon hook (see CdcLogSetHorizonHook): before the horizon
+ * moves to new_oldest, a group whose watermark is behind it either loses a
+ * change it had not finished (an unacknowledged entry before it, or a log
+ * row after its frontier that its filters take, as its owner may see it):
+ * then its gap is recorded; or not: then its watermark and frontier follow
+ * the horizon.  Runs inside the caller's SPI session, as the extension's
+ * owner; returns how many groups got a gap.
+ */
+int
+CdcGroupsHorizon(XLogRecPtr old_oldest, XLogRecPtr new_oldest, const char *reason)
+{
+	Oid			types[] = {PG_LSNOID};
+	Datum		values[] = {LSNGetDatum(new_oldest)};
+	SPITupleTable *groups;
+	int			gaps = 0;
+
+	RUN("SELECT name FROM cdc.group_state WHERE ack_lsn < $1 AND gap_from IS NULL "
+		"ORDER BY name FOR UPDATE",
+		types, values, NULL, SPI_OK_SELECT, 0);
+	groups = SPI_tuptable;
+	SPI_tuptable = NULL;
+	for (uint64 i = 0; i < groups->numvals; i++)
+	{
+		bool		isnull;
+		char	   *name = TextDatumGetCString(SPI_getbinval(groups->vals[i], groups->tupdesc, 1, &isnull));
+		CdcGroup		g;
+		bool		loses = false;
+
+		{
+			Oid			t[] = {TEXTOID};
+			Datum		v[] = {CStringGetTextDatum(name)};
+
+			RUN("SELECT " GROUP_COLUMNS "FROM cdc.group_state WHERE name = $1",
+				t, v, NULL, SPI_OK_SELECT, 1);
+		}
+		group_from_row(&g);
+		{
+			Oid			t[] = {INT4OID, PG_LSNOID};
+			Datum		v[] = {Int32GetDatum(g.id), LSNGetDatum(new_oldest)};
+
+			RUN("SELECT 1 FROM cdc.group_entry WHERE grp = $1 AND NOT acked AND NOT replay "
+				"AND commit_lsn < $2 LIMIT 1", t, v, NULL, SPI_OK_SELECT, 1);
+			loses = SPI_processed > 0;
+		}
+		if (!loses && g.scan_lsn < new_oldest)
+		{
+			CdcReadFilter *rf = group_read_filter(&g, g.owner, false);
+			Oid			t[] = {PG_LSNOID, INT4OID, PG_LSNOID};
+			Datum		v[] = {LSNGetDatum(g.scan_lsn), Int32GetDatum(g.scan_seq),
+			LSNGetDatum(new_oldest)};
+
+			RUN("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
+				"entity_id, operation, old_data, new_data, unchanged_toast, fallback "
+				"FROM cdc.log WHERE (commit_lsn, seq) > ($1, $2) AND commit_lsn < $3 "
+				"ORDER BY commit_lsn, seq",
+				t, v, NULL, SPI_OK_SELECT, 0);
+			for (uint64 r = 0; r < SPI_processed && !loses; r++)
+			{
+				Datum		lv[CDC_LOG_NCOLUMNS];
+				bool		ln[CDC_LOG_NCOLUMNS];
+				Datum		ev[CDC_ENTRY_NCOLUMNS];
+				bool		en[CDC_ENTRY_NCOLUMNS];
+
+				heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, lv, ln);
+				loses = CdcReadFilterApply(rf, lv, ln, ev, en);
+			}
+		}
+		if (loses)
+		{
+			Oid			t[] = {INT4OID, PG_LSNOID, TEXTOID};
+			Datum		v[] = {Int32GetDatum(g.id), LSNGetDatum(new_oldest),
+			CStringGetTextDatum(reason ? reason : "the change log was trimmed")};
+
+			RUN("UPDATE cdc.group_state SET gap_from = ack_lsn, gap_to = $2, gap_reason = $3 "
+				"WHERE id = $1", t, v, NULL, SPI_OK_UPDATE, 0);
+			gaps++;
+		}
+		else
+		{
+			Oid			t[] = {INT4OID, PG_LSNOID};
+			Datum		v[] = {Int32GetDatum(g.id), LSNGetDatum(new_oldest)};
+
+			RUN("WITH d AS (DELETE FROM cdc.group_entry WHERE grp = $1 AND acked "
+				"  AND commit_lsn < $2) "
+				"UPDATE cdc.group_state SET ack_lsn = $2, ack_seq = 0, "
+				"  scan_lsn = CASE WHEN scan_lsn < $2 THEN $2 ELSE scan_lsn END, "
+				"  scan_seq = CASE WHEN scan_lsn < $2 THEN 0 ELSE scan_seq END "
+				"WHERE id = $1", t, v, NULL, SPI_OK_UPDATE, 0);
+		}
+	}
+	SPI_freetuptable(groups);
+	return gaps;
+}
