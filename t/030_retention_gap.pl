@@ -49,7 +49,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM cdc.consume('fast')}), '1
 # keep 2 s: partitions roll at a quarter of that and go when they are older
 $node->safe_psql('postgres', q{SELECT cdc.set_retention(max_age => '2 s')});
 $node->poll_query_until('postgres', q{
-	INSERT INTO noise SELECT coalesce(max(id), 0) + 1 FROM noise;
+	WITH more AS (INSERT INTO noise SELECT coalesce(max(id), 0) + 1 FROM noise RETURNING 1)
 	SELECT count(*) = 0 FROM cdc.log WHERE entity = 'public.t'})
   or die 'retention did not drop the partition with the changes';
 my $horizon = $node->safe_psql('postgres', q{SELECT oldest_lsn FROM cdc.log_state});
