@@ -1,6 +1,7 @@
-# Exactly-once through crashes: an in-database consumer reads a batch with
-# cdc.stream(), stores it and calls cdc.checkpoint() in one transaction,
-# while a writer commits numbered rows.  The server is stopped with
+# Exactly-once through crashes: an in-database consumer stores each batch of
+# cdc.consume() in one statement (INSERT INTO sink SELECT ... FROM
+# cdc.consume(...)): the batch and the checkpoint commit with the sink write,
+# while a writer commits numbered rows and the log writer ingests them.  The server is stopped with
 # "-m immediate" at several points; after each restart both carry on.  At the
 # end every committed row is in the sink exactly once, in commit order.
 use strict;
@@ -20,25 +21,14 @@ $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext;
 	CREATE TABLE src (id int PRIMARY KEY, pad text);
 	CREATE TABLE sink (n bigserial PRIMARY KEY, id int, commit_lsn pg_lsn, seq int);
-	-- one consumer transaction: read a batch, store it, checkpoint after it
-	CREATE FUNCTION consume_batch(size int) RETURNS int LANGUAGE plpgsql AS $$
-	DECLARE
-		r record;
-		n int := 0;
-		last_lsn pg_lsn;
-		last_seq int;
-	BEGIN
-		FOR r IN SELECT * FROM cdc.stream('loop', batch_size => size) LOOP
-			INSERT INTO sink (id, commit_lsn, seq) VALUES ((r.new_data->>'id')::int, r.commit_lsn, r.seq);
-			last_lsn := r.commit_lsn;
-			last_seq := r.seq;
-			n := n + 1;
-		END LOOP;
-		IF n > 0 THEN
-			PERFORM cdc.checkpoint('loop', last_lsn, last_seq);
-		END IF;
-		RETURN n;
-	END $$;
+	-- one consumer transaction: the batch and its checkpoint, with the sink write
+	CREATE FUNCTION consume_batch(size int) RETURNS int LANGUAGE sql AS $$
+		WITH ins AS (
+			INSERT INTO sink (id, commit_lsn, seq)
+			SELECT (new_data->>'id')::int, commit_lsn, seq FROM cdc.consume('loop', batch_size => size)
+			RETURNING 1)
+		SELECT count(*)::int FROM ins
+	$$;
 	CREATE PROCEDURE consumer_loop() LANGUAGE plpgsql AS $$
 	BEGIN
 		LOOP
@@ -59,6 +49,21 @@ $node->safe_psql('postgres', q{
 		END LOOP;
 	END $$;
 });
+# (until ingest makes its first partition itself) the first partition; then
+# wait for the log writer to capture
+$node->safe_psql('postgres', q{
+	DO $$ BEGIN
+		IF (SELECT current_chunk FROM cdc.log_state) = 0 AND to_regclass('cdc.log_1') IS NULL THEN
+			CREATE TABLE cdc.log_1 PARTITION OF cdc.log FOR VALUES FROM (1) TO (2);
+			ALTER EXTENSION cdc_ext ADD TABLE cdc.log_1;
+			INSERT INTO cdc.log_chunk (chunk, relname) VALUES (1, 'log_1');
+			UPDATE cdc.log_state SET current_chunk = 1;
+		END IF;
+	EXCEPTION WHEN duplicate_table OR unique_violation THEN NULL;
+	END $$;
+});
+$node->poll_query_until('postgres', q{SELECT capture_from IS NOT NULL FROM cdc.log_state})
+  or die 'the log writer did not start';
 $node->safe_psql('postgres', q{SELECT cdc.create_consumer('loop', entities => '{src}')});
 
 sub start_loop
@@ -86,6 +91,9 @@ for my $round (1 .. @sleeps)
 }
 
 # drain: everything committed arrives, then nothing more
+$node->poll_query_until('postgres', q{
+	SELECT count(*) = (SELECT count(*) FROM src) FROM cdc.log WHERE entity = 'public.src'})
+  or die 'the log did not catch up';
 my $total = 0;
 for (my $i = 0; $i < 10000; $i++)
 {

@@ -1,0 +1,87 @@
+# Retention surfaced as a gap (replaces 1.0's slot-invalidation test: 1.1
+# consumers own no slot).  With a short max_age the log writer drops old
+# partitions by itself; a consumer that had not read changes it may see gets
+# a gap: every read is an ERROR naming the lost range, with the one way out
+# as its hint, and cdc.consumers flags it; taking that way out works.  A
+# consumer that had read everything, and one whose filters match nothing that
+# was dropped, carry on without a gap.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('retention');
+$node->init(allows_streaming => 'logical');
+$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION cdc_ext;
+	CREATE TABLE t (id int PRIMARY KEY);
+	CREATE TABLE untouched (id int PRIMARY KEY);
+	CREATE TABLE noise (id int PRIMARY KEY);
+	DO $$ BEGIN
+		IF (SELECT current_chunk FROM cdc.log_state) = 0 AND to_regclass('cdc.log_1') IS NULL THEN
+			CREATE TABLE cdc.log_1 PARTITION OF cdc.log FOR VALUES FROM (1) TO (2);
+			ALTER EXTENSION cdc_ext ADD TABLE cdc.log_1;
+			INSERT INTO cdc.log_chunk (chunk, relname) VALUES (1, 'log_1');
+			UPDATE cdc.log_state SET current_chunk = 1;
+		END IF;
+	EXCEPTION WHEN duplicate_table OR unique_violation THEN NULL;
+	END $$;
+});
+$node->poll_query_until('postgres', q{SELECT capture_from IS NOT NULL FROM cdc.log_state})
+  or die 'the log writer did not start';
+$node->safe_psql('postgres', q{
+	SELECT cdc.create_consumer('slow', entities => '{t}');
+	SELECT cdc.create_consumer('fast', entities => '{t}');
+	SELECT cdc.create_consumer('elsewhere', entities => '{untouched}');
+});
+my $slow_cp = $node->safe_psql('postgres',
+	q{SELECT checkpoint_lsn FROM cdc.consumers WHERE name = 'slow'});
+
+$node->safe_psql('postgres', q{INSERT INTO t SELECT generate_series(1, 100)});
+$node->poll_query_until('postgres', q{SELECT count(*) = 100 FROM cdc.log WHERE entity = 'public.t'})
+  or die 'the changes were not logged';
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cdc.consume('fast')}), '100',
+	'fast reads everything before retention');
+
+# keep 2 s: partitions roll at a quarter of that and go when they are older
+$node->safe_psql('postgres', q{SELECT cdc.set_retention(max_age => '2 s')});
+$node->poll_query_until('postgres', q{
+	WITH more AS (INSERT INTO noise SELECT coalesce(max(id), 0) + 1 FROM noise RETURNING 1)
+	SELECT count(*) = 0 FROM cdc.log WHERE entity = 'public.t'})
+  or die 'retention did not drop the partition with the changes';
+my $horizon = $node->safe_psql('postgres', q{SELECT oldest_lsn FROM cdc.log_state});
+
+my ($rc, $out, $err) = $node->psql('postgres', q{SELECT * FROM cdc.stream('slow')});
+isnt($rc, 0, 'reading the consumer that lost changes fails');
+like($err, qr/^psql:<stdin>:1: ERROR:  consumer "slow" has lost changes committed between \Q$slow_cp\E and ([0-9A-F]+\/[0-9A-F]+)$/m,
+	'the error names the lost range from its checkpoint');
+my ($gap_to) = $err =~ /and ([0-9A-F]+\/[0-9A-F]+)$/m;
+like($err, qr/^DETAIL:  They were removed from the change log \(dropped by retention\) before the consumer had read them\.$/m,
+	'the detail says why');
+like($err, qr/^HINT:  Re-sync the consumer's target from a snapshot of the tables, then accept the gap with SELECT cdc\.checkpoint\('slow', '\Q$gap_to\E'\);$/m,
+	'the hint gives the one way out');
+($rc, $out, $err) = $node->psql('postgres', q{SELECT * FROM cdc.consume('slow')});
+like($err, qr/ERROR:  consumer "slow" has lost changes/, 'consume fails the same way');
+is($node->safe_psql('postgres', q{SELECT gap, gap_reason FROM cdc.consumers WHERE name = 'slow'}),
+	't|dropped by retention', 'cdc.consumers flags the gap and its reason');
+is($node->safe_psql('postgres', q{SELECT name FROM cdc.consumers WHERE gap ORDER BY name}), 'slow',
+	'fast (had read everything) and elsewhere (nothing of its tables was dropped) have no gap');
+
+# the way out of the hint works
+$node->safe_psql('postgres', "SELECT cdc.checkpoint('slow', '$gap_to')");
+$node->safe_psql('postgres', q{SELECT cdc.set_retention(max_age => '168 hours')});
+$node->safe_psql('postgres', q{INSERT INTO t VALUES (1000)});
+$node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM cdc.log WHERE entity = 'public.t'})
+  or die 'the new change was not logged';
+is($node->safe_psql('postgres', q{SELECT string_agg(entity_id::text, ',') FROM cdc.consume('slow')}), '1000',
+	'after accepting the gap the consumer reads on');
+is($node->safe_psql('postgres', q{SELECT gap FROM cdc.consumers WHERE name = 'slow'}), 'f',
+	'and its gap is cleared');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cdc.consume('elsewhere')}), '0',
+	'elsewhere reads on, without error');
+
+$node->stop;
+done_testing();
