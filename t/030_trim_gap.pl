@@ -1,10 +1,9 @@
-# Retention surfaced as a gap (replaces 1.0's slot-invalidation test: 1.1
-# consumers own no slot).  With a short max_age the log writer drops old
-# partitions by itself; a consumer that had not read changes it may see gets
-# a gap: every read is an ERROR naming the lost range, with the one way out
+# Trim surfaced as a gap (replaces 1.0's slot-invalidation test: 1.1
+# consumers own no slot).  When cdc.trim moves the log's horizon, a consumer
+# that had not read changes it may see gets a gap: every read is an ERROR naming the lost range, with the one way out
 # as its hint, and cdc.consumers flags it; taking that way out works.  A
 # consumer that had read everything, and one whose filters match nothing that
-# was dropped, carry on without a gap.
+# was removed, carry on without a gap.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -44,14 +43,15 @@ $node->safe_psql('postgres', q{INSERT INTO t SELECT generate_series(1, 100)});
 $node->poll_query_until('postgres', q{SELECT count(*) = 100 FROM cdc.log WHERE entity = 'public.t'})
   or die 'the changes were not logged';
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cdc.consume('fast')}), '100',
-	'fast reads everything before retention');
+	'fast reads everything before the trim');
 
-# keep 2 s: partitions roll at a quarter of that and go when they are older
-$node->safe_psql('postgres', q{SELECT cdc.set_retention(max_age => '2 s')});
-$node->poll_query_until('postgres', q{
-	WITH more AS (INSERT INTO noise SELECT coalesce(max(id), 0) + 1 FROM noise RETURNING 1)
-	SELECT count(*) = 0 FROM cdc.log WHERE entity = 'public.t'})
-  or die 'retention did not drop the partition with the changes';
+# trim everything logged so far
+$node->safe_psql('postgres', q{INSERT INTO noise VALUES (1)});
+$node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM cdc.log WHERE entity = 'public.noise'})
+  or die 'the noise was not logged';
+my $cut = $node->safe_psql('postgres', q{SELECT confirmed_lsn FROM cdc.log_state});
+is($node->safe_psql('postgres', "SELECT consumers_with_gap FROM cdc.trim('$cut')"), '1',
+	'trim reports one consumer with a gap');
 my $horizon = $node->safe_psql('postgres', q{SELECT oldest_lsn FROM cdc.log_state});
 
 my ($rc, $out, $err) = $node->psql('postgres', q{SELECT * FROM cdc.stream('slow')});
@@ -59,22 +59,21 @@ isnt($rc, 0, 'reading the consumer that lost changes fails');
 like($err, qr/^psql:<stdin>:1: ERROR:  consumer "slow" has lost changes committed between \Q$slow_cp\E and ([0-9A-F]+\/[0-9A-F]+)$/m,
 	'the error names the lost range from its checkpoint');
 my ($gap_to) = $err =~ /and ([0-9A-F]+\/[0-9A-F]+)$/m;
-like($err, qr/^DETAIL:  They were removed from the change log \(dropped by retention\) before the consumer had read them\.$/m,
+like($err, qr/^DETAIL:  They were removed from the change log \(trimmed by cdc\.trim\(\)\) before the consumer had read them\.$/m,
 	'the detail says why');
 like($err, qr/^HINT:  Re-sync the consumer's target from a snapshot of the tables, then accept the gap with SELECT cdc\.checkpoint\('slow', '\Q$gap_to\E'\);$/m,
 	'the hint gives the one way out');
 ($rc, $out, $err) = $node->psql('postgres', q{SELECT * FROM cdc.consume('slow')});
 like($err, qr/ERROR:  consumer "slow" has lost changes/, 'consume fails the same way');
 is($node->safe_psql('postgres', q{SELECT gap, gap_reason FROM cdc.consumers WHERE name = 'slow'}),
-	't|dropped by retention', 'cdc.consumers flags the gap and its reason');
+	't|trimmed by cdc.trim()', 'cdc.consumers flags the gap and its reason');
 is($node->safe_psql('postgres', q{SELECT name FROM cdc.consumers WHERE gap ORDER BY name}), 'slow',
-	'fast (had read everything) and elsewhere (nothing of its tables was dropped) have no gap');
+	'fast (had read everything) and elsewhere (nothing of its tables was removed) have no gap');
 
 # the way out of the hint works
 $node->safe_psql('postgres', "SELECT cdc.checkpoint('slow', '$gap_to')");
-$node->safe_psql('postgres', q{SELECT cdc.set_retention(max_age => '168 hours')});
 $node->safe_psql('postgres', q{INSERT INTO t VALUES (1000)});
-$node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM cdc.log WHERE entity = 'public.t'})
+$node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM cdc.log WHERE entity = 'public.t' AND entity_id = '1000'})
   or die 'the new change was not logged';
 is($node->safe_psql('postgres', q{SELECT string_agg(entity_id::text, ',') FROM cdc.consume('slow')}), '1000',
 	'after accepting the gap the consumer reads on');
