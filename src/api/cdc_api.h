@@ -107,7 +107,6 @@ typedef enum CdcLockMode
 	CDC_LOCK_UPDATE				/* FOR UPDATE: waits for a concurrent consume */
 } CdcLockMode;
 
-extern void CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs);
 extern void CdcPrivBegin(CdcPriv *priv);
 extern void CdcPrivEnd(CdcPriv *priv);
 extern SPIPlanPtr CdcPreparePlan(SPIPlanPtr *cache, const char *query,

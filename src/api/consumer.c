@@ -52,29 +52,6 @@ static SPIPlanPtr load_plan = NULL;
 static SPIPlanPtr load_lock_plan = NULL;
 static SPIPlanPtr set_checkpoint_plan = NULL;
 
-/*
- * The 1.1 library can be loaded while the 1.0 SQL objects are still
- * installed (the package was upgraded, ALTER EXTENSION not yet run).  1.0's
- * definitions call the same C symbols, sometimes with fewer arguments, and
- * its tables have other columns: refuse cleanly, before reading any
- * argument.  nargs is what the 1.1 definition passes.
- */
-void
-CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs)
-{
-	Oid			nsp;
-
-	if (PG_NARGS() == nargs &&
-		OidIsValid(nsp = get_namespace_oid("cdc", true)) &&
-		OidIsValid(get_relname_relid("log_state", nsp)))
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cdc_ext 1.0 SQL objects are installed"),
-			 errdetail("The cdc_ext library loaded is version 1.1."),
-			 errhint("Run ALTER EXTENSION cdc_ext UPDATE.")));
-}
-
 /* Owner of the cdc_ext extension: the role its tables belong to. */
 static Oid
 extension_owner(void)

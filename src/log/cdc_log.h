@@ -22,6 +22,7 @@
 
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 
 /* Attribute numbers (0-based) of cdc.log, as created in log.sql. */
 typedef enum CdcLogColumn
@@ -42,6 +43,13 @@ typedef enum CdcLogColumn
 	CDC_LOG_FALLBACK,
 	CDC_LOG_NCOLUMNS
 } CdcLogColumn;
+
+/*
+ * The 1.1 library under the 1.0 SQL objects (package upgraded, ALTER
+ * EXTENSION not yet run): every SQL-callable function refuses cleanly,
+ * before reading an argument.  nargs: what the 1.1 definition passes.
+ */
+extern void CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs);
 
 /* worker.c: shared memory, launcher and writer */
 extern void CdcLogShmemRequest(void);	/* from _PG_init, under preload */

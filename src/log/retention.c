@@ -379,11 +379,7 @@ cdc_trim(PG_FUNCTION_ARGS)
 	bool		nulls[4] = {0};
 	XLogRecPtr	reach;
 
-	if (PG_NARGS() != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the cdc_ext 1.0 SQL objects are installed with the 1.1 library"),
-				 errhint("Run ALTER EXTENSION cdc_ext UPDATE.")));
+	CdcCheckInstalledVersion(fcinfo, 1);
 	before = PG_GETARG_LSN(0);
 	if (XLogRecPtrIsInvalid(before))
 		ereport(ERROR,

@@ -34,6 +34,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "catalog/pg_database.h"
 #include "commands/extension.h"
 #include "funcapi.h"
@@ -395,8 +396,16 @@ cdc_wait_for_log(PG_FUNCTION_ARGS)
 		deadline += 30 * USECS_PER_SEC;
 	if (PG_ARGISNULL(0))
 	{
-		/* everything written so far, flushed so that the writer can read it */
+		/*
+		 * Everything written so far, flushed so that the writer can read it.
+		 * At the start of a page the insert position is past the page header,
+		 * which holds nothing yet and cannot be flushed: stop before it.
+		 */
 		upto = GetXLogInsertRecPtr();
+		if (XLogSegmentOffset(upto, wal_segment_size) == SizeOfXLogLongPHD)
+			upto -= SizeOfXLogLongPHD;
+		else if (upto % XLOG_BLCKSZ == SizeOfXLogShortPHD)
+			upto -= SizeOfXLogShortPHD;
 		XLogFlush(upto);
 	}
 	else
