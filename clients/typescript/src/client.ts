@@ -11,6 +11,7 @@ import { ReplicationStream } from './replication.js';
 import { Backoff, CdcError, isConnectionError, isRetryable, abortPromise, guardClient } from './errors.js';
 import { ENTRY_COLUMNS, entryFromRow, typeParsers } from './entry.js';
 import { lsnToBigInt } from './lsn.js';
+import { GroupMember } from './group.js';
 import type {
 	CdcTx, ChangeEntry, ConsumeOptions, ConsumerInfo, ConsumerOptions, Lag, ReplicateOptions,
 	Status, StreamOptions, NumberOptions,
@@ -222,6 +223,31 @@ export class CdcClient {
 				c.lagSeconds = Number(c.lagSeconds);
 			return c;
 		});
+	}
+
+	/**
+	 * A member of consumer group `name`: read (lease) / ack / nack / stream,
+	 * pending, claim.  See GroupMember.
+	 */
+	group(name: string, member: string): GroupMember {
+		return new GroupMember(this.pool, this.numberOpts, name, member);
+	}
+
+	/** Create a consumer group (filters and start as for createConsumer; maxDeliveries before dead-lettering). */
+	async createGroup(name: string, options: ConsumerOptions & { maxDeliveries?: number } = {}): Promise<string> {
+		const r = await this.run(`cdc.create_group('${name}')`,
+			`SELECT cdc.create_group($1::text, entities => $2::text[], exclude_entities => $3::text[],
+				operations => $4::cdc.operation[], start => $5::text, max_deliveries => $6::integer)::text AS lsn`,
+			[name, options.entities ?? null, options.excludeEntities ?? null, options.operations ?? null,
+				options.start === undefined ? 'now' : String(options.start instanceof Date ? options.start.toISOString() : options.start),
+				options.maxDeliveries ?? 10]);
+		return r.rows[0].lsn;
+	}
+
+	/** Drop a consumer group with its leases and dead letters; false if there was none. */
+	async dropGroup(name: string): Promise<boolean> {
+		const r = await this.run(`cdc.drop_group('${name}')`, 'SELECT cdc.drop_group($1) AS dropped', [name]);
+		return r.rows[0].dropped;
 	}
 
 	/** Close the pool if the client made it. */
