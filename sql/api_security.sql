@@ -8,53 +8,7 @@
 \set VERBOSITY terse
 SET TimeZone = 'UTC';
 CREATE EXTENSION cdc_ext;
--- Until the log writer makes its first partition itself (see the lead's
--- ingest), make it here; then wait until the writer captures.
-DO $$ BEGIN
-	IF (SELECT current_chunk FROM cdc.log_state) = 0 AND to_regclass('cdc.log_1') IS NULL THEN
-		CREATE TABLE cdc.log_1 PARTITION OF cdc.log FOR VALUES FROM (1) TO (2);
-		ALTER EXTENSION cdc_ext ADD TABLE cdc.log_1;
-		INSERT INTO cdc.log_chunk (chunk, relname) VALUES (1, 'log_1');
-		UPDATE cdc.log_state SET current_chunk = 1;
-	END IF;
-EXCEPTION WHEN duplicate_table OR unique_violation THEN
-	NULL;	-- the writer made it meanwhile
-END $$;
-DO $$ BEGIN
-	FOR i IN 1..600 LOOP
-		EXIT WHEN (SELECT capture_from IS NOT NULL FROM cdc.log_state);
-		PERFORM pg_sleep(0.1);
-	END LOOP;
-END $$;
--- wait until the log holds everything committed so far: cdc.wait_for_log(),
--- then up to 2 s more for the log's state to show it (wait_for_log can
--- answer for the writer of an earlier CREATE EXTENSION in this database)
-CREATE FUNCTION pg_temp.logged() RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE target pg_lsn := pg_current_wal_lsn();
-BEGIN
-	BEGIN
-		PERFORM cdc.wait_for_log();
-	EXCEPTION WHEN OTHERS THEN
-		PERFORM cdc.wait_for_log();	-- (XLogFlush at a page boundary can fail once)
-	END;
-	FOR i IN 1..40 LOOP
-		EXIT WHEN (SELECT confirmed_lsn FROM cdc.log_state) >= target;
-		PERFORM pg_sleep(0.05);
-	END LOOP;
-	RETURN true;
-END $$;
--- run a statement; show SQLSTATE, message, detail and hint of its error, LSNs masked
-CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE d text; h text;
-BEGIN
-	EXECUTE q;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-	RETURN regexp_replace(SQLSTATE || ': ' || SQLERRM || coalesce(E'\nDETAIL: ' || nullif(d, ''), '')
-						  || coalesce(E'\nHINT: ' || nullif(h, ''), ''),
-						  '[0-9A-F]+/[0-9A-F]+', 'X/X', 'g');
-END $$;
+\i sql/include/api_setup.sql
 SELECT cdc.set_capture(messages => '{payroll}');
 CREATE ROLE cdc_alice;
 CREATE ROLE cdc_bob;
