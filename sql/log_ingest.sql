@@ -128,6 +128,13 @@ WHERE last_commit_lsn <= (SELECT oldest_lsn FROM cdc.log_state) AND closed;
 SELECT cdc.set_retention();
 SELECT retention_max_age, retention_max_bytes FROM cdc.log_state;
 
+-- cdc.status() knows how far the writer got also when its last stretch of
+-- WAL had nothing to log (the writer then writes nothing to its table)
+CREATE TABLE quiet_ddl (id int);
+SELECT cdc.wait_for_log() AS upto \gset
+SELECT ingested_lsn >= :'upto' AS ingested_reaches_it, writer_running FROM cdc.status();
+DROP TABLE quiet_ddl;
+
 -- bad input: SQLSTATE, message, hint; nothing changes
 \set VERBOSITY default
 SELECT cdc.set_retention(NULL);

@@ -12,6 +12,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/pg_lsn.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -73,8 +74,8 @@ cdc_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
 	CdcPriv		priv;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1];
+	Oid			argtypes[2] = {OIDOID, PG_LSNOID};
+	Datum		args[2];
 	Datum		values[16];
 	bool		nulls[16];
 	bool		running,
@@ -92,13 +93,15 @@ cdc_status(PG_FUNCTION_ARGS)
 	CdcPrivBegin(&priv);
 	writer_state(&running, &running_null, &pid, &pid_null);
 	args[0] = ObjectIdGetDatum(priv.invoker);
+	/* the writer records its position in the table only when it logs rows */
+	args[1] = LSNGetDatum(CdcLogProcessedLsn());
 	if (SPI_execute_with_args(
 							  "SELECT pg_catalog.current_setting('wal_level') OPERATOR(pg_catalog.=) 'logical', "
 							  "pg_catalog.current_setting('wal_level'), "
 							  "NULL::boolean, NULL::integer, "
-							  "greatest(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_lsn), 0)::bigint, "
+							  "greatest(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), greatest(s.confirmed_lsn, $2)), 0)::bigint, "
 							  "pg_catalog.pg_current_wal_lsn(), "
-							  "s.logged_commit_lsn, s.confirmed_lsn, s.oldest_lsn, "
+							  "s.logged_commit_lsn, greatest(s.confirmed_lsn, $2), s.oldest_lsn, "
 							  "(SELECT l.\"timestamp\" FROM cdc.log l ORDER BY l.commit_lsn, l.seq LIMIT 1), "
 							  "'max_age ' OPERATOR(pg_catalog.||) s.retention_max_age::text OPERATOR(pg_catalog.||) "
 							  "coalesce(', max_bytes ' OPERATOR(pg_catalog.||) pg_catalog.pg_size_pretty(s.retention_max_bytes), ''), "
@@ -114,7 +117,7 @@ cdc_status(PG_FUNCTION_ARGS)
 							  "FROM cdc.log_state s, "
 							  "LATERAL (SELECT coalesce(pg_catalog.sum(pg_catalog.pg_total_relation_size(t.relid)), 0)::bigint AS bytes "
 							  "         FROM pg_catalog.pg_partition_tree('cdc.log'::pg_catalog.regclass) t WHERE t.isleaf) d",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "cdc_ext: reading the log's state failed");
 	for (int i = 0; i < 16; i++)
