@@ -2,7 +2,7 @@
  * compat.h
  *		The one place where PostgreSQL major versions would differ for cdc_ext.
  *
- * Built and tested on PostgreSQL 15 only (15.18 and 15.20, Debian 12), so
+ * Built and tested on PostgreSQL 15 only (15.20, Debian 12), so
  * that is all this header admits.  Other majors fail at compile time rather
  * than build into something nobody ran:
  * - 14 and older lack APIs cdc_ext uses: InitMaterializedSRF,
