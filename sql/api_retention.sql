@@ -79,16 +79,6 @@ SELECT pg_temp.try($$SELECT * FROM cdc.stream('reader')$$);
 
 SELECT cdc.drop_consumer(name) FROM cdc.consumers ORDER BY name;
 DROP TABLE t, other;
--- (retried: DROP EXTENSION can deadlock with the log writer's ingest)
-DO $$ BEGIN
-	FOR i IN 1..50 LOOP
-		BEGIN
-			DROP EXTENSION cdc_ext;
-			RETURN;
-		EXCEPTION WHEN deadlock_detected THEN
-			PERFORM pg_sleep(0.1);
-		END;
-	END LOOP;
-END $$;
+DROP EXTENSION cdc_ext;
 DROP OWNED BY cdc_eve;
 DROP ROLE cdc_eve;

@@ -118,16 +118,6 @@ REVOKE cdc_alice FROM cdc_bob;
 
 SELECT cdc.drop_consumer(name) FROM cdc.consumers ORDER BY name;
 DROP TABLE docs, people, notes, secret;
--- (retried: DROP EXTENSION can deadlock with the log writer's ingest)
-DO $$ BEGIN
-	FOR i IN 1..50 LOOP
-		BEGIN
-			DROP EXTENSION cdc_ext;
-			RETURN;
-		EXCEPTION WHEN deadlock_detected THEN
-			PERFORM pg_sleep(0.1);
-		END;
-	END LOOP;
-END $$;
+DROP EXTENSION cdc_ext;
 DROP OWNED BY cdc_alice, cdc_bob, cdc_carol, cdc_dave;
 DROP ROLE cdc_alice, cdc_bob, cdc_carol, cdc_dave;
