@@ -128,7 +128,19 @@ if ls "$work"/t/*.pl >/dev/null 2>&1; then
 	[ "$bad" -eq 0 ] && [ "$nfiles_failed" -gt 0 ] && bad=1
 	count $((total - bad < 0 ? 0 : total - bad)) "$bad"
 	if [ "$bad" -gt 0 ]; then
-		for f in "$work"/tmp_check/log/regress_log_*; do [ -f "$f" ] && tail -n 60 "$f"; done
+		for f in "$work"/tmp_check/log/regress_log_*; do
+			[ -f "$f" ] || continue
+			tail -n 60 "$f"
+			# a failing file: what its servers said about the writer, and their errors
+			if grep -q '^\[[0-9:.]*\]([0-9.]*s) not ok' "$f"; then
+				t=$(basename "$f"); t=${t#regress_log_}
+				for l in "$work"/tmp_check/log/"$t"_*.log; do
+					[ -f "$l" ] || continue
+					echo "== $(basename "$l") (writer, launcher, errors)"
+					grep -E 'cdc_ext|background worker|ERROR|FATAL|PANIC|WARNING' "$l" | tail -n 80
+				done
+			fi
+		done
 	fi
 fi
 

@@ -59,6 +59,11 @@ is($node->safe_psql('postgres', q{SELECT lag_changes FROM cdc.consumers WHERE na
 $node->safe_psql('postgres', q{CREATE DATABASE other});
 $node->safe_psql('other', q{CREATE EXTENSION cdc_ext; CREATE TABLE u (id int PRIMARY KEY)});
 is(poll_for('other', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'a writer for the second database');
+# the launcher's bookkeeping after it started the writer must not hide it
+# (it once marked a writer that was already running as "starting")
+select(undef, undef, undef, 1.0);
+is($node->safe_psql('other', q{SELECT running FROM cdc.writer_info()}), 't',
+	'... and it is still said to run a second later');
 $node->safe_psql('other', q{SELECT cdc.wait_for_log(); INSERT INTO u VALUES (1); SELECT cdc.wait_for_log()});
 is($node->safe_psql('other', q{SELECT string_agg(entity, ',') FROM cdc.log}), 'public.u',
 	'each database logs its own changes only');

@@ -533,11 +533,23 @@ start_writer(Oid dboid, BackgroundWorkerHandle **handle)
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "cdc_ext log writer");
 	bgw.bgw_main_arg = ObjectIdGetDatum(dboid);
 	bgw.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&bgw, handle))
-		return false;
+
+	/*
+	 * Say "starting" before the worker can run: it may be running (and have
+	 * said so) before RegisterDynamicBackgroundWorker returns here, and
+	 * marking it "starting" afterwards would hide it from writer_info().
+	 */
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	e->state = CDC_WRITER_STARTING;
 	LWLockRelease(shared->lock);
+	if (!RegisterDynamicBackgroundWorker(&bgw, handle))
+	{
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		if (e->state == CDC_WRITER_STARTING)
+			e->state = CDC_WRITER_NONE;
+		LWLockRelease(shared->lock);
+		return false;
+	}
 	return true;
 }
 
@@ -725,14 +737,12 @@ cdc_writer_main(Datum arg)
 	my_db = db_entry(dboid, true);
 	if (my_db == NULL)
 		proc_exit(1);
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	wanted_at = my_db->wanted_at;
-	LWLockRelease(shared->lock);
 	before_shmem_exit(writer_shmem_exit, (Datum) 0);
 
 	/*
-	 * Is cdc_ext 1.1 here?  When CREATE EXTENSION asked for us, its
-	 * transaction may not have committed yet: look again for a few seconds.
+	 * Is cdc_ext 1.1 here?  When CREATE EXTENSION asked for a writer (now,
+	 * or while this one was starting as a mere probe), its transaction may
+	 * not have committed yet: look again for a few seconds after the ask.
 	 */
 	for (;;)
 	{
@@ -748,6 +758,9 @@ cdc_writer_main(Datum arg)
 			/* dropped while we were away: the slot is ours to drop */
 			CdcIngestDropSlot();
 		}
+		LWLockAcquire(shared->lock, LW_SHARED);
+		wanted_at = my_db->wanted_at;
+		LWLockRelease(shared->lock);
 		if (wanted_at == 0 ||
 			TimestampDifferenceExceeds(wanted_at, GetCurrentTimestamp(), 10000))
 			writer_exit_no_extension();
