@@ -80,16 +80,33 @@ SQL
 }
 
 # --- ingest vs peek, RUNS fresh databases -------------------------------
-ingest_t=(); peek_t=()
-for r in $(seq 1 "$RUNS"); do
+# Run 0 is on a fresh cluster: every WAL segment the ingest writes into is a
+# new file, zero-filled first (wal_init_zero), which a server that has run
+# for a while does not do (a checkpoint recycles old segments as future
+# ones).  It is reported on its own; runs 1..RUNS start after the previous
+# run's database and slots are dropped and a checkpoint recycled its WAL, so
+# they write into recycled segments, as a running server does.
+ingest_t=(); peek_t=(); segs_t=()
+for r in $(seq 0 "$RUNS"); do
 	db=ref$r
 	setup_db "$db"
 	q "$db" < "$here/bench/workloads/reference_setup.sql" >/dev/null
 	q "$db" -c "SELECT 'x' FROM pg_create_logical_replication_slot('plug$r', 'cdc_ext')" >/dev/null
 	q "$db" -c "SELECT 'x' FROM pg_create_logical_replication_slot('stream_src$r', 'cdc_ext')" >/dev/null
 	q "$db" -v n="$(n 200000)" < "$here/bench/workloads/reference.sql"
-	peek_t+=("$(q "$db" -c "SELECT bench_time('SELECT count(*) FROM pg_logical_slot_peek_changes(''plug$r'', NULL, NULL)')")")
-	t0=$(now); q "$db" -c "CALL cdc.ingest()"; ingest_t+=("$(since "$t0")")
+	p=$(q "$db" -c "SELECT bench_time('SELECT count(*) FROM pg_logical_slot_peek_changes(''plug$r'', NULL, NULL)')")
+	new_segs=$(ls "$work/data/pg_wal" | grep -c '^[0-9A-F]\{24\}$' || true)
+	t0=$(now); q "$db" -c "CALL cdc.ingest()"; i=$(since "$t0")
+	new_segs=$(( $(ls "$work/data/pg_wal" | grep -c '^[0-9A-F]\{24\}$' || true) - new_segs ))
+	if [ "$r" -eq 0 ]; then
+		peek0=$p; ingest0=$i; segs0=$new_segs
+	else
+		peek_t+=("$p"); ingest_t+=("$i"); segs_t+=("$new_segs")
+	fi
+	if [ "$r" -lt "$RUNS" ]; then
+		q postgres -c "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE database = '$db'" >/dev/null
+		psql_ -d postgres -c "DROP DATABASE $db" -c "CHECKPOINT" -c "CHECKPOINT"
+	fi
 done
 db=ref$RUNS
 rows=$(q "$db" -c "SELECT count(*) FROM cdc.log")
@@ -100,12 +117,14 @@ json_bytes=$(q "$db" -c "SELECT avg(octet_length(data))::int FROM pg_logical_slo
 {
 	echo "## Ingest (reference workload: $(n 200000) orders, insert all, update half, delete a fifth; REPLICA IDENTITY FULL)"
 	echo
-	echo "$rows changes logged. Medians of $RUNS fresh databases; runs: ingest ${ingest_t[*]} s, peek ${peek_t[*]} s."
+	echo "$rows changes logged. Medians of $RUNS fresh databases on a server whose WAL segments are recycled (the previous run's WAL, freed by a checkpoint); runs: ingest ${ingest_t[*]} s, peek ${peek_t[*]} s; WAL segment files created during each ingest: ${segs_t[*]}."
 	echo
 	echo "| what | median s | ratio | target |"
 	echo "|---|---:|---:|---|"
 	echo "| plugin peek (pg_logical_slot_peek_changes, cdc_ext) | $pk | 1.00 | |"
 	echo "| ingest (CALL cdc.ingest(): decode + multi-insert + commit) | $ig | $(ratio "$ig" "$pk") | within 2x |"
+	echo
+	echo "First run, on the fresh cluster (every WAL segment the ingest writes is a new file, zero-filled first; $segs0 created): peek $peek0 s, ingest $ingest0 s, ratio $(ratio "$ingest0" "$peek0")."
 	echo
 	echo "Bytes per logged change: $(awk -v a="$log_bytes" -v n="$rows" 'BEGIN {printf "%.0f", a / n}') on disk with the primary key index ($(awk -v a="$heap_bytes" -v n="$rows" 'BEGIN {printf "%.0f", a / n}') heap only, TOAST and index included in the first), beside $json_bytes bytes of the plugin's JSON per change."
 	echo

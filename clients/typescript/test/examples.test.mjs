@@ -1,7 +1,8 @@
 // The README's examples run against the server: batch processing (SQL API,
 // nextBatch + checkpoints), replication (replication protocol into a
-// replica table), audit log (consume(), exactly-once into a table) and
-// event publishing (temporary consumer, NOTIFY).
+// replica table), audit log (consume(), exactly-once into a table), event
+// publishing (temporary consumer, NOTIFY), search index sync, cache
+// invalidation and notifications (streamChanges of a named consumer).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -25,7 +26,7 @@ before(async () => {
 	await ensureExtension();
 	await sql('DROP TABLE IF EXISTS products, users, orders, audit_log, products_replica');
 	await sql(readFileSync(`${dir}setup.sql`, 'utf8'));
-	for (const c of ['batch', 'audit'])
+	for (const c of ['batch', 'audit', 'search-sync', 'cache', 'notifications'])
 		await sql('SELECT cdc.drop_consumer($1) FROM cdc.consumers WHERE name = $1', [c]);
 	await sql("SELECT pg_drop_replication_slot('products_replica') FROM pg_replication_slots WHERE slot_name = 'products_replica'");
 });
@@ -68,4 +69,32 @@ test('audit log (exactly-once consume) and event publishing examples', async () 
 	assert.ok(n >= 5, `audit rows for products: ${n}`);
 	const big = (await sql(`SELECT new_values->>'id' AS id FROM audit_log WHERE entity_id = '9007199254740993'::jsonb AND operation = 'insert'`)).rows;
 	assert.ok(big.length >= 1 && big.every((x) => x.id === '9007199254740993'), 'the bigint key is exact in jsonb');
+});
+
+test('search index sync, cache invalidation and notification examples', async () => {
+	await sql('DELETE FROM products; DELETE FROM users; DELETE FROM orders');
+	const search = runExample('search-index-sync', 6);
+	const cache = runExample('cache-invalidation', 6);
+	const notify = runExample('notifications', 6);
+	await sleep(2500);
+	await sql(`INSERT INTO products VALUES (9007199254740995, 'lamp', 10.5, 'home'), (7, 'desk', 99, 'home')`);
+	await sql(`UPDATE products SET price = 11 WHERE id = 9007199254740995`);
+	await sql(`DELETE FROM products WHERE id = 7`);
+	await sql(`INSERT INTO users VALUES (42, 'grace@example.com')`);
+	await sql(`INSERT INTO orders VALUES (500, 42, 'new'), (501, 42, 'new')`);
+	await sql(`UPDATE orders SET status = 'shipped' WHERE id = 500`);
+	await sql(`UPDATE orders SET status = 'cancelled' WHERE id = 501`);
+	await waitForLog();
+	const [s, c, n] = await Promise.all([search, cache, notify]);
+	assert.equal(s.code, 0, s.out);
+	// the update is indexed with its new price and the exact bigint id; the deleted row leaves the index
+	assert.match(s.out, /indexed products\/9007199254740995 \{"id":"9007199254740995","name":"lamp","price":11,"category":"home"\}/);
+	assert.match(s.out, /deleted products\/7/);
+	assert.equal(c.code, 0, c.out);
+	for (const k of ['public.products:"9007199254740995"', 'public.products:7', 'public.users:42'])
+		assert.ok(c.out.includes(`invalidated ${k}`), `${k} in:\n${c.out}`);
+	assert.ok(!/invalidated public\.orders/.test(c.out), 'orders are not the cache\'s');
+	assert.equal(n.code, 0, n.out);
+	// one notification: the order that shipped, none for the cancelled one or the inserts
+	assert.deepEqual(n.out.match(/^notify .*$/gm), ['notify {"type":"order_shipped","orderId":500,"userId":42}']);
 });
