@@ -73,10 +73,16 @@ test('audit log (exactly-once consume) and event publishing examples', async () 
 
 test('search index sync, cache invalidation and notification examples', async () => {
 	await sql('DELETE FROM products; DELETE FROM users; DELETE FROM orders');
-	const search = runExample('search-index-sync', 6);
-	const cache = runExample('cache-invalidation', 6);
-	const notify = runExample('notifications', 6);
-	await sleep(2500);
+	const search = runExample('search-index-sync', 10);
+	const cache = runExample('cache-invalidation', 10);
+	const notify = runExample('notifications', 10);
+	// each example creates its consumer (start 'now') before it streams: write once all three exist
+	for (let i = 0; i < 80; i++) {
+		const n = (await sql(`SELECT count(*)::int AS n FROM cdc.consumers WHERE name IN ('search-sync', 'cache', 'notifications')`)).rows[0].n;
+		if (n === 3)
+			break;
+		await sleep(100);
+	}
 	await sql(`INSERT INTO products VALUES (9007199254740995, 'lamp', 10.5, 'home'), (7, 'desk', 99, 'home')`);
 	await sql(`UPDATE products SET price = 11 WHERE id = 9007199254740995`);
 	await sql(`DELETE FROM products WHERE id = 7`);
