@@ -4,16 +4,7 @@
 \set VERBOSITY terse
 CREATE EXTENSION cdc_ext;
 
--- Until the log writer makes its first partition itself, make it here;
--- then wait until the writer captures.
-DO $$ BEGIN
-	IF (SELECT current_chunk FROM cdc.log_state) = 0 AND to_regclass('cdc.log_1') IS NULL THEN
-		CREATE TABLE cdc.log_1 PARTITION OF cdc.log FOR VALUES FROM (1) TO (2);
-		ALTER EXTENSION cdc_ext ADD TABLE cdc.log_1;
-		INSERT INTO cdc.log_chunk (chunk, relname) VALUES (1, 'log_1');
-		UPDATE cdc.log_state SET current_chunk = 1;
-	END IF;
-END $$;
+-- Wait until the writer captures.
 DO $$ BEGIN
 	FOR i IN 1..600 LOOP
 		EXIT WHEN (SELECT capture_from IS NOT NULL FROM cdc.log_state);

@@ -19,15 +19,6 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE t (id int PRIMARY KEY);
 	CREATE TABLE untouched (id int PRIMARY KEY);
 	CREATE TABLE noise (id int PRIMARY KEY);
-	DO $$ BEGIN
-		IF (SELECT current_chunk FROM cdc.log_state) = 0 AND to_regclass('cdc.log_1') IS NULL THEN
-			CREATE TABLE cdc.log_1 PARTITION OF cdc.log FOR VALUES FROM (1) TO (2);
-			ALTER EXTENSION cdc_ext ADD TABLE cdc.log_1;
-			INSERT INTO cdc.log_chunk (chunk, relname) VALUES (1, 'log_1');
-			UPDATE cdc.log_state SET current_chunk = 1;
-		END IF;
-	EXCEPTION WHEN duplicate_table OR unique_violation THEN NULL;
-	END $$;
 });
 $node->poll_query_until('postgres', q{SELECT capture_from IS NOT NULL FROM cdc.log_state})
   or die 'the log writer did not start';
