@@ -161,7 +161,7 @@ measure() {
 	{
 		echo "## $title"
 		echo
-		echo "$rows entries from cdc_ext; ratios against $base (and wal2json fv2 for cdc_ext)."
+		echo "$rows entries from cdc_ext without filters; ratios against $base (and wal2json fv2 for cdc_ext)."
 		echo
 		echo "| plugin | median s | best s | runs (s) | vs $base (medians) |"
 		echo "|---|---:|---:|---|---:|"
