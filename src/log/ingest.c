@@ -257,10 +257,11 @@ CdcIngestPrepareSlot(void)
 	Oid			slottype[1] = {TEXTOID};
 	ArrayType  *migrate = NULL;
 	bool		isnull;
+	bool		never_had_slot;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	CdcOwnerBegin(&scope);
-	if (SPI_execute("SELECT migrate_slots::text[] FROM cdc.log_state", true, 1) != SPI_OK_SELECT ||
+	if (SPI_execute("SELECT migrate_slots::text[], capture_from IS NULL FROM cdc.log_state", true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "cdc_ext: cdc.log_state must have one row");
 	{
@@ -268,9 +269,26 @@ CdcIngestPrepareSlot(void)
 
 		if (!isnull)
 			migrate = DatumGetArrayTypePCopy(d);
+		never_had_slot = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 2, &isnull));
 	}
 	had_migration = migrate != NULL;
 	slotarg[0] = CStringGetTextDatum(slot);
+
+	/*
+	 * A slot of that name that this log never started from is an earlier
+	 * cdc_ext's in this database (dropped while no writer ran, or while a
+	 * writer was starting and had already seen the old one): its position
+	 * is before this log began.  Drop it; this log starts now.
+	 */
+	if (never_had_slot && migrate == NULL &&
+		SearchNamedReplicationSlot(slot, true) != NULL)
+	{
+		ReplicationSlotDrop(slot, true);
+		ereport(LOG,
+				(errmsg("cdc_ext: dropped replication slot \"%s\" of an earlier cdc_ext in this database",
+						slot)));
+	}
 
 	if (SearchNamedReplicationSlot(slot, true) == NULL)
 	{

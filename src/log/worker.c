@@ -48,6 +48,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -88,6 +89,7 @@ typedef struct CdcLogDb
 	pid_t		writer_pid;
 	TimestampTz started_at;
 	TimestampTz wanted_at;		/* cdc.start_writer() asked at */
+	TransactionId wanted_xid;	/* ... in this transaction (CREATE EXTENSION's) */
 	pg_atomic_uint64 generation;	/* bumped after each logging commit */
 	pg_atomic_uint64 processed_lsn;	/* every transaction committed before it is logged */
 	Oid			extension;		/* ... by the writer of this cdc_ext (its OID) */
@@ -206,6 +208,7 @@ db_entry(Oid dboid, bool create)
 		free_slot->state = CDC_WRITER_NONE;
 		free_slot->writer_pid = 0;
 		free_slot->wanted_at = 0;
+		free_slot->wanted_xid = InvalidTransactionId;
 		result = free_slot;
 	}
 	LWLockRelease(shared->lock);
@@ -365,9 +368,16 @@ cdc_start_writer(PG_FUNCTION_ARGS)
 	CdcLogDb   *e = db_entry(MyDatabaseId, true);
 
 	if (e == NULL)
+	{
+		if (shared != NULL)
+			ereport(WARNING,
+					(errmsg("cdc_ext: more than %d databases; no log writer for this database",
+							CDC_MAX_DATABASES)));
 		PG_RETURN_BOOL(false);
+	}
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	e->wanted_at = GetCurrentTimestamp();
+	e->wanted_xid = GetTopTransactionIdIfAny();
 	if (e->state == CDC_WRITER_NO_EXTENSION)
 		e->state = CDC_WRITER_NONE;
 	shared->rescan = true;
@@ -481,7 +491,7 @@ typedef struct LauncherDb
 } LauncherDb;
 
 static List *
-database_list(void)
+database_list(List **all)
 {
 	List	   *result = NIL;
 	Relation	rel;
@@ -498,16 +508,42 @@ database_list(void)
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
 		MemoryContext old;
 
-		if (!db->datallowconn || db->datistemplate)
-			continue;
 		old = MemoryContextSwitchTo(outer);
-		result = lappend_oid(result, db->oid);
+		*all = lappend_oid(*all, db->oid);
+		if (db->datallowconn && !db->datistemplate)
+			result = lappend_oid(result, db->oid);
 		MemoryContextSwitchTo(old);
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
 	return result;
+}
+
+/* A dropped database's entry is free again (no writer can run there). */
+static void
+release_entry(Oid dboid)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < CDC_MAX_DATABASES; i++)
+	{
+		CdcLogDb   *e = &shared->dbs[i];
+
+		if (e->dboid != dboid)
+			continue;
+		if (e->writer_pid != 0 && kill(e->writer_pid, 0) == 0)
+			break;
+		e->state = CDC_WRITER_NONE;
+		e->writer_pid = 0;
+		e->wanted_at = 0;
+		e->wanted_xid = InvalidTransactionId;
+		e->started_at = 0;
+		e->extension = InvalidOid;
+		pg_atomic_write_u64(&e->processed_lsn, 0);
+		e->dboid = InvalidOid;
+		break;
+	}
+	LWLockRelease(shared->lock);
 }
 
 static bool
@@ -567,13 +603,25 @@ cdc_launcher_main(Datum arg)
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->launcher_pid = MyProcPid;
 	shared->launcher_latch = MyLatch;
-	/* after a crash restart, no writer runs: forget what the old ones said */
+	/*
+	 * After a crash restart shared memory is new.  But this launcher may also
+	 * have been restarted alone (it exited on an error) while the writers run
+	 * on: keep what a live writer said, so that it is neither hidden nor
+	 * doubled; forget the rest (a writer the old launcher registered and
+	 * that has not said "running" yet is started again: the one that says
+	 * "running" first keeps the database).
+	 */
 	for (int i = 0; i < CDC_MAX_DATABASES; i++)
 	{
-		if (shared->dbs[i].state == CDC_WRITER_RUNNING ||
-			shared->dbs[i].state == CDC_WRITER_STARTING)
-			shared->dbs[i].state = CDC_WRITER_NONE;
-		shared->dbs[i].writer_pid = 0;
+		CdcLogDb   *e = &shared->dbs[i];
+
+		if (e->state == CDC_WRITER_RUNNING && e->writer_pid != 0 &&
+			kill(e->writer_pid, 0) == 0)
+			continue;
+		if (e->state == CDC_WRITER_RUNNING ||
+			e->state == CDC_WRITER_STARTING)
+			e->state = CDC_WRITER_NONE;
+		e->writer_pid = 0;
 	}
 	LWLockRelease(shared->lock);
 
@@ -581,6 +629,7 @@ cdc_launcher_main(Datum arg)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 		ListCell   *lc;
+		pid_t		pid;
 
 		if (ConfigReloadPending)
 		{
@@ -598,7 +647,8 @@ cdc_launcher_main(Datum arg)
 		}
 		if (now >= next_scan)
 		{
-			List	   *oids = database_list();
+			List	   *all = NIL;
+			List	   *oids = database_list(&all);
 			ListCell   *lo;
 
 			foreach(lc, dbs)
@@ -619,6 +669,23 @@ cdc_launcher_main(Datum arg)
 				}
 				ld->seen = true;
 			}
+			/* dropped databases: give their entries back */
+			foreach(lc, dbs)
+			{
+				LauncherDb *ld = lfirst(lc);
+
+				if (list_member_oid(all, ld->dboid) ||
+					(ld->handle != NULL &&
+					 GetBackgroundWorkerPid(ld->handle, &pid) != BGWH_STOPPED))
+					continue;
+				release_entry(ld->dboid);
+				if (ld->handle != NULL)
+					pfree(ld->handle);
+				dbs = foreach_delete_current(dbs, lc);
+				pfree(ld);
+			}
+			list_free(all);
+			list_free(oids);
 			next_scan = now + (int64) CDC_PROBE_INTERVAL_MS * 1000 / 3;
 		}
 
@@ -626,8 +693,8 @@ cdc_launcher_main(Datum arg)
 		{
 			LauncherDb *ld = lfirst(lc);
 			CdcLogDb   *e = db_entry(ld->dboid, true);
-			pid_t		pid;
 			bool		alive;
+			bool		had_writer;
 			CdcWriterState state;
 			bool		wanted;
 
@@ -643,6 +710,7 @@ cdc_launcher_main(Datum arg)
 			LWLockRelease(shared->lock);
 			if (alive || !ld->seen)
 				continue;
+			had_writer = ld->handle != NULL;
 			if (ld->handle != NULL)
 			{
 				pfree(ld->handle);
@@ -663,8 +731,16 @@ cdc_launcher_main(Datum arg)
 				if (!wanted && ld->next_start < now)
 					ld->next_start = now + (int64) CDC_PROBE_INTERVAL_MS * 1000;
 			}
-			else if (state == CDC_WRITER_RUNNING || state == CDC_WRITER_STARTING)
+			else if (had_writer || state == CDC_WRITER_RUNNING ||
+					 state == CDC_WRITER_STARTING)
+			{
+				/*
+				 * Our writer went without saying "no extension": an error,
+				 * even if its exit already said "none" (not at once again, or
+				 * a writer that always fails would be started in a tight loop)
+				 */
 				ld->next_start = now + (int64) CDC_RESTART_DELAY_MS * 1000;
+			}
 			if (wanted)
 				ld->next_start = 0;
 			if (now < ld->next_start)
@@ -678,7 +754,8 @@ cdc_launcher_main(Datum arg)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	proc_exit(0);
+	/* exit code 0 would unregister a static worker: a SIGTERM'd launcher would never come back */
+	proc_exit(1);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -727,6 +804,8 @@ cdc_writer_main(Datum arg)
 	CdcIngest	ing;
 	TimestampTz last_maintain = 0;
 	TimestampTz wanted_at;
+	TransactionId wanted_xid;
+	bool		asker_running;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -742,13 +821,20 @@ cdc_writer_main(Datum arg)
 	/*
 	 * Is cdc_ext 1.1 here?  When CREATE EXTENSION asked for a writer (now,
 	 * or while this one was starting as a mere probe), its transaction may
-	 * not have committed yet: look again for a few seconds after the ask.
+	 * not have committed yet: look again as long as it runs (however long),
+	 * and for a few seconds after the ask.  Whether it runs is asked before
+	 * the look's snapshot, so that a commit in between is seen.
 	 */
 	for (;;)
 	{
 		CdcLogPresence presence;
 
 		CdcStartTransaction();
+		LWLockAcquire(shared->lock, LW_SHARED);
+		wanted_xid = my_db->wanted_xid;
+		LWLockRelease(shared->lock);
+		asker_running = TransactionIdIsValid(wanted_xid) &&
+			TransactionIdIsInProgress(wanted_xid);
 		presence = CdcLogPresent();
 		CommitTransactionCommand();
 		if (presence == CDC_LOG_PRESENT)
@@ -761,8 +847,9 @@ cdc_writer_main(Datum arg)
 		LWLockAcquire(shared->lock, LW_SHARED);
 		wanted_at = my_db->wanted_at;
 		LWLockRelease(shared->lock);
-		if (wanted_at == 0 ||
-			TimestampDifferenceExceeds(wanted_at, GetCurrentTimestamp(), 10000))
+		if (!asker_running &&
+			(wanted_at == 0 ||
+			 TimestampDifferenceExceeds(wanted_at, GetCurrentTimestamp(), 10000)))
 			writer_exit_no_extension();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 100L, PG_WAIT_EXTENSION);
