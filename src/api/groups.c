@@ -36,21 +36,23 @@
  * The rules read committed state after taking the key's lock, which is why
  * read_group and claim need READ COMMITTED (a fresh snapshot per statement).
  *
- * Acknowledgement is a row update in the caller's transaction and takes no
- * group-wide lock: acked rows stay until the frontier holder moves the
- * watermark past them (lazily, in phase 2) and deletes them, so a second
- * acknowledgement of the same change is told apart from a change that is
- * not the group's.
+ * Acknowledgement deletes the entry, in the caller's transaction, and takes
+ * no group-wide lock.  A second acknowledgement of the same change finds
+ * no entry; explain_position then tells "already acknowledged" (a log row
+ * of the group between watermark and frontier, or a dead letter) from a
+ * change that is not the group's.  The frontier holder moves the watermark
+ * to the oldest entry left (lazily, in phase 2).
  *
  * Cost: every change of a group is a cdc.group_entry row, inserted when
- * first leased (or held back), updated by each lease and the ack (HOT: no
- * index covers those columns) and deleted when the watermark passes it.
- * Below the watermark there are only deleted rows until vacuum, so every
- * scan starts at the watermark, and sequential scans are off in these
+ * first leased (or held back), updated only when leased again (HOT: no
+ * index covers those columns) and deleted by its acknowledgement.  Deleted
+ * rows stay in pages and indexes until vacuum, so every scan starts at the
+ * watermark, statements joining a batch's positions are bounded by its
+ * commit_lsns (lsn_bounds), and sequential scans are off in these
  * statements (few live rows in many pages would mislead the planner).
- * That is about 25x the cost of a cdc.consume() batch per change read:
- * groups pay off when the work per change is what needs more workers
- * (bench/groups/).
+ * Measured in bench/groups/results.md: a lease and an ack of 100 changes
+ * still cost several times a cdc.consume() batch, so groups pay off when
+ * the work per change is what needs more workers.
  *
  * Security: like the consumer functions, these run as their caller, check
  * that the caller may use the group (owner, member of it, superuser) and
@@ -232,13 +234,13 @@ lsn_bounds(Datum *lsn, int n, Datum *lo, Datum *hi)
  */
 static int
 run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
-	Datum *values, const char *nulls, int expect, long tcount)
+	Datum *values, const char *nulls, int expect, long tcount, int options)
 {
 	int			rc;
 
 	if (*plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, options);
 
 		if (p == NULL)
 			elog(ERROR, "cdc_ext: preparing \"%s\" failed: %s", sql,
@@ -256,7 +258,23 @@ run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 #define RUN(sql, types, values, nulls, expect, tcount) \
 	do { \
 		static SPIPlanPtr plan_ = NULL; \
-		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount)); \
+		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount), 0); \
+	} while (0)
+
+/*
+ * The same, planned for each execution's values: for the statements that
+ * join a batch's positions (unnest of arrays) to cdc.group_entry.  Their
+ * generic plan, from statistics that see few live entries, nests a rescan
+ * of the whole array inside a scan of the entries (100 x 100 comparisons
+ * for a batch of 100: 1.5 ms of a 1.7 ms acknowledgement); planned with the
+ * values, the join reads the batch's stretch of the primary key once
+ * (lsn_bounds) and hashes (0.2 ms).
+ */
+#define RUN_CUSTOM(sql, types, values, nulls, expect, tcount) \
+	do { \
+		static SPIPlanPtr plan_ = NULL; \
+		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount), \
+			CURSOR_OPT_CUSTOM_PLAN); \
 	} while (0)
 
 static Datum
@@ -267,8 +285,8 @@ get_col(int row, int col, bool *isnull)
 
 /*
  * The API's privileged SPI session (CdcPrivBegin: the extension's owner,
- * search_path pinned), with sequential scans off until CdcPrivEnd restores
- * the caller's settings.  Every statement here reads a few rows through an
+ * search_path pinned), with sequential scans off (and plan_cache_mode at
+ * its default) until CdcPrivEnd restores the caller's settings.  Every statement here reads a few rows through an
  * index, but cdc.group_entry churns (each change is inserted, updated and
  * deleted): between two vacuums it holds few live rows in many pages, and
  * the planner, counting live rows, would scan all those pages.
@@ -278,6 +296,9 @@ group_priv_begin(CdcPriv *priv)
 {
 	CdcPrivBegin(priv);
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	/* the caller's plan_cache_mode would override RUN_CUSTOM */
+	(void) set_config_option("plan_cache_mode", "auto", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
@@ -718,7 +739,7 @@ deliver(CdcGroup *g, Out *out, PosList *pl, int32 *counts, bool *replay)
 	}
 }
 
-/* Acknowledge for the group what the caller may not receive. */
+/* Acknowledge for the group what the caller may not receive (see ack_positions). */
 static void
 ack_skipped(CdcGroup *g, PosList *pl)
 {
@@ -731,18 +752,19 @@ ack_skipped(CdcGroup *g, PosList *pl)
 	values[1] = lsn_array(pl->lsn, pl->n);
 	values[2] = int4_array(pl->seq, pl->n);
 	lsn_bounds(pl->lsn, pl->n, &values[3], &values[4]);
-	RUN("UPDATE cdc.group_entry e SET acked = true "
-		"FROM unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+	RUN_CUSTOM("DELETE FROM cdc.group_entry e "
+		"USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 		"WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s "
 		"AND e.commit_lsn BETWEEN $4 AND $5",
-		types, values, NULL, SPI_OK_UPDATE, 0);
+		types, values, NULL, SPI_OK_DELETE, 0);
 	pl->n = 0;
 }
 
 /*
  * Move to the dead-letter table the entries (sorted positions) that were
- * delivered max_deliveries times: a log entry is acknowledged for the group
- * and copied; a replayed dead letter goes back to being dead.
+ * delivered max_deliveries times: a log entry is copied and acknowledged
+ * for the group (its entry deleted); a replayed dead letter goes back to
+ * being dead.
  */
 static void
 dead_letter(CdcGroup *g, PosList *pl)
@@ -756,8 +778,8 @@ dead_letter(CdcGroup *g, PosList *pl)
 	values[1] = lsn_array(pl->lsn, pl->n);
 	values[2] = int4_array(pl->seq, pl->n);
 	lsn_bounds(pl->lsn, pl->n, &values[3], &values[4]);
-	RUN("WITH d AS (UPDATE cdc.group_entry e SET acked = true "
-		"  FROM unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+	RUN_CUSTOM("WITH d AS (DELETE FROM cdc.group_entry e "
+		"  USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 		"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked AND NOT e.replay "
 		"  AND e.commit_lsn BETWEEN $4 AND $5 "
 		"  RETURNING e.commit_lsn, e.seq, e.chunk, e.delivery_count, e.member, e.replay), "
@@ -916,13 +938,17 @@ decide_keys(CdcGroup *g, const char *member, List *keys, XLogRecPtr cut_lsn, int
 		Datum		values[] = {Int32GetDatum(g->id), int4_array(kd, nk),
 		LSNGetDatum(g->ack_lsn), Int32GetDatum(g->ack_seq)};
 
-		/* above the watermark (see advance_watermark), and replayed dead letters */
+		/*
+		 * above the watermark (see advance_watermark), and replayed dead
+		 * letters (khash + 0: through the small replay index, not the key
+		 * index, which a generic plan would otherwise walk once per key)
+		 */
 		RUN("SELECT * FROM ("
 			" SELECT " ENTRY_COLUMNS ", delivered_at FROM cdc.group_entry "
 			" WHERE grp = $1 AND khash = ANY ($2) AND (commit_lsn, seq) > ($3, $4) AND NOT acked "
 			" UNION ALL "
 			" SELECT " ENTRY_COLUMNS ", delivered_at FROM cdc.group_entry "
-			" WHERE grp = $1 AND replay AND (commit_lsn, seq) <= ($3, $4) AND khash = ANY ($2) "
+			" WHERE grp = $1 AND replay AND (commit_lsn, seq) <= ($3, $4) AND khash + 0 = ANY ($2) "
 			" AND NOT acked) k "
 			"ORDER BY khash, commit_lsn, seq",
 			types, values, NULL, SPI_OK_SELECT, 0);
@@ -1039,7 +1065,7 @@ lease_entries(CdcGroup *g, const char *member, List *ents, TimestampTz now,
 	values[5] = int4_array(pl.seq, pl.n);
 	values[6] = BoolGetDatum(for_claim);
 	lsn_bounds(pl.lsn, pl.n, &values[7], &values[8]);
-	RUN("UPDATE cdc.group_entry e SET member = $2, lease_until = $4, delivered_at = $3, "
+	RUN_CUSTOM("UPDATE cdc.group_entry e SET member = $2, lease_until = $4, delivered_at = $3, "
 		"  delivery_count = e.delivery_count + 1 "
 		"FROM unnest($5::pg_lsn[], $6::integer[]) AS u(c, s) "
 		"WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked "
@@ -1200,13 +1226,13 @@ typedef struct TableState
 
 /*
  * Move the watermark to just before the oldest unacknowledged entry (or to
- * the frontier) and delete the acknowledged entries it passed.
+ * the frontier).  Acknowledged entries are gone already (deleted by the
+ * acknowledgement); rows marked acked by builds before that stay until the
+ * horizon passes them (CdcGroupsHorizon) and are skipped meanwhile.
  */
 static void
 advance_watermark(CdcGroup *g)
 {
-	Oid			types[] = {INT4OID, PG_LSNOID, INT4OID, PG_LSNOID, INT4OID};
-	Datum		values[5];
 	XLogRecPtr	wl = g->scan_lsn;
 	int32		ws = g->scan_seq;
 
@@ -1233,15 +1259,6 @@ advance_watermark(CdcGroup *g)
 	}
 	if (pos_cmp(wl, ws, g->ack_lsn, g->ack_seq) <= 0)
 		return;
-	values[0] = Int32GetDatum(g->id);
-	values[1] = LSNGetDatum(wl);
-	values[2] = Int32GetDatum(ws);
-	values[3] = LSNGetDatum(g->ack_lsn);
-	values[4] = Int32GetDatum(g->ack_seq);
-	/* the acknowledged rows between the old watermark and the new */
-	RUN("DELETE FROM cdc.group_entry WHERE grp = $1 AND acked "
-		"AND (commit_lsn, seq) > ($4, $5) AND (commit_lsn, seq) <= ($2, $3)",
-		types, values, NULL, SPI_OK_DELETE, 0);
 	g->ack_lsn = wl;
 	g->ack_seq = ws;
 }
@@ -1380,6 +1397,7 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 		dbkeys = hash_create("cdc group known keys", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		if (nkd > 0)
 		{
+			/* replayed dead letters through their index: see decide_keys */
 			Oid			types[] = {INT4OID, INT4ARRAYOID, TEXTOID, TIMESTAMPTZOID, PG_LSNOID, INT4OID};
 			Datum		values[] = {Int32GetDatum(g->id), int4_array(kd, nkd),
 				CStringGetTextDatum(member), TimestampTzGetDatum(now),
@@ -1390,7 +1408,7 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 				"  WHERE grp = $1 AND khash = ANY ($2) AND (commit_lsn, seq) > ($5, $6) AND NOT acked "
 				"  UNION ALL "
 				"  SELECT khash, member, lease_until FROM cdc.group_entry "
-				"  WHERE grp = $1 AND replay AND (commit_lsn, seq) <= ($5, $6) AND khash = ANY ($2) "
+				"  WHERE grp = $1 AND replay AND (commit_lsn, seq) <= ($5, $6) AND khash + 0 = ANY ($2) "
 				"  AND NOT acked) k "
 				"GROUP BY khash",
 				types, values, NULL, SPI_OK_SELECT, 0);
@@ -1736,7 +1754,7 @@ positions_arg(ArrayType *la, ArrayType *sa)
  * statement is rolled back with the error, so nothing changed.
  */
 static void
-explain_position(CdcGroup *g, XLogRecPtr lsn, int32 seq, bool nack)
+explain_position(CdcGroup *g, Oid role, XLogRecPtr lsn, int32 seq, bool nack)
 {
 	Oid			types[] = {INT4OID, PG_LSNOID, INT4OID};
 	Datum		values[] = {Int32GetDatum(g->id), LSNGetDatum(lsn), Int32GetDatum(seq)};
@@ -1784,6 +1802,47 @@ explain_position(CdcGroup *g, XLogRecPtr lsn, int32 seq, bool nack)
 						   LSN_FORMAT_ARGS(g->scan_lsn), g->scan_seq),
 				 errhint("%s only changes that cdc.read_group() or cdc.claim() returned.",
 						 nack ? "Nack" : "Acknowledge")));
+
+	/*
+	 * Between the watermark and the frontier without an entry: acknowledged
+	 * (the entry was deleted), moved to the dead letters (likewise), or not
+	 * a change of the group at all (its filters, the caller's privileges,
+	 * or no such log row).
+	 */
+	{
+		bool		done;
+
+		RUN("SELECT 1 FROM cdc.group_dead_letter WHERE grp = $1 AND commit_lsn = $2 AND seq = $3",
+			types, values, NULL, SPI_OK_SELECT, 1);
+		done = SPI_processed > 0;
+		if (!done)
+		{
+			Oid			t[] = {PG_LSNOID, INT4OID, INT4OID};
+			Datum		v[] = {LSNGetDatum(lsn), Int32GetDatum(seq), Int32GetDatum(first_chunk(lsn))};
+
+			RUN("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
+				"entity_id, operation, old_data, new_data, unchanged_toast, fallback "
+				"FROM cdc.log WHERE commit_lsn = $1 AND seq = $2 AND chunk >= $3",
+				t, v, NULL, SPI_OK_SELECT, 1);
+			if (SPI_processed > 0)
+			{
+				Datum		lv[CDC_LOG_NCOLUMNS];
+				bool		ln[CDC_LOG_NCOLUMNS];
+				Datum		ev[CDC_ENTRY_NCOLUMNS];
+				bool		en[CDC_ENTRY_NCOLUMNS];
+
+				heap_deform_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, lv, ln);
+				done = CdcReadFilterApply(group_read_filter(g, role, false), lv, ln, ev, en);
+			}
+		}
+		if (done)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot %s change (%X/%X, %d) of consumer group \"%s\": it is already acknowledged",
+							verb, LSN_FORMAT_ARGS(lsn), seq, g->name),
+					 errdetail("Another delivery of it was acknowledged first, or it was moved to the dead letters."),
+					 errhint("Roll back the work done for this delivery: it was done once already.")));
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("(%X/%X, %d) is not a change of consumer group \"%s\"",
@@ -1814,24 +1873,20 @@ ack_positions(const char *name, PosArg *p, bool nack)
 	if (!nack)
 	{
 		/*
-		 * A replayed dead letter is done with once acknowledged: its entry
-		 * and its dead-letter row go (it may lie below the watermark, where
-		 * nothing else deletes it).
+		 * An acknowledged entry is deleted (one row version, no index
+		 * insertion, no space needed on its page; the watermark then has
+		 * nothing to clean up).  A replayed dead letter is done with once
+		 * acknowledged: its dead-letter row goes too.
 		 */
-		RUN("WITH a AS (UPDATE cdc.group_entry e SET acked = true "
-			"  FROM unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+		RUN_CUSTOM("WITH a AS (DELETE FROM cdc.group_entry e "
+			"  USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 			"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s "
-			"  AND NOT e.acked AND NOT e.replay AND e.delivery_count > 0 "
+			"  AND NOT e.acked AND e.delivery_count > 0 "
 			"  AND e.commit_lsn BETWEEN $4 AND $5 "
-			"  RETURNING e.commit_lsn, e.seq), "
-			"r AS (DELETE FROM cdc.group_entry e USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
-			"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s "
-			"  AND NOT e.acked AND e.replay AND e.delivery_count > 0 "
-			"  AND e.commit_lsn BETWEEN $4 AND $5 "
-			"  RETURNING e.commit_lsn, e.seq), "
-			"d AS (DELETE FROM cdc.group_dead_letter dl USING r "
-			"  WHERE dl.grp = $1 AND dl.commit_lsn = r.commit_lsn AND dl.seq = r.seq) "
-			"SELECT commit_lsn, seq FROM a UNION ALL SELECT commit_lsn, seq FROM r",
+			"  RETURNING e.commit_lsn, e.seq, e.replay), "
+			"d AS (DELETE FROM cdc.group_dead_letter dl USING a "
+			"  WHERE a.replay AND dl.grp = $1 AND dl.commit_lsn = a.commit_lsn AND dl.seq = a.seq) "
+			"SELECT commit_lsn, seq FROM a",
 			types, values, NULL, SPI_OK_SELECT, 0);
 	}
 	else
@@ -1840,7 +1895,7 @@ ack_positions(const char *name, PosArg *p, bool nack)
 		 * The entry goes back to ready, and so do the later changes of the
 		 * same row its member holds: they would otherwise be ahead of it.
 		 */
-		RUN("WITH t AS (SELECT e.commit_lsn, e.seq, e.khash, e.member FROM cdc.group_entry e "
+		RUN_CUSTOM("WITH t AS (SELECT e.commit_lsn, e.seq, e.khash, e.member FROM cdc.group_entry e "
 			"  JOIN unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 			"  ON e.commit_lsn = u.c AND e.seq = u.s "
 			"  WHERE e.grp = $1 AND NOT e.acked AND e.member IS NOT NULL "
@@ -1872,7 +1927,7 @@ ack_positions(const char *name, PosArg *p, bool nack)
 					DatumGetInt32(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull)) == DatumGetInt32(p->seq[i]);
 			}
 			if (!found)
-				explain_position(&g, DatumGetLSN(p->lsn[i]), DatumGetInt32(p->seq[i]), nack);
+				explain_position(&g, priv.invoker, DatumGetLSN(p->lsn[i]), DatumGetInt32(p->seq[i]), nack);
 		}
 		elog(ERROR, "cdc_ext: acknowledged %d of %d positions", done, p->n);
 	}
