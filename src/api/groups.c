@@ -36,21 +36,24 @@
  * The rules read committed state after taking the key's lock, which is why
  * read_group and claim need READ COMMITTED (a fresh snapshot per statement).
  *
- * Acknowledgement is a row update in the caller's transaction and takes no
- * group-wide lock: acked rows stay until the frontier holder moves the
- * watermark past them (lazily, in phase 2) and deletes them, so a second
- * acknowledgement of the same change is told apart from a change that is
- * not the group's.
+ * Acknowledgement deletes the entry, in the caller's transaction, and takes
+ * no group-wide lock.  A second acknowledgement of the same change finds
+ * no entry; explain_position then tells "already acknowledged" (a log row
+ * of the group between watermark and frontier, or a dead letter) from a
+ * change that is not the group's.  The frontier holder moves the watermark
+ * to the oldest entry left (lazily, in phase 2).
  *
  * Cost: every change of a group is a cdc.group_entry row, inserted when
- * first leased (or held back), updated by each lease and the ack (HOT: no
- * index covers those columns) and deleted when the watermark passes it.
- * Below the watermark there are only deleted rows until vacuum, so every
- * scan starts at the watermark, and sequential scans are off in these
+ * first leased (or held back), updated only when leased again (HOT: no
+ * index covers those columns) and deleted by its acknowledgement.  Deleted
+ * rows stay in pages and indexes until vacuum, so every scan starts at the
+ * watermark, statements joining a batch's positions are bounded by its
+ * commit_lsns (lsn_bounds), and sequential scans are off in these
  * statements (few live rows in many pages would mislead the planner).
- * That is about 25x the cost of a cdc.consume() batch per change read:
- * groups pay off when the work per change is what needs more workers
- * (bench/groups/).
+ * Measured in bench/groups/results.md: a lease and an ack of 100 changes
+ * still cost about 8x a cdc.consume() batch (mostly the 100 insertions and
+ * the 100 deletions), so groups pay off when the work per change is what
+ * needs more workers.
  *
  * Security: like the consumer functions, these run as their caller, check
  * that the caller may use the group (owner, member of it, superuser) and
@@ -198,19 +201,49 @@ bool_array(Datum *d, int n)
 }
 
 /*
+ * The least and greatest of n commit_lsns: bounds that the statements
+ * joining a batch's positions to cdc.group_entry add, so that whatever
+ * join the planner picks reads only the batch's stretch of the group's
+ * entries.  Without them it may hash-join the positions against every
+ * entry of the group (dead ones included, until vacuum): that made an
+ * ack of 100 changes cost 1 to 12 ms, growing with the backlog of deleted
+ * entries.
+ */
+static void
+lsn_bounds(Datum *lsn, int n, Datum *lo, Datum *hi)
+{
+	XLogRecPtr	a = DatumGetLSN(lsn[0]),
+				b = a;
+
+	for (int i = 1; i < n; i++)
+	{
+		XLogRecPtr	l = DatumGetLSN(lsn[i]);
+
+		if (l < a)
+			a = l;
+		if (l > b)
+			b = l;
+	}
+	*lo = LSNGetDatum(a);
+	*hi = LSNGetDatum(b);
+}
+
+/*
  * Run a statement through a plan prepared once per backend (the plan cache
  * re-plans it after DDL, DROP/CREATE EXTENSION included).  nulls: as for
  * SPI_execute_plan, or NULL.
  */
 static int
 run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
-	Datum *values, const char *nulls, int expect, long tcount)
+	Datum *values, const char *nulls, int expect, long tcount, int options,
+	bool hashed)
 {
 	int			rc;
+	int			guc_level = 0;
 
 	if (*plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, options);
 
 		if (p == NULL)
 			elog(ERROR, "cdc_ext: preparing \"%s\" failed: %s", sql,
@@ -219,7 +252,18 @@ run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 			elog(ERROR, "cdc_ext: SPI_keepplan failed");
 		*plan = p;
 	}
+	if (hashed)
+	{
+		/* planned (once, or again after invalidation) and run under these */
+		guc_level = NewGUCNestLevel();
+		(void) set_config_option("enable_nestloop", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 	rc = SPI_execute_plan(*plan, values, nulls, false, tcount);
+	if (hashed)
+		AtEOXact_GUC(true, guc_level);
 	if (rc != expect)
 		elog(ERROR, "cdc_ext: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
 	return rc;
@@ -228,7 +272,44 @@ run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 #define RUN(sql, types, values, nulls, expect, tcount) \
 	do { \
 		static SPIPlanPtr plan_ = NULL; \
-		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount)); \
+		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount), 0, false); \
+	} while (0)
+
+/*
+ * Statements that join a batch's positions (unnest of arrays) to
+ * cdc.group_entry.  Their generic plan, from statistics that see few live
+ * entries, nests a rescan of the whole array inside a scan of the entries
+ * (100 x 100 comparisons for a batch of 100: 1.5 ms of a 1.7 ms
+ * acknowledgement).  RUN_HASHED: one generic plan, made and run without
+ * nested loops and merge joins: the batch's stretch of the primary key
+ * (lsn_bounds) is read once and hash-joined to the positions (0.25 ms, no
+ * planning per call); for statements where a nested loop is wrong
+ * everywhere.  RUN_CUSTOM: planned for each execution's values (about
+ * 0.1 ms of planning), for statements that also join elsewhere.
+ */
+#define RUN_HASHED(sql, types, values, nulls, expect, tcount) \
+	do { \
+		static SPIPlanPtr plan_ = NULL; \
+		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount), \
+			CURSOR_OPT_GENERIC_PLAN, true); \
+	} while (0)
+/*
+ * One generic plan, for statements whose custom plans are no better but
+ * would be made again for every call, 0.1 to 0.2 ms each (the log read:
+ * run-time partition pruning does what a custom plan would; the candidates
+ * of phase 1; the per-key lookup of phase 2).
+ */
+#define RUN_GENERIC(sql, types, values, nulls, expect, tcount) \
+	do { \
+		static SPIPlanPtr plan_ = NULL; \
+		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount), \
+			CURSOR_OPT_GENERIC_PLAN, false); \
+	} while (0)
+#define RUN_CUSTOM(sql, types, values, nulls, expect, tcount) \
+	do { \
+		static SPIPlanPtr plan_ = NULL; \
+		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount), \
+			CURSOR_OPT_CUSTOM_PLAN, false); \
 	} while (0)
 
 static Datum
@@ -239,8 +320,8 @@ get_col(int row, int col, bool *isnull)
 
 /*
  * The API's privileged SPI session (CdcPrivBegin: the extension's owner,
- * search_path pinned), with sequential scans off until CdcPrivEnd restores
- * the caller's settings.  Every statement here reads a few rows through an
+ * search_path pinned), with sequential scans off (and plan_cache_mode at
+ * its default) until CdcPrivEnd restores the caller's settings.  Every statement here reads a few rows through an
  * index, but cdc.group_entry churns (each change is inserted, updated and
  * deleted): between two vacuums it holds few live rows in many pages, and
  * the planner, counting live rows, would scan all those pages.
@@ -250,6 +331,9 @@ group_priv_begin(CdcPriv *priv)
 {
 	CdcPrivBegin(priv);
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	/* the caller's plan_cache_mode would override RUN_CUSTOM */
+	(void) set_config_option("plan_cache_mode", "auto", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
@@ -438,10 +522,12 @@ group_reload(CdcGroup *g)
 static XLogRecPtr
 log_oldest(void)
 {
+	static SPIPlanPtr plan = NULL;
 	bool		isnull;
 
-	if (SPI_execute("SELECT oldest_lsn FROM cdc.log_state WHERE id", true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
+	run(&plan, "SELECT oldest_lsn FROM cdc.log_state WHERE id", 0, NULL, NULL, NULL,
+		SPI_OK_SELECT, 1, 0, false);
+	if (SPI_processed != 1)
 		elog(ERROR, "cdc_ext: cdc.log_state has no row");
 	return DatumGetLSN(get_col(0, 1, &isnull));
 }
@@ -690,47 +776,53 @@ deliver(CdcGroup *g, Out *out, PosList *pl, int32 *counts, bool *replay)
 	}
 }
 
-/* Acknowledge for the group what the caller may not receive. */
+/* Acknowledge for the group what the caller may not receive (see ack_positions). */
 static void
 ack_skipped(CdcGroup *g, PosList *pl)
 {
-	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID};
-	Datum		values[3];
+	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID, PG_LSNOID, PG_LSNOID};
+	Datum		values[5];
 
 	if (pl->n == 0)
 		return;
 	values[0] = Int32GetDatum(g->id);
 	values[1] = lsn_array(pl->lsn, pl->n);
 	values[2] = int4_array(pl->seq, pl->n);
-	RUN("UPDATE cdc.group_entry e SET acked = true "
-		"FROM unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
-		"WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s",
-		types, values, NULL, SPI_OK_UPDATE, 0);
+	lsn_bounds(pl->lsn, pl->n, &values[3], &values[4]);
+	RUN_HASHED("DELETE FROM cdc.group_entry e "
+		"USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+		"WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s "
+		"AND e.commit_lsn BETWEEN $4 AND $5",
+		types, values, NULL, SPI_OK_DELETE, 0);
 	pl->n = 0;
 }
 
 /*
  * Move to the dead-letter table the entries (sorted positions) that were
- * delivered max_deliveries times: a log entry is acknowledged for the group
- * and copied; a replayed dead letter goes back to being dead.
+ * delivered max_deliveries times: a log entry is copied and acknowledged
+ * for the group (its entry deleted); a replayed dead letter goes back to
+ * being dead.
  */
 static void
 dead_letter(CdcGroup *g, PosList *pl)
 {
-	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID};
-	Datum		values[3];
+	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID, PG_LSNOID, PG_LSNOID};
+	Datum		values[5];
 
 	if (pl->n == 0)
 		return;
 	values[0] = Int32GetDatum(g->id);
 	values[1] = lsn_array(pl->lsn, pl->n);
 	values[2] = int4_array(pl->seq, pl->n);
-	RUN("WITH d AS (UPDATE cdc.group_entry e SET acked = true "
-		"  FROM unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+	lsn_bounds(pl->lsn, pl->n, &values[3], &values[4]);
+	RUN_CUSTOM("WITH d AS (DELETE FROM cdc.group_entry e "
+		"  USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 		"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked AND NOT e.replay "
+		"  AND e.commit_lsn BETWEEN $4 AND $5 "
 		"  RETURNING e.commit_lsn, e.seq, e.chunk, e.delivery_count, e.member, e.replay), "
 		"dr AS (DELETE FROM cdc.group_entry e USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 		"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked AND e.replay "
+		"  AND e.commit_lsn BETWEEN $4 AND $5 "
 		"  RETURNING e.commit_lsn, e.seq, e.delivery_count, e.member), "
 		"r AS (UPDATE cdc.group_dead_letter dl SET replaying = false, "
 		"  delivery_count = dr.delivery_count, last_member = dr.member, moved_at = now() "
@@ -883,13 +975,17 @@ decide_keys(CdcGroup *g, const char *member, List *keys, XLogRecPtr cut_lsn, int
 		Datum		values[] = {Int32GetDatum(g->id), int4_array(kd, nk),
 		LSNGetDatum(g->ack_lsn), Int32GetDatum(g->ack_seq)};
 
-		/* above the watermark (see advance_watermark), and replayed dead letters */
+		/*
+		 * above the watermark (see advance_watermark), and replayed dead
+		 * letters (khash + 0: through the small replay index, not the key
+		 * index, which a generic plan would otherwise walk once per key)
+		 */
 		RUN("SELECT * FROM ("
 			" SELECT " ENTRY_COLUMNS ", delivered_at FROM cdc.group_entry "
 			" WHERE grp = $1 AND khash = ANY ($2) AND (commit_lsn, seq) > ($3, $4) AND NOT acked "
 			" UNION ALL "
 			" SELECT " ENTRY_COLUMNS ", delivered_at FROM cdc.group_entry "
-			" WHERE grp = $1 AND replay AND (commit_lsn, seq) <= ($3, $4) AND khash = ANY ($2) "
+			" WHERE grp = $1 AND replay AND (commit_lsn, seq) <= ($3, $4) AND khash + 0 = ANY ($2) "
 			" AND NOT acked) k "
 			"ORDER BY khash, commit_lsn, seq",
 			types, values, NULL, SPI_OK_SELECT, 0);
@@ -985,8 +1081,8 @@ lease_entries(CdcGroup *g, const char *member, List *ents, TimestampTz now,
 	PosList		pl = {0};
 	ListCell   *lc;
 	Oid			types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	PG_LSNARRAYOID, INT4ARRAYOID, BOOLOID};
-	Datum		values[7];
+	PG_LSNARRAYOID, INT4ARRAYOID, BOOLOID, PG_LSNOID, PG_LSNOID};
+	Datum		values[9];
 
 	*counts = NULL;
 	*replay = NULL;
@@ -1005,10 +1101,12 @@ lease_entries(CdcGroup *g, const char *member, List *ents, TimestampTz now,
 	values[4] = lsn_array(pl.lsn, pl.n);
 	values[5] = int4_array(pl.seq, pl.n);
 	values[6] = BoolGetDatum(for_claim);
-	RUN("UPDATE cdc.group_entry e SET member = $2, lease_until = $4, delivered_at = $3, "
+	lsn_bounds(pl.lsn, pl.n, &values[7], &values[8]);
+	RUN_HASHED("UPDATE cdc.group_entry e SET member = $2, lease_until = $4, delivered_at = $3, "
 		"  delivery_count = e.delivery_count + 1 "
 		"FROM unnest($5::pg_lsn[], $6::integer[]) AS u(c, s) "
 		"WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked "
+		"  AND e.commit_lsn BETWEEN $8 AND $9 "
 		"  AND CASE WHEN $7 THEN e.member IS NOT NULL AND e.member <> $2 "
 		"      ELSE e.member IS NULL OR e.lease_until <= $3 END "
 		"RETURNING e.commit_lsn, e.seq, e.chunk, e.delivery_count, e.replay",
@@ -1104,7 +1202,7 @@ lease_known(CdcGroup *g, const char *member, int want, TimestampTz now, Timestam
 		 * Skip the keys another member holds here already, so that a backlog
 		 * held back behind one busy row does not hide the rest.
 		 */
-		RUN("SELECT * FROM ("
+		RUN_GENERIC("SELECT * FROM ("
 			" (SELECT e.commit_lsn, e.seq, e.khash FROM cdc.group_entry e "
 			"  WHERE e.grp = $1 AND (e.commit_lsn, e.seq) > ($5, $6) "
 			"  AND NOT e.acked AND (e.member IS NULL OR e.lease_until <= $2) "
@@ -1165,13 +1263,13 @@ typedef struct TableState
 
 /*
  * Move the watermark to just before the oldest unacknowledged entry (or to
- * the frontier) and delete the acknowledged entries it passed.
+ * the frontier).  Acknowledged entries are gone already (deleted by the
+ * acknowledgement); rows marked acked by builds before that stay until the
+ * horizon passes them (CdcGroupsHorizon) and are skipped meanwhile.
  */
 static void
 advance_watermark(CdcGroup *g)
 {
-	Oid			types[] = {INT4OID, PG_LSNOID, INT4OID, PG_LSNOID, INT4OID};
-	Datum		values[5];
 	XLogRecPtr	wl = g->scan_lsn;
 	int32		ws = g->scan_seq;
 
@@ -1198,15 +1296,6 @@ advance_watermark(CdcGroup *g)
 	}
 	if (pos_cmp(wl, ws, g->ack_lsn, g->ack_seq) <= 0)
 		return;
-	values[0] = Int32GetDatum(g->id);
-	values[1] = LSNGetDatum(wl);
-	values[2] = Int32GetDatum(ws);
-	values[3] = LSNGetDatum(g->ack_lsn);
-	values[4] = Int32GetDatum(g->ack_seq);
-	/* the acknowledged rows between the old watermark and the new */
-	RUN("DELETE FROM cdc.group_entry WHERE grp = $1 AND acked "
-		"AND (commit_lsn, seq) > ($4, $5) AND (commit_lsn, seq) <= ($2, $3)",
-		types, values, NULL, SPI_OK_DELETE, 0);
 	g->ack_lsn = wl;
 	g->ack_seq = ws;
 }
@@ -1304,7 +1393,7 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 			Datum		values[] = {LSNGetDatum(g->scan_lsn), Int32GetDatum(g->scan_seq),
 				Int32GetDatum(first_chunk(g->scan_lsn)), Int32GetDatum(block)};
 
-			RUN("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
+			RUN_GENERIC("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
 				"entity_id, operation, old_data, new_data, unchanged_toast, fallback "
 				"FROM cdc.log WHERE (commit_lsn, seq) > ($1, $2) AND chunk >= $3 "
 				"ORDER BY commit_lsn, seq LIMIT $4",
@@ -1345,17 +1434,18 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 		dbkeys = hash_create("cdc group known keys", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		if (nkd > 0)
 		{
+			/* replayed dead letters through their index: see decide_keys */
 			Oid			types[] = {INT4OID, INT4ARRAYOID, TEXTOID, TIMESTAMPTZOID, PG_LSNOID, INT4OID};
 			Datum		values[] = {Int32GetDatum(g->id), int4_array(kd, nkd),
 				CStringGetTextDatum(member), TimestampTzGetDatum(now),
 			LSNGetDatum(g->ack_lsn), Int32GetDatum(g->ack_seq)};
 
-			RUN("SELECT khash, bool_and(member IS NOT DISTINCT FROM $3 AND lease_until > $4) "
+			RUN_GENERIC("SELECT khash, bool_and(member IS NOT DISTINCT FROM $3 AND lease_until > $4) "
 				"FROM (SELECT khash, member, lease_until FROM cdc.group_entry "
 				"  WHERE grp = $1 AND khash = ANY ($2) AND (commit_lsn, seq) > ($5, $6) AND NOT acked "
 				"  UNION ALL "
 				"  SELECT khash, member, lease_until FROM cdc.group_entry "
-				"  WHERE grp = $1 AND replay AND (commit_lsn, seq) <= ($5, $6) AND khash = ANY ($2) "
+				"  WHERE grp = $1 AND replay AND (commit_lsn, seq) <= ($5, $6) AND khash + 0 = ANY ($2) "
 				"  AND NOT acked) k "
 				"GROUP BY khash",
 				types, values, NULL, SPI_OK_SELECT, 0);
@@ -1701,7 +1791,7 @@ positions_arg(ArrayType *la, ArrayType *sa)
  * statement is rolled back with the error, so nothing changed.
  */
 static void
-explain_position(CdcGroup *g, XLogRecPtr lsn, int32 seq, bool nack)
+explain_position(CdcGroup *g, Oid role, XLogRecPtr lsn, int32 seq, bool nack)
 {
 	Oid			types[] = {INT4OID, PG_LSNOID, INT4OID};
 	Datum		values[] = {Int32GetDatum(g->id), LSNGetDatum(lsn), Int32GetDatum(seq)};
@@ -1749,6 +1839,47 @@ explain_position(CdcGroup *g, XLogRecPtr lsn, int32 seq, bool nack)
 						   LSN_FORMAT_ARGS(g->scan_lsn), g->scan_seq),
 				 errhint("%s only changes that cdc.read_group() or cdc.claim() returned.",
 						 nack ? "Nack" : "Acknowledge")));
+
+	/*
+	 * Between the watermark and the frontier without an entry: acknowledged
+	 * (the entry was deleted), moved to the dead letters (likewise), or not
+	 * a change of the group at all (its filters, the caller's privileges,
+	 * or no such log row).
+	 */
+	{
+		bool		done;
+
+		RUN("SELECT 1 FROM cdc.group_dead_letter WHERE grp = $1 AND commit_lsn = $2 AND seq = $3",
+			types, values, NULL, SPI_OK_SELECT, 1);
+		done = SPI_processed > 0;
+		if (!done)
+		{
+			Oid			t[] = {PG_LSNOID, INT4OID, INT4OID};
+			Datum		v[] = {LSNGetDatum(lsn), Int32GetDatum(seq), Int32GetDatum(first_chunk(lsn))};
+
+			RUN("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
+				"entity_id, operation, old_data, new_data, unchanged_toast, fallback "
+				"FROM cdc.log WHERE commit_lsn = $1 AND seq = $2 AND chunk >= $3",
+				t, v, NULL, SPI_OK_SELECT, 1);
+			if (SPI_processed > 0)
+			{
+				Datum		lv[CDC_LOG_NCOLUMNS];
+				bool		ln[CDC_LOG_NCOLUMNS];
+				Datum		ev[CDC_ENTRY_NCOLUMNS];
+				bool		en[CDC_ENTRY_NCOLUMNS];
+
+				heap_deform_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, lv, ln);
+				done = CdcReadFilterApply(group_read_filter(g, role, false), lv, ln, ev, en);
+			}
+		}
+		if (done)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot %s change (%X/%X, %d) of consumer group \"%s\": it is already acknowledged",
+							verb, LSN_FORMAT_ARGS(lsn), seq, g->name),
+					 errdetail("Another delivery of it was acknowledged first, or it was moved to the dead letters."),
+					 errhint("Roll back the work done for this delivery: it was done once already.")));
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("(%X/%X, %d) is not a change of consumer group \"%s\"",
@@ -1767,33 +1898,32 @@ ack_positions(const char *name, PosArg *p, bool nack)
 	CdcPriv		priv;
 	CdcGroup		g;
 	int			done;
-	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID};
-	Datum		values[3];
+	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID, PG_LSNOID, PG_LSNOID};
+	Datum		values[5];
 
 	group_priv_begin(&priv);
 	group_require(&priv, name, false, &g);
 	values[0] = Int32GetDatum(g.id);
 	values[1] = lsn_array(p->lsn, p->n);
 	values[2] = int4_array(p->seq, p->n);
+	lsn_bounds(p->lsn, p->n, &values[3], &values[4]);
 	if (!nack)
 	{
 		/*
-		 * A replayed dead letter is done with once acknowledged: its entry
-		 * and its dead-letter row go (it may lie below the watermark, where
-		 * nothing else deletes it).
+		 * An acknowledged entry is deleted (one row version, no index
+		 * insertion, no space needed on its page; the watermark then has
+		 * nothing to clean up).  A replayed dead letter is done with once
+		 * acknowledged: its dead-letter row goes too.
 		 */
-		RUN("WITH a AS (UPDATE cdc.group_entry e SET acked = true "
-			"  FROM unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
+		RUN_HASHED("WITH a AS (DELETE FROM cdc.group_entry e "
+			"  USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 			"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s "
-			"  AND NOT e.acked AND NOT e.replay AND e.delivery_count > 0 "
-			"  RETURNING e.commit_lsn, e.seq), "
-			"r AS (DELETE FROM cdc.group_entry e USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
-			"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s "
-			"  AND NOT e.acked AND e.replay AND e.delivery_count > 0 "
-			"  RETURNING e.commit_lsn, e.seq), "
-			"d AS (DELETE FROM cdc.group_dead_letter dl USING r "
-			"  WHERE dl.grp = $1 AND dl.commit_lsn = r.commit_lsn AND dl.seq = r.seq) "
-			"SELECT commit_lsn, seq FROM a UNION ALL SELECT commit_lsn, seq FROM r",
+			"  AND NOT e.acked AND e.delivery_count > 0 "
+			"  AND e.commit_lsn BETWEEN $4 AND $5 "
+			"  RETURNING e.commit_lsn, e.seq, e.replay), "
+			"d AS (DELETE FROM cdc.group_dead_letter dl USING a "
+			"  WHERE a.replay AND dl.grp = $1 AND dl.commit_lsn = a.commit_lsn AND dl.seq = a.seq) "
+			"SELECT commit_lsn, seq FROM a",
 			types, values, NULL, SPI_OK_SELECT, 0);
 	}
 	else
@@ -1802,10 +1932,11 @@ ack_positions(const char *name, PosArg *p, bool nack)
 		 * The entry goes back to ready, and so do the later changes of the
 		 * same row its member holds: they would otherwise be ahead of it.
 		 */
-		RUN("WITH t AS (SELECT e.commit_lsn, e.seq, e.khash, e.member FROM cdc.group_entry e "
+		RUN_CUSTOM("WITH t AS (SELECT e.commit_lsn, e.seq, e.khash, e.member FROM cdc.group_entry e "
 			"  JOIN unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 			"  ON e.commit_lsn = u.c AND e.seq = u.s "
-			"  WHERE e.grp = $1 AND NOT e.acked AND e.member IS NOT NULL FOR UPDATE OF e), "
+			"  WHERE e.grp = $1 AND NOT e.acked AND e.member IS NOT NULL "
+			"  AND e.commit_lsn BETWEEN $4 AND $5 FOR UPDATE OF e), "
 			"f AS (SELECT DISTINCT e.commit_lsn, e.seq FROM cdc.group_entry e JOIN t "
 			"  ON e.khash = t.khash AND e.member = t.member "
 			"  AND (e.commit_lsn, e.seq) >= (t.commit_lsn, t.seq) "
@@ -1833,7 +1964,7 @@ ack_positions(const char *name, PosArg *p, bool nack)
 					DatumGetInt32(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull)) == DatumGetInt32(p->seq[i]);
 			}
 			if (!found)
-				explain_position(&g, DatumGetLSN(p->lsn[i]), DatumGetInt32(p->seq[i]), nack);
+				explain_position(&g, priv.invoker, DatumGetLSN(p->lsn[i]), DatumGetInt32(p->seq[i]), nack);
 		}
 		elog(ERROR, "cdc_ext: acknowledged %d of %d positions", done, p->n);
 	}

@@ -19,9 +19,10 @@
 --                        at or before the watermark.  Only the member that
 --                        holds the group's frontier lock moves it.
 -- Between the two, cdc.group_entry holds one row per change of the group:
--- leased (member, lease_until), ready (member NULL: never leased, nacked,
--- or held back behind an earlier change to the same row) or acknowledged
--- (acked, deleted once the watermark passes it).
+-- leased (member, lease_until) or ready (member NULL: never leased, nacked,
+-- or held back behind an earlier change to the same row).  An
+-- acknowledgement deletes the row (acked: rows marked by earlier builds,
+-- skipped, deleted when the horizon passes them).
 
 CREATE TABLE cdc.group_state (
 	id				integer GENERATED ALWAYS AS IDENTITY UNIQUE,
@@ -82,10 +83,10 @@ CREATE TABLE cdc.group_entry (
 	  -- every change goes through here: vacuum as soon as a few thousand are done
 	  autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
 	  autovacuum_vacuum_cost_delay = 0);
--- No index covers a column that a lease, an ack or a nack changes, so those
+-- No index covers a column that a lease or a nack changes, so those
 -- updates are HOT (no index insertions; fillfactor leaves them room): the
 -- primary key orders what to lease next and where the watermark goes
--- (acknowledged rows are few, deleted as the watermark passes them); per-row
+-- (acknowledged rows are deleted by the acknowledgement); per-row
 -- ordering walks a key's changes in cursor order:
 CREATE INDEX group_entry_key ON cdc.group_entry (grp, khash, commit_lsn, seq);
 -- replayed dead letters, which may lie below the watermark
@@ -94,7 +95,7 @@ CREATE INDEX group_entry_replay ON cdc.group_entry (grp, commit_lsn, seq) WHERE 
 CREATE INDEX group_entry_barrier ON cdc.group_entry (grp, ehash) WHERE barrier;
 REVOKE ALL ON cdc.group_entry FROM PUBLIC;
 COMMENT ON TABLE cdc.group_entry IS
-	'Changes of consumer groups that are leased, ready or acknowledged above the watermark (internal: see cdc.pending)';
+	'Changes of consumer groups that are leased or ready above the watermark (internal: see cdc.pending)';
 
 -- Changes delivered max_deliveries times without an acknowledgement: the
 -- log row as it was (cdc.log's columns), with the delivery history.  Read
