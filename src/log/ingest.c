@@ -244,12 +244,26 @@ CdcIntervalMicros(const Interval *iv, const char *argname)
  * that is furthest behind is copied, so that the log starts where the
  * slowest 1.0 consumer was and every consumer continues from its
  * checkpoint; then those slots are dropped.
+ *
+ * Creating a slot waits for every transaction running at that moment.  One
+ * of them may be about to drop the extension, and DROP EXTENSION waits for
+ * every lock on the extension's tables: holding the lock on cdc.log_state
+ * taken to read it while waiting is a deadlock.  With own_transactions (the
+ * writer, outside any caller's transaction) the slot is therefore created
+ * in a transaction of its own that touches none of the extension's
+ * objects, between the one that reads cdc.log_state and the one that
+ * records where the log starts; this function commits the first two and
+ * leaves the last one open for the caller.  If the extension is gone by
+ * then, the slot just made is dropped and false is returned.  (A writer that
+ * dies between the two leaves a slot that cdc.log_state does not know: the
+ * next one drops it and starts afresh, below, before anything was logged.)
+ * CALL cdc.ingest() does it all in the caller's transaction.
  */
-void
-CdcIngestPrepareSlot(void)
+bool
+CdcIngestPrepareSlot(bool own_transactions)
 {
 	CdcOwnerScope scope;
-	char	   *slot = writer_slot_name();
+	char		slot[NAMEDATALEN];	/* outlives the transactions below */
 	bool		had_migration;
 	XLogRecPtr	start = InvalidXLogRecPtr;
 	bool		migrated = false;
@@ -259,6 +273,7 @@ CdcIngestPrepareSlot(void)
 	bool		isnull;
 	bool		never_had_slot;
 
+	strlcpy(slot, writer_slot_name(), NAMEDATALEN);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	CdcOwnerBegin(&scope);
 	if (SPI_execute("SELECT migrate_slots::text[], capture_from IS NULL FROM cdc.log_state", true, 1) != SPI_OK_SELECT ||
@@ -313,7 +328,42 @@ CdcIngestPrepareSlot(void)
 				migrated = true;
 			}
 		}
-		if (!migrated)
+		if (!migrated && own_transactions && migrate == NULL)
+		{
+			/* no lock on the extension's objects while the slot waits */
+			CdcOwnerEnd(&scope);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+
+			CdcStartTransaction();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "cdc_ext: SPI_connect failed");
+			slotarg[0] = CStringGetTextDatum(slot);
+			if (SPI_execute_with_args("SELECT lsn FROM pg_catalog.pg_create_logical_replication_slot($1, 'cdc_ext')",
+									  1, slottype, slotarg, NULL, false, 1) != SPI_OK_SELECT ||
+				SPI_processed != 1)
+				elog(ERROR, "cdc_ext: creating the log writer's slot failed");
+			start = spi_lsn(0, 1);
+			SPI_finish();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+
+			CdcStartTransaction();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			if (CdcLogPresent() != CDC_LOG_PRESENT)
+			{
+				/* dropped while the slot was made: this log is done */
+				PopActiveSnapshot();
+				ReplicationSlotDrop(slot, true);
+				ereport(LOG,
+						(errmsg("cdc_ext: dropped replication slot \"%s\": the extension was dropped while it was made",
+								slot)));
+				return false;
+			}
+			CdcOwnerBegin(&scope);
+		}
+		else if (!migrated)
 		{
 			if (SPI_execute_with_args("SELECT lsn FROM pg_catalog.pg_create_logical_replication_slot($1, 'cdc_ext')",
 									  1, slottype, slotarg, NULL, false, 1) != SPI_OK_SELECT ||
@@ -358,6 +408,7 @@ CdcIngestPrepareSlot(void)
 	}
 	CdcOwnerEnd(&scope);
 	PopActiveSnapshot();
+	return true;
 }
 
 /* Drop the writer's slot and origin (the extension is gone). */
@@ -835,7 +886,7 @@ cdc_ingest(PG_FUNCTION_ARGS)
 				 errmsg("cdc_ext 1.1 is not installed in this database"),
 				 errhint("Run ALTER EXTENSION cdc_ext UPDATE.")));
 	CheckLogicalDecodingRequirements();
-	CdcIngestPrepareSlot();
+	(void) CdcIngestPrepareSlot(false);
 	CdcIngestOpen(&ing, false);
 	PG_TRY();
 	{

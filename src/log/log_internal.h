@@ -72,7 +72,7 @@ typedef struct CdcIngest
 	bool		origin_set;
 } CdcIngest;
 
-extern void CdcIngestPrepareSlot(void);
+extern bool CdcIngestPrepareSlot(bool own_transactions);
 extern void CdcIngestDropSlot(void);
 extern void CdcIngestOpen(CdcIngest *ing, bool writer);
 extern CdcIngestStep CdcIngestCycle(CdcIngest *ing);

@@ -872,7 +872,12 @@ cdc_writer_main(Datum arg)
 
 	/* slot (created, or taken over from 1.0 consumers), then decoding */
 	CdcStartTransaction();
-	CdcIngestPrepareSlot();
+	if (!CdcIngestPrepareSlot(true))
+	{
+		CommitTransactionCommand();
+		CdcIngestDropSlot();	/* and the origin, if any */
+		writer_exit_no_extension();
+	}
 	CommitTransactionCommand();
 	CdcIngestOpen(&ing, true);
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
