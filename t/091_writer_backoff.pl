@@ -79,6 +79,52 @@ $node->safe_psql('postgres', q{CREATE DATABASE fresh});
 $node->safe_psql('fresh', q{CREATE EXTENSION cdc_ext});
 is(poll_for('fresh', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
 	'a database created after 64 others were dropped gets its writer');
+$node->safe_psql('fresh', q{DROP EXTENSION cdc_ext});
+
+# (two databases with writers below: two slots)
+$node->append_conf('postgresql.conf', "max_replication_slots = 4\n");
+$node->restart;
+
+# 70 databases without the extension: the launcher probes them all, but they
+# must not take the entries that the databases with it need (they did: all
+# 64 went to databases found without cdc_ext)
+foreach my $i (1 .. 70)
+{
+	$node->safe_psql('postgres', qq{CREATE DATABASE n$i});
+}
+# the launcher looks at every database at once; count the writers it starts
+# (the postmaster names each at DEBUG1)
+$node->safe_psql('postgres', q{ALTER SYSTEM SET log_min_messages = debug1; SELECT pg_reload_conf()});
+my $starts = sub {
+	my ($offset) = @_;
+	my @dbs = slurp_file($node->logfile, $offset) =~
+	  /starting background worker process "cdc_ext log writer for database (\d+)"/g;
+	return @dbs;
+};
+$log_offset = -s $node->logfile;
+$node->safe_psql('postgres', q{CREATE EXTENSION cdc_ext});
+is(poll_for('postgres', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
+	'among 70 databases without cdc_ext, the one with it has its writer');
+my %probed;
+for (my $i = 0; $i < 600 && keys %probed < 71; $i++)
+{
+	%probed = map { $_ => 1 } $starts->($log_offset);
+	select(undef, undef, undef, 0.1);
+}
+ok(keys %probed >= 71, 'the launcher probed every database (' . scalar(keys %probed) . ' writers started)');
+# each is probed again only every 30 s: a few in 5 s (a probe per second
+# each, which giving the entries away could cause, would be hundreds)
+$log_offset = -s $node->logfile;
+sleep 5;
+my $probes = () = $starts->($log_offset);
+ok($probes <= 40, "databases without cdc_ext are probed now and then, not in a loop ($probes starts in 5 s)");
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET log_min_messages; SELECT pg_reload_conf()});
+$node->safe_psql('postgres', q{CREATE DATABASE fresh2});
+$node->safe_psql('fresh2', q{CREATE EXTENSION cdc_ext});
+is(poll_for('fresh2', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
+	'a database that creates the extension then gets its writer');
+is(poll_for('postgres', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
+	'... and the first one keeps its own');
 
 $node->stop;
 done_testing();

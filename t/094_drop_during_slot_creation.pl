@@ -46,6 +46,25 @@ foreach my $round (1 .. 2)
 	ok($node->poll_query_until('postgres', $slots, '0'), "round $round: the writer leaves no slot");
 }
 
+# DROP EXTENSION right after CREATE EXTENSION, while the new writer starts
+# (reads its state, opens decoding): it must take the extension's lock
+# before its tables', as DROP EXTENSION does (the other order deadlocked, and
+# api_compat's DROP EXTENSION once got the error)
+my $errors = '';
+my $log_offset = -s $node->logfile;
+foreach my $i (1 .. 25)
+{
+	my ($ret, $out, $err) = $node->psql('postgres', q{CREATE EXTENSION cdc_ext});
+	$errors .= $err;
+	select(undef, undef, undef, 0.02 * $i);
+	($ret, $out, $err) = $node->psql('postgres', q{SET deadlock_timeout = '10ms'; DROP EXTENSION cdc_ext});
+	$errors .= $err;
+}
+is($errors, '', 'CREATE and DROP EXTENSION at once, 25 times: no error');
+# nor for the writer (the deadlock detector may pick either side)
+unlike(slurp_file($node->logfile, $log_offset), qr/deadlock detected/, '... no deadlock in the server log either');
+ok($node->poll_query_until('postgres', $slots, '0'), '... and no slot left');
+
 # and the extension comes back with a running writer
 $node->safe_psql('postgres', q{CREATE EXTENSION cdc_ext});
 ok($node->poll_query_until('postgres', q{SELECT running FROM cdc.writer_info()}), 'a new writer runs');

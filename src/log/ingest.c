@@ -275,6 +275,12 @@ CdcIngestPrepareSlot(bool own_transactions)
 
 	strlcpy(slot, writer_slot_name(), NAMEDATALEN);
 	PushActiveSnapshot(GetTransactionSnapshot());
+	/* the extension first, then its tables, as DROP EXTENSION takes them */
+	if (CdcLogPresent() != CDC_LOG_PRESENT)
+	{
+		PopActiveSnapshot();
+		return false;
+	}
 	CdcOwnerBegin(&scope);
 	if (SPI_execute("SELECT migrate_slots::text[], capture_from IS NULL FROM cdc.log_state", true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
@@ -554,7 +560,7 @@ spi_text_list(int col)
  * create the decoding context (in the current transaction; the context
  * itself lives in ing->cxt, across transactions for the writer).
  */
-void
+bool
 CdcIngestOpen(CdcIngest *ing, bool writer)
 {
 	CdcOwnerScope scope;
@@ -577,6 +583,20 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 	if (writer)
 		CdcStartTransaction();
 	PushActiveSnapshot(GetTransactionSnapshot());
+
+	/*
+	 * The extension first, then its tables: the order DROP EXTENSION takes
+	 * them in (the other order deadlocked with a DROP EXTENSION that had
+	 * locked the first of the tables this reads).
+	 */
+	if (CdcLogPresent() != CDC_LOG_PRESENT)
+	{
+		PopActiveSnapshot();
+		if (writer)
+			CommitTransactionCommand();
+		CdcIngestClose(ing);
+		return false;
+	}
 	CdcOwnerBegin(&scope);
 	CdcLogStateLoad(&st);
 	if (SPI_execute("SELECT capture_entities, capture_exclude_entities, capture_messages "
@@ -646,6 +666,7 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 	PopActiveSnapshot();
 	if (writer)
 		CommitTransactionCommand();
+	return true;
 }
 
 /*
@@ -887,7 +908,8 @@ cdc_ingest(PG_FUNCTION_ARGS)
 				 errhint("Run ALTER EXTENSION cdc_ext UPDATE.")));
 	CheckLogicalDecodingRequirements();
 	(void) CdcIngestPrepareSlot(false);
-	CdcIngestOpen(&ing, false);
+	if (!CdcIngestOpen(&ing, false))
+		elog(ERROR, "cdc_ext: the extension was dropped");	/* it is locked: cannot be */
 	PG_TRY();
 	{
 		CdcIngestStep step;

@@ -74,7 +74,7 @@ typedef struct CdcIngest
 
 extern bool CdcIngestPrepareSlot(bool own_transactions);
 extern void CdcIngestDropSlot(void);
-extern void CdcIngestOpen(CdcIngest *ing, bool writer);
+extern bool CdcIngestOpen(CdcIngest *ing, bool writer);
 extern CdcIngestStep CdcIngestCycle(CdcIngest *ing);
 extern void CdcIngestAfterCommit(CdcIngest *ing);
 extern void CdcIngestClose(CdcIngest *ing);

@@ -183,10 +183,32 @@ CdcLogRegisterLauncher(void)
  * The entry of database dboid; with create, one is made if there is none
  * (NULL when the table is full).
  */
+/* Give entry e to database dboid (InvalidOid: free it), as new.  Lock held. */
+static void
+reset_entry(CdcLogDb *e, Oid dboid)
+{
+	e->state = CDC_WRITER_NONE;
+	e->writer_pid = 0;
+	e->wanted_at = 0;
+	e->wanted_xid = InvalidTransactionId;
+	e->started_at = 0;
+	e->extension = InvalidOid;
+	pg_atomic_write_u64(&e->processed_lsn, 0);
+	e->dboid = dboid;
+}
+
+/*
+ * The entry of database dboid; with create, one is made if there is none:
+ * a free one, else one of a database found without the extension (the
+ * launcher probes every database, and a server may have many more than
+ * CDC_MAX_DATABASES without cdc_ext: they must not take the entries the
+ * databases with it need).  NULL when every entry has a writer.
+ */
 static CdcLogDb *
-db_entry(Oid dboid, bool create)
+db_entry_made(Oid dboid, bool create, bool *made)
 {
 	CdcLogDb   *free_slot = NULL;
+	CdcLogDb   *idle_slot = NULL;
 	CdcLogDb   *result = NULL;
 
 	if (shared == NULL)
@@ -194,25 +216,36 @@ db_entry(Oid dboid, bool create)
 	LWLockAcquire(shared->lock, create ? LW_EXCLUSIVE : LW_SHARED);
 	for (int i = 0; i < CDC_MAX_DATABASES; i++)
 	{
-		if (shared->dbs[i].dboid == dboid)
+		CdcLogDb   *e = &shared->dbs[i];
+
+		if (e->dboid == dboid)
 		{
-			result = &shared->dbs[i];
+			result = e;
 			break;
 		}
-		if (free_slot == NULL && !OidIsValid(shared->dbs[i].dboid))
-			free_slot = &shared->dbs[i];
+		if (free_slot == NULL && !OidIsValid(e->dboid))
+			free_slot = e;
+		if (idle_slot == NULL && e->state == CDC_WRITER_NO_EXTENSION &&
+			e->writer_pid == 0)
+			idle_slot = e;
 	}
-	if (result == NULL && create && free_slot != NULL)
+	if (made)
+		*made = false;
+	if (result == NULL && create && (free_slot != NULL || idle_slot != NULL))
 	{
-		free_slot->dboid = dboid;
-		free_slot->state = CDC_WRITER_NONE;
-		free_slot->writer_pid = 0;
-		free_slot->wanted_at = 0;
-		free_slot->wanted_xid = InvalidTransactionId;
-		result = free_slot;
+		result = free_slot != NULL ? free_slot : idle_slot;
+		reset_entry(result, dboid);
+		if (made)
+			*made = true;
 	}
 	LWLockRelease(shared->lock);
 	return result;
+}
+
+static CdcLogDb *
+db_entry(Oid dboid, bool create)
+{
+	return db_entry_made(dboid, create, NULL);
 }
 
 static CdcLogDb *
@@ -371,8 +404,9 @@ cdc_start_writer(PG_FUNCTION_ARGS)
 	{
 		if (shared != NULL)
 			ereport(WARNING,
-					(errmsg("cdc_ext: more than %d databases; no log writer for this database",
-							CDC_MAX_DATABASES)));
+					(errmsg("cdc_ext: more than %d databases with a log writer; none for this database",
+							CDC_MAX_DATABASES),
+					 errhint("Drop cdc_ext where it is not needed.")));
 		PG_RETURN_BOOL(false);
 	}
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
@@ -533,30 +567,26 @@ release_entry(Oid dboid)
 			continue;
 		if (e->writer_pid != 0 && kill(e->writer_pid, 0) == 0)
 			break;
-		e->state = CDC_WRITER_NONE;
-		e->writer_pid = 0;
-		e->wanted_at = 0;
-		e->wanted_xid = InvalidTransactionId;
-		e->started_at = 0;
-		e->extension = InvalidOid;
-		pg_atomic_write_u64(&e->processed_lsn, 0);
-		e->dboid = InvalidOid;
+		reset_entry(e, InvalidOid);
 		break;
 	}
 	LWLockRelease(shared->lock);
 }
 
 static bool
-start_writer(Oid dboid, BackgroundWorkerHandle **handle)
+start_writer(Oid dboid, BackgroundWorkerHandle **handle, bool *full)
 {
 	BackgroundWorker bgw;
-	CdcLogDb   *e = db_entry(dboid, true);
+	bool		made;
+	CdcLogDb   *e = db_entry_made(dboid, true, &made);
 
+	*full = e == NULL;
 	if (e == NULL)
 	{
 		ereport(WARNING,
-				(errmsg("cdc_ext: more than %d databases; no log writer for database %u",
-						CDC_MAX_DATABASES, dboid)));
+				(errmsg("cdc_ext: more than %d databases with a log writer; none for database %u",
+						CDC_MAX_DATABASES, dboid),
+				 errhint("Drop cdc_ext where it is not needed.")));
 		return false;
 	}
 	memset(&bgw, 0, sizeof(bgw));
@@ -580,9 +610,15 @@ start_writer(Oid dboid, BackgroundWorkerHandle **handle)
 	LWLockRelease(shared->lock);
 	if (!RegisterDynamicBackgroundWorker(&bgw, handle))
 	{
+		/* no worker slot free now: an entry made for this start is given back */
 		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-		if (e->state == CDC_WRITER_STARTING)
-			e->state = CDC_WRITER_NONE;
+		if (e->state == CDC_WRITER_STARTING && e->dboid == dboid)
+		{
+			if (made)
+				reset_entry(e, InvalidOid);
+			else
+				e->state = CDC_WRITER_NONE;
+		}
 		LWLockRelease(shared->lock);
 		return false;
 	}
@@ -692,22 +728,32 @@ cdc_launcher_main(Datum arg)
 		foreach(lc, dbs)
 		{
 			LauncherDb *ld = lfirst(lc);
-			CdcLogDb   *e = db_entry(ld->dboid, true);
+
+			/*
+			 * Only a database being started (or asked for by
+			 * cdc.start_writer()) takes an entry: one found without the
+			 * extension gives its entry up to any database that needs one
+			 * (db_entry), so it may have none here.
+			 */
+			CdcLogDb   *e = db_entry(ld->dboid, false);
 			bool		alive;
 			bool		had_writer;
 			CdcWriterState state;
 			bool		wanted;
+			bool		full;
 
-			if (e == NULL)
-				continue;
 			alive = ld->handle != NULL &&
 				GetBackgroundWorkerPid(ld->handle, &pid) != BGWH_STOPPED;
 			/* a writer we did not start (or whose handle we lost) still counts */
-			LWLockAcquire(shared->lock, LW_SHARED);
-			if (e->state == CDC_WRITER_RUNNING && e->writer_pid != 0 &&
-				kill(e->writer_pid, 0) == 0)
-				alive = true;
-			LWLockRelease(shared->lock);
+			if (e != NULL)
+			{
+				LWLockAcquire(shared->lock, LW_SHARED);
+				if (e->dboid == ld->dboid &&
+					e->state == CDC_WRITER_RUNNING && e->writer_pid != 0 &&
+					kill(e->writer_pid, 0) == 0)
+					alive = true;
+				LWLockRelease(shared->lock);
+			}
 			if (alive || !ld->seen)
 				continue;
 			had_writer = ld->handle != NULL;
@@ -716,14 +762,30 @@ cdc_launcher_main(Datum arg)
 				pfree(ld->handle);
 				ld->handle = NULL;
 			}
-			LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-			state = e->state;
-			wanted = e->wanted_at > ld->wanted_seen;
-			ld->wanted_seen = e->wanted_at;
-			if (state != CDC_WRITER_NO_EXTENSION)
-				e->state = CDC_WRITER_NONE;
-			e->writer_pid = 0;
-			LWLockRelease(shared->lock);
+			state = CDC_WRITER_NONE;
+			wanted = false;
+			if (e != NULL)
+			{
+				LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+				if (e->dboid == ld->dboid)
+				{
+					state = e->state;
+					wanted = e->wanted_at > ld->wanted_seen;
+					ld->wanted_seen = e->wanted_at;
+					if (state != CDC_WRITER_NO_EXTENSION)
+						e->state = CDC_WRITER_NONE;
+					e->writer_pid = 0;
+				}
+				else
+					e = NULL;	/* given to another database meanwhile */
+				LWLockRelease(shared->lock);
+			}
+			/*
+			 * Our writer went and its entry with it: only an entry that said
+			 * "no extension" is given away.
+			 */
+			if (e == NULL && had_writer)
+				state = CDC_WRITER_NO_EXTENSION;
 
 			/* a writer that just went: without the extension look again later; after an error, soon */
 			if (state == CDC_WRITER_NO_EXTENSION)
@@ -745,8 +807,8 @@ cdc_launcher_main(Datum arg)
 				ld->next_start = 0;
 			if (now < ld->next_start)
 				continue;
-			if (!start_writer(ld->dboid, &ld->handle))
-				ld->next_start = now + (int64) CDC_RESTART_DELAY_MS * 1000;
+			if (!start_writer(ld->dboid, &ld->handle, &full))
+				ld->next_start = now + (int64) (full ? CDC_PROBE_INTERVAL_MS : CDC_RESTART_DELAY_MS) * 1000;
 		}
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -879,7 +941,11 @@ cdc_writer_main(Datum arg)
 		writer_exit_no_extension();
 	}
 	CommitTransactionCommand();
-	CdcIngestOpen(&ing, true);
+	if (!CdcIngestOpen(&ing, true))
+	{
+		CdcIngestDropSlot();
+		writer_exit_no_extension();
+	}
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	my_db->extension = ing.extension;
 	LWLockRelease(shared->lock);
@@ -923,7 +989,11 @@ cdc_writer_main(Datum arg)
 			if (step == CDC_INGEST_RECONFIGURE)
 			{
 				CdcIngestClose(&ing);
-				CdcIngestOpen(&ing, true);
+				if (!CdcIngestOpen(&ing, true))
+				{
+					CdcIngestDropSlot();
+					writer_exit_no_extension();
+				}
 			}
 		}
 
