@@ -8,6 +8,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib "$ENV{TESTDIR}/t";
+use CdcTest;
 
 my $node = PostgreSQL::Test::Cluster->new('writer');
 $node->init(allows_streaming => 'logical');
@@ -16,22 +18,6 @@ $node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.
 $node->append_conf('postgresql.conf', "restart_after_crash = on\n");
 $node->start;
 
-# Poll $sql until it returns $want (at most 30 s); returns what it saw last.
-sub poll_for
-{
-	my ($db, $sql, $want) = @_;
-	my $got;
-	for (my $i = 0; $i < 300; $i++)
-	{
-		# errors (a crash restart under way) just mean: not yet
-		my ($ret, $out) = $node->psql($db, $sql);
-		$got = $out;
-		return $got if $ret == 0 && $got eq $want;
-		select(undef, undef, undef, 0.1);
-	}
-	return $got;
-}
-
 my $slot = q{SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'cdc_ext_log_%'};
 is($node->safe_psql('postgres', $slot), '0', 'no writer slot before CREATE EXTENSION');
 
@@ -39,7 +25,7 @@ $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext;
 	CREATE TABLE t (id int PRIMARY KEY, v text);
 });
-is(poll_for('postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't',
+is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't',
 	'CREATE EXTENSION starts the writer, without a restart');
 is($node->safe_psql('postgres', $slot), '1', 'the writer owns one slot');
 $node->safe_psql('postgres', q{SELECT cdc.wait_for_log()});
@@ -58,7 +44,7 @@ is($node->safe_psql('postgres', q{SELECT lag_changes FROM cdc.consumers WHERE na
 # a second database: its own writer, its own slot, its own log
 $node->safe_psql('postgres', q{CREATE DATABASE other});
 $node->safe_psql('other', q{CREATE EXTENSION cdc_ext; CREATE TABLE u (id int PRIMARY KEY)});
-is(poll_for('other', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'a writer for the second database');
+is(poll_for($node, 'other', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'a writer for the second database');
 # the launcher's bookkeeping after it started the writer must not hide it
 # (it once marked a writer that was already running as "starting")
 select(undef, undef, undef, 1.0);
@@ -79,7 +65,7 @@ like($stderr, qr/ERROR:  the log writer \(PID \d+\) is already logging this data
 # kill -9 the writer: crash restart; the launcher starts it again
 my $pid = $node->safe_psql('postgres', q{SELECT pid FROM cdc.writer_info()});
 kill 'KILL', $pid;
-is(poll_for('postgres', q{SELECT running AND pid <> } . $pid . q{ FROM cdc.writer_info()}, 't'), 't',
+is(poll_for($node, 'postgres', q{SELECT running AND pid <> } . $pid . q{ FROM cdc.writer_info()}, 't'), 't',
 	'the writer runs again after it was killed');
 $node->safe_psql('postgres', q{INSERT INTO t SELECT g, 'b' FROM generate_series(101, 150) g});
 $node->safe_psql('postgres', q{SELECT cdc.wait_for_log()});
@@ -91,17 +77,17 @@ my $launcher = $node->safe_psql('postgres',
 	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'cdc_ext launcher'});
 ok($launcher =~ /^\d+$/, 'the launcher runs');
 kill 'KILL', $launcher;
-is(poll_for('postgres',
+is(poll_for($node, 'postgres',
 	q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'cdc_ext launcher' AND pid <> } . $launcher, '1'),
 	'1', 'the launcher is back after a crash');
-is(poll_for('other', q{SELECT running FROM cdc.writer_info()}, 't'), 't', '... and so are the writers');
+is(poll_for($node, 'other', q{SELECT running FROM cdc.writer_info()}, 't'), 't', '... and so are the writers');
 $node->safe_psql('other', q{INSERT INTO u VALUES (2); SELECT cdc.wait_for_log()});
 is($node->safe_psql('other', q{SELECT count(*) FROM cdc.log}), '2', 'logging goes on');
 
 # DROP EXTENSION: the writer stops and drops its slot
 $node->safe_psql('other', q{DROP EXTENSION cdc_ext});
-is(poll_for('postgres', $slot, '1'), '1', 'DROP EXTENSION drops that database\'s slot');
-is(poll_for('postgres',
+is(poll_for($node, 'postgres', $slot, '1'), '1', 'DROP EXTENSION drops that database\'s slot');
+is(poll_for($node, 'postgres',
 	q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'cdc_ext log writer'}, '1'), '1',
 	'... and its writer stops; the other one runs on');
 is($node->safe_psql('postgres',
@@ -124,7 +110,7 @@ foreach my $round (1 .. 3)
 
 # without the preload: no writer, CALL cdc.ingest() logs
 $node->safe_psql('postgres', q{DROP EXTENSION cdc_ext});
-is(poll_for('postgres', $slot, '0'), '0', 'no slot left');
+is(poll_for($node, 'postgres', $slot, '0'), '0', 'no slot left');
 $node->append_conf('postgresql.conf', q{shared_preload_libraries = ''});
 $node->restart;
 $node->safe_psql('postgres', q{CREATE EXTENSION cdc_ext});

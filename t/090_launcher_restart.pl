@@ -7,6 +7,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib "$ENV{TESTDIR}/t";
+use CdcTest;
 
 my $node = PostgreSQL::Test::Cluster->new('launcher');
 $node->init(allows_streaming => 'logical');
@@ -14,22 +16,8 @@ $node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.
 $node->append_conf('postgresql.conf', "restart_after_crash = on\n");
 $node->start;
 
-sub poll_for
-{
-	my ($db, $sql, $want) = @_;
-	my $got;
-	for (my $i = 0; $i < 300; $i++)
-	{
-		my ($ret, $out) = $node->psql($db, $sql);
-		$got = $out;
-		return $got if $ret == 0 && $got eq $want;
-		select(undef, undef, undef, 0.1);
-	}
-	return $got;
-}
-
 $node->safe_psql('postgres', q{CREATE EXTENSION cdc_ext; CREATE TABLE t (id int PRIMARY KEY)});
-is(poll_for('postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'the writer runs');
+is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'the writer runs');
 my $writer = $node->safe_psql('postgres', q{SELECT pid FROM cdc.writer_info()});
 my $launcher = $node->safe_psql('postgres',
 	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'cdc_ext launcher'});
@@ -37,7 +25,7 @@ my $log_offset = -s $node->logfile;
 
 # a cancel is an ERROR in the launcher: it exits with 1, the postmaster starts it again
 $node->safe_psql('postgres', qq{SELECT pg_cancel_backend($launcher)});
-is(poll_for('postgres',
+is(poll_for($node, 'postgres',
 	qq{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'cdc_ext launcher' AND pid <> $launcher}, '1'),
 	'1', 'the launcher is back');
 is($node->safe_psql('postgres', qq{SELECT count(*) FROM pg_stat_activity WHERE pid = $writer}), '1',
@@ -58,7 +46,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM cdc.log}), '1', 'logging 
 $launcher = $node->safe_psql('postgres',
 	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'cdc_ext launcher'});
 $node->safe_psql('postgres', qq{SELECT pg_terminate_backend($launcher)});
-is(poll_for('postgres',
+is(poll_for($node, 'postgres',
 	qq{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'cdc_ext launcher' AND pid <> $launcher}, '1'),
 	'1', 'the launcher is back after pg_terminate_backend');
 

@@ -7,26 +7,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib "$ENV{TESTDIR}/t";
+use CdcTest;
 
 my $node = PostgreSQL::Test::Cluster->new('backoff');
 $node->init(allows_streaming => 'logical');
 $node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
 $node->append_conf('postgresql.conf', "max_replication_slots = 1\n");
 $node->start;
-
-sub poll_for
-{
-	my ($db, $sql, $want, $tries) = @_;
-	my $got;
-	for (my $i = 0; $i < ($tries // 300); $i++)
-	{
-		my ($ret, $out) = $node->psql($db, $sql);
-		$got = $out;
-		return $got if $ret == 0 && $got eq $want;
-		select(undef, undef, undef, 0.1);
-	}
-	return $got;
-}
 
 # the only slot is taken: the writer fails creating its own
 $node->safe_psql('postgres', q{SELECT pg_create_physical_replication_slot('taken')});
@@ -54,10 +42,10 @@ my $fails = () = slurp_file($node->logfile, $log_offset) =~ /all replication slo
 ok($fails <= 6, "a failing writer is retried about once a second, not in a tight loop ($fails failures in 3 s)");
 ok(failures_from($log_offset, $fails + 1) > $fails, '... and it is retried');
 $node->safe_psql('postgres', q{SELECT pg_drop_replication_slot('taken')});
-is(poll_for('postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't',
+is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't',
 	'once a slot is free the writer runs');
 $node->safe_psql('postgres', q{DROP EXTENSION cdc_ext});
-is(poll_for('postgres', q{SELECT count(*) FROM pg_replication_slots}, '0'), '0', 'its slot is gone');
+is(poll_for($node, 'postgres', q{SELECT count(*) FROM pg_replication_slots}, '0'), '0', 'its slot is gone');
 
 # 64 databases the launcher has seen, then dropped
 foreach my $i (1 .. 64)
@@ -72,12 +60,12 @@ foreach my $i (1 .. 64)
 	$node->safe_psql('postgres', qq{DROP DATABASE d$i WITH (FORCE)});
 }
 $node->safe_psql('postgres', q{DROP EXTENSION cdc_ext});
-is(poll_for('postgres', q{SELECT count(*) FROM pg_replication_slots}, '0'), '0', 'no slot left');
+is(poll_for($node, 'postgres', q{SELECT count(*) FROM pg_replication_slots}, '0'), '0', 'no slot left');
 # the launcher looks at the database list at least every 10 s
 sleep 11;
 $node->safe_psql('postgres', q{CREATE DATABASE fresh});
 $node->safe_psql('fresh', q{CREATE EXTENSION cdc_ext});
-is(poll_for('fresh', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
+is(poll_for($node, 'fresh', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
 	'a database created after 64 others were dropped gets its writer');
 $node->safe_psql('fresh', q{DROP EXTENSION cdc_ext});
 
@@ -103,7 +91,7 @@ my $starts = sub {
 };
 $log_offset = -s $node->logfile;
 $node->safe_psql('postgres', q{CREATE EXTENSION cdc_ext});
-is(poll_for('postgres', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
+is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
 	'among 70 databases without cdc_ext, the one with it has its writer');
 my %probed;
 for (my $i = 0; $i < 600 && keys %probed < 71; $i++)
@@ -121,9 +109,9 @@ ok($probes <= 40, "databases without cdc_ext are probed now and then, not in a l
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET log_min_messages; SELECT pg_reload_conf()});
 $node->safe_psql('postgres', q{CREATE DATABASE fresh2});
 $node->safe_psql('fresh2', q{CREATE EXTENSION cdc_ext});
-is(poll_for('fresh2', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
+is(poll_for($node, 'fresh2', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
 	'a database that creates the extension then gets its writer');
-is(poll_for('postgres', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
+is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
 	'... and the first one keeps its own');
 
 $node->stop;

@@ -6,28 +6,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib "$ENV{TESTDIR}/t";
+use CdcTest;
 
 my $node = PostgreSQL::Test::Cluster->new('slowcreate');
 $node->init(allows_streaming => 'logical');
 $node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
 $node->start;
 
-sub poll_for
-{
-	my ($db, $sql, $want, $tries) = @_;
-	my $got;
-	for (my $i = 0; $i < ($tries // 300); $i++)
-	{
-		my ($ret, $out) = $node->psql($db, $sql);
-		$got = $out;
-		return $got if $ret == 0 && $got eq $want;
-		select(undef, undef, undef, 0.1);
-	}
-	return $got;
-}
-
 $node->safe_psql('postgres', q{BEGIN; CREATE EXTENSION cdc_ext; SELECT pg_sleep(12); COMMIT});
-is(poll_for('postgres', q{SELECT running FROM cdc.writer_info()}, 't', 50), 't',
+is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't', 50), 't',
 	'the writer runs within 5 s of a slow CREATE EXTENSION\'s commit');
 
 $node->stop;

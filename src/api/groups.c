@@ -269,11 +269,18 @@ run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 	return rc;
 }
 
-#define RUN(sql, types, values, nulls, expect, tcount) \
+/*
+ * Run a statement through a plan kept per call site (the static in each
+ * expansion), with the plan options opts (hashed: see RUN_HASHED).
+ */
+#define RUN_WITH(opts, hashed, sql, types, values, nulls, expect, tcount) \
 	do { \
 		static SPIPlanPtr plan_ = NULL; \
-		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount), 0, false); \
+		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount), \
+			(opts), (hashed)); \
 	} while (0)
+#define RUN(sql, types, values, nulls, expect, tcount) \
+	RUN_WITH(0, false, sql, types, values, nulls, expect, tcount)
 
 /*
  * Statements that join a batch's positions (unnest of arrays) to
@@ -288,11 +295,7 @@ run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
  * 0.1 ms of planning), for statements that also join elsewhere.
  */
 #define RUN_HASHED(sql, types, values, nulls, expect, tcount) \
-	do { \
-		static SPIPlanPtr plan_ = NULL; \
-		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount), \
-			CURSOR_OPT_GENERIC_PLAN, true); \
-	} while (0)
+	RUN_WITH(CURSOR_OPT_GENERIC_PLAN, true, sql, types, values, nulls, expect, tcount)
 /*
  * One generic plan, for statements whose custom plans are no better but
  * would be made again for every call, 0.1 to 0.2 ms each (the log read:
@@ -300,17 +303,9 @@ run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
  * of phase 1; the per-key lookup of phase 2).
  */
 #define RUN_GENERIC(sql, types, values, nulls, expect, tcount) \
-	do { \
-		static SPIPlanPtr plan_ = NULL; \
-		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount), \
-			CURSOR_OPT_GENERIC_PLAN, false); \
-	} while (0)
+	RUN_WITH(CURSOR_OPT_GENERIC_PLAN, false, sql, types, values, nulls, expect, tcount)
 #define RUN_CUSTOM(sql, types, values, nulls, expect, tcount) \
-	do { \
-		static SPIPlanPtr plan_ = NULL; \
-		run(&plan_, (sql), lengthof(types), (types), (values), (nulls), (expect), (tcount), \
-			CURSOR_OPT_CUSTOM_PLAN, false); \
-	} while (0)
+	RUN_WITH(CURSOR_OPT_CUSTOM_PLAN, false, sql, types, values, nulls, expect, tcount)
 
 static Datum
 get_col(int row, int col, bool *isnull)
