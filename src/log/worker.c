@@ -8,10 +8,12 @@
  *
  * Launcher: lists the databases that accept connections and starts a writer
  * in each; a writer that finds no cdc_ext 1.1 in its database says so in
- * shared memory and exits, and the launcher looks again only after
- * CDC_PROBE_INTERVAL, or at once when cdc.start_writer() (run by CREATE
- * EXTENSION) asks.  A writer that exits on an error is started again after
- * CDC_RESTART_DELAY.  After a crash of any process the postmaster restarts
+ * shared memory and exits, and the launcher starts one there again at once
+ * when cdc.start_writer() (run by CREATE EXTENSION and ALTER EXTENSION
+ * UPDATE) asks, else only if that database's entry went to another database
+ * meanwhile (then after CDC_PROBE_INTERVAL).  A writer that exits on an
+ * error is started again after CDC_RESTART_DELAY.  The shared entries go to
+ * databases with a writer first (db_entry).  After a crash of any process the postmaster restarts
  * the launcher, which starts the writers again (they are never restarted by
  * the postmaster itself, so that there is one writer per database).
  *
@@ -179,10 +181,6 @@ CdcLogRegisterLauncher(void)
 	RegisterBackgroundWorker(&bgw);
 }
 
-/*
- * The entry of database dboid; with create, one is made if there is none
- * (NULL when the table is full).
- */
 /* Give entry e to database dboid (InvalidOid: free it), as new.  Lock held. */
 static void
 reset_entry(CdcLogDb *e, Oid dboid)
