@@ -229,6 +229,22 @@ lsn_bounds(Datum *lsn, int n, Datum *lo, Datum *hi)
 }
 
 /*
+ * The arguments of a statement on a group's entries at some positions:
+ * $1 the group, $2/$3 the positions (commit_lsn[], seq[]) and $4/$5 their
+ * lsn_bounds(); position_types are their types.
+ */
+static Oid	position_types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID, PG_LSNOID, PG_LSNOID};
+
+static void
+position_args(int32 grp, Datum *lsn, Datum *seq, int n, Datum *values)
+{
+	values[0] = Int32GetDatum(grp);
+	values[1] = lsn_array(lsn, n);
+	values[2] = int4_array(seq, n);
+	lsn_bounds(lsn, n, &values[3], &values[4]);
+}
+
+/*
  * Run a statement through a plan prepared once per backend (the plan cache
  * re-plans it after DDL, DROP/CREATE EXTENSION included).  nulls: as for
  * SPI_execute_plan, or NULL.
@@ -775,20 +791,16 @@ deliver(CdcGroup *g, Out *out, PosList *pl, int32 *counts, bool *replay)
 static void
 ack_skipped(CdcGroup *g, PosList *pl)
 {
-	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID, PG_LSNOID, PG_LSNOID};
 	Datum		values[5];
 
 	if (pl->n == 0)
 		return;
-	values[0] = Int32GetDatum(g->id);
-	values[1] = lsn_array(pl->lsn, pl->n);
-	values[2] = int4_array(pl->seq, pl->n);
-	lsn_bounds(pl->lsn, pl->n, &values[3], &values[4]);
+	position_args(g->id, pl->lsn, pl->seq, pl->n, values);
 	RUN_HASHED("DELETE FROM cdc.group_entry e "
 		"USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 		"WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s "
 		"AND e.commit_lsn BETWEEN $4 AND $5",
-		types, values, NULL, SPI_OK_DELETE, 0);
+		position_types, values, NULL, SPI_OK_DELETE, 0);
 	pl->n = 0;
 }
 
@@ -801,15 +813,11 @@ ack_skipped(CdcGroup *g, PosList *pl)
 static void
 dead_letter(CdcGroup *g, PosList *pl)
 {
-	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID, PG_LSNOID, PG_LSNOID};
 	Datum		values[5];
 
 	if (pl->n == 0)
 		return;
-	values[0] = Int32GetDatum(g->id);
-	values[1] = lsn_array(pl->lsn, pl->n);
-	values[2] = int4_array(pl->seq, pl->n);
-	lsn_bounds(pl->lsn, pl->n, &values[3], &values[4]);
+	position_args(g->id, pl->lsn, pl->seq, pl->n, values);
 	RUN_CUSTOM("WITH d AS (DELETE FROM cdc.group_entry e "
 		"  USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 		"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked AND NOT e.replay "
@@ -830,7 +838,7 @@ dead_letter(CdcGroup *g, PosList *pl)
 		"  l.fallback, d.delivery_count, d.member "
 		"FROM d JOIN cdc.log l ON l.commit_lsn = d.commit_lsn AND l.seq = d.seq AND l.chunk = d.chunk "
 		"WHERE NOT d.replay",
-		types, values, NULL, SPI_OK_INSERT, 0);
+		position_types, values, NULL, SPI_OK_INSERT, 0);
 	/* a dead letter is acknowledged for the group: its later changes may go */
 }
 
@@ -1893,15 +1901,11 @@ ack_positions(const char *name, PosArg *p, bool nack)
 	CdcPriv		priv;
 	CdcGroup		g;
 	int			done;
-	Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID, PG_LSNOID, PG_LSNOID};
 	Datum		values[5];
 
 	group_priv_begin(&priv);
 	group_require(&priv, name, false, &g);
-	values[0] = Int32GetDatum(g.id);
-	values[1] = lsn_array(p->lsn, p->n);
-	values[2] = int4_array(p->seq, p->n);
-	lsn_bounds(p->lsn, p->n, &values[3], &values[4]);
+	position_args(g.id, p->lsn, p->seq, p->n, values);
 	if (!nack)
 	{
 		/*
@@ -1919,7 +1923,7 @@ ack_positions(const char *name, PosArg *p, bool nack)
 			"d AS (DELETE FROM cdc.group_dead_letter dl USING a "
 			"  WHERE a.replay AND dl.grp = $1 AND dl.commit_lsn = a.commit_lsn AND dl.seq = a.seq) "
 			"SELECT commit_lsn, seq FROM a",
-			types, values, NULL, SPI_OK_SELECT, 0);
+			position_types, values, NULL, SPI_OK_SELECT, 0);
 	}
 	else
 	{
@@ -1939,7 +1943,7 @@ ack_positions(const char *name, PosArg *p, bool nack)
 			"n AS (UPDATE cdc.group_entry e SET member = NULL, lease_until = NULL FROM f "
 			"  WHERE e.grp = $1 AND e.commit_lsn = f.commit_lsn AND e.seq = f.seq) "
 			"SELECT commit_lsn, seq FROM t",
-			types, values, NULL, SPI_OK_SELECT, 0);
+			position_types, values, NULL, SPI_OK_SELECT, 0);
 	}
 	done = (int) SPI_processed;
 	if (done < p->n)
