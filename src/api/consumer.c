@@ -237,27 +237,6 @@ check_consumer_name(const char *name)
 				 errhint("A consumer name has 1 to 48 characters among letters, digits, \"_\", \".\" and \"-\".")));
 }
 
-/* A text[] column as a list (its patterns were checked when stored). */
-static List *
-column_list(HeapTuple tup, TupleDesc desc, int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-	List	   *l = NIL;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	if (isnull)
-		return NIL;
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-		if (!nulls[i])
-			l = lappend(l, TextDatumGetCString(elems[i]));
-	return l;
-}
-
 /*
  * Load consumer name into *c, in the caller's memory context (inside
  * CdcPrivBegin/End), or raise the error that says why the invoker may not
@@ -320,10 +299,10 @@ CdcConsumerGet(const char *name, CdcLockMode lock, Oid invoker, CdcConsumer *c)
 						   owner_name ? owner_name : "(dropped)"),
 				 errhint("Only its owner, members of the owning role and superusers may read, checkpoint or drop a consumer.")));
 	}
-	c->entities = column_list(tup, desc, 3);
-	c->exclude_entities = column_list(tup, desc, 4);
+	c->entities = CdcSpiTextList(tup, desc, 3);
+	c->exclude_entities = CdcSpiTextList(tup, desc, 4);
 	c->operations = CDC_OP_ALL;
-	ops = column_list(tup, desc, 5);
+	ops = CdcSpiTextList(tup, desc, 5);
 	if (ops != NIL)
 		c->operations = 0;
 	foreach(lc, ops)

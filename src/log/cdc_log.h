@@ -20,9 +20,12 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "nodes/pg_list.h"
 
 /* Attribute numbers (0-based) of cdc.log, as created in log.sql. */
 typedef enum CdcLogColumn
@@ -50,6 +53,9 @@ typedef enum CdcLogColumn
  * before reading an argument.  nargs: what the 1.1 definition passes.
  */
 extern void CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs);
+
+/* ingest.c: a text[] column of an SPI result row as a List of C strings */
+extern List *CdcSpiTextList(HeapTuple tup, TupleDesc desc, int col);
 
 /* worker.c: shared memory, launcher and writer */
 extern void CdcLogShmemRequest(void);	/* from _PG_init, under preload */

@@ -531,12 +531,16 @@ lookup_operation_oids(IngestSink *s)
 	}
 }
 
-/* text[] column of the state row as a List of patterns (NIL when null) */
-static List *
-spi_text_list(int col)
+/*
+ * Column col of an SPI result row, a text[], as a List of C strings (NIL
+ * when null; null elements left out).  For settings the extension stored
+ * and checked itself (capture patterns, a consumer's filters).
+ */
+List *
+CdcSpiTextList(HeapTuple tup, TupleDesc desc, int col)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
@@ -603,11 +607,11 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 					"FROM cdc.log_state", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "cdc_ext: cdc.log_state must have one row");
 	old = MemoryContextSwitchTo(ing->cxt);
-	f->entities = spi_text_list(1);
-	f->exclude_entities = spi_text_list(2);
+	f->entities = CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	f->exclude_entities = CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	f->operations = CDC_OP_ALL;
 	s->base.filters = list_make1(f);
-	s->base.messages = spi_text_list(3);
+	s->base.messages = CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	logrel = table_open(get_relname_relid("log", get_namespace_oid("cdc", false)),
 						AccessShareLock);
 	s->desc = CreateTupleDescCopy(RelationGetDescr(logrel));
