@@ -16,12 +16,15 @@ PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/common -I$(srcdir)/src/plugin \
 	-I$(srcdir)/src/log -I$(srcdir)/src/api
 
 EXTENSION = cdc_ext
-DATA = cdc_ext--1.0.sql
-# The 1.1 install and upgrade scripts are put together from the parts'
-# SQL, in data-flow order, so that each part keeps its SQL beside its C.
-SQL_PARTS = src/log/log.sql src/api/api.sql $(wildcard src/api/groups.sql) \
+# Released scripts are committed and never regenerated: cdc_ext--1.0.sql,
+# cdc_ext--1.1.sql, cdc_ext--1.0--1.1.sql.  Only the version in development
+# (1.2) is assembled, from the parts' SQL in data-flow order, so that each
+# part keeps its SQL beside its C; its upgrade from 1.1 is written by hand
+# in src/upgrade_1.1_1.2.sql (t/081_upgrade_1_2.pl compares the two).
+DATA = cdc_ext--1.0.sql cdc_ext--1.1.sql cdc_ext--1.0--1.1.sql
+SQL_PARTS = src/log/log.sql src/api/api.sql src/api/groups.sql \
 	src/api/grants.sql
-DATA_built = cdc_ext--1.1.sql cdc_ext--1.0--1.1.sql
+DATA_built = cdc_ext--1.2.sql cdc_ext--1.1--1.2.sql
 EXTRA_CLEAN = $(DATA_built)
 PGFILEDESC = "cdc_ext - change data capture for PostgreSQL"
 
@@ -35,9 +38,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-cdc_ext--1.1.sql: src/install_head.sql $(SQL_PARTS)
+cdc_ext--1.2.sql: src/install_head.sql $(SQL_PARTS)
 	cat $^ > $@
-cdc_ext--1.0--1.1.sql: src/log/upgrade_1.0_1.1_pre.sql $(SQL_PARTS) src/log/upgrade_1.0_1.1_post.sql
+cdc_ext--1.1--1.2.sql: src/upgrade_1.1_1.2.sql
 	cat $^ > $@
 
 # Pure-C unit tests (Check), built without the server headers.

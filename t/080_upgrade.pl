@@ -52,9 +52,9 @@ $node->safe_psql('postgres', qq{
 	SELECT pg_replication_slot_advance('cdc_c_ahead', '$second');
 });
 
-$node->safe_psql('postgres', q{ALTER EXTENSION cdc_ext UPDATE TO '1.1'});
-is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'cdc_ext'}), '1.1',
-	'updated to 1.1');
+$node->safe_psql('postgres', q{ALTER EXTENSION cdc_ext UPDATE});
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'cdc_ext'}), '1.2',
+	'updated to 1.2 (through 1.1)');
 $node->safe_psql('postgres', q{SELECT cdc.wait_for_log()});
 is($node->safe_psql('postgres', q{SELECT string_agg(slot_name, ',' ORDER BY slot_name) FROM pg_replication_slots}),
 	$node->safe_psql('postgres', q{SELECT 'cdc_ext_log_' || oid FROM pg_database WHERE datname = 'postgres'}),

@@ -1,5 +1,5 @@
 -- src/api/api.sql: consumers over the change log (DESIGN §5, §6).  Part of
--- cdc_ext--1.1.sql (the Makefile concatenates the parts).
+-- cdc_ext--1.2.sql (the Makefile concatenates the parts).
 --
 -- The C functions run as their caller and check ownership themselves; they
 -- read and write the state tables as the extension's owner, with

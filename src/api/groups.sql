@@ -1,5 +1,5 @@
 -- src/api/groups.sql: consumer groups over the change log (DESIGN §11).
--- Part of cdc_ext--1.1.sql (the Makefile concatenates the parts).
+-- Part of cdc_ext--1.2.sql (the Makefile concatenates the parts).
 --
 -- Several members share one stream: each change is leased to one member at
 -- a time, acknowledged once, redelivered when its lease expires, moved to a

@@ -1,4 +1,4 @@
--- src/log/log.sql: the change log (DESIGN §10).  Part of cdc_ext--1.1.sql
+-- src/log/log.sql: the change log (DESIGN §10).  Part of cdc_ext--1.2.sql
 -- (the Makefile concatenates the parts); written by the log writer only.
 
 CREATE TYPE cdc.operation AS ENUM ('insert', 'update', 'delete', 'truncate', 'message');

@@ -1,0 +1,122 @@
+# Upgrade 1.1 -> 1.2: a database updated from 1.1 (and from 1.0 through 1.1)
+# has exactly the objects of a fresh 1.2 install: the same tables, columns,
+# defaults, constraints, indexes, functions (bodies, attributes, ACLs),
+# views, types and comments.  src/upgrade_1.1_1.2.sql is written by hand;
+# this test fails when it misses or differs from what src/*/*.sql makes.
+# Then consumers made under 1.1 read their changes under 1.2.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use lib "$ENV{TESTDIR}/t";
+use CdcTest;
+
+my $node = PostgreSQL::Test::Cluster->new('upgrade12');
+$node->init(allows_streaming => 'logical');
+$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
+$node->start;
+
+$node->safe_psql('postgres', q{CREATE DATABASE fresh; CREATE DATABASE from11; CREATE DATABASE from10});
+$node->safe_psql('fresh', q{CREATE EXTENSION cdc_ext});
+$node->safe_psql('from11', q{
+	CREATE EXTENSION cdc_ext VERSION '1.1';
+	CREATE TABLE t (id int PRIMARY KEY, v text);
+	SELECT cdc.create_consumer('old');
+});
+$node->safe_psql('from10', q{CREATE EXTENSION cdc_ext VERSION '1.0'});
+is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'cdc_ext'}),
+	'1.2', 'a fresh install is 1.2');
+
+# changes made under 1.1, then the update
+is(poll_for($node, 'from11', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'the 1.1 database has a writer');
+$node->safe_psql('from11', q{INSERT INTO t VALUES (1, 'before')});
+$node->safe_psql('from11', q{SELECT cdc.wait_for_log()});
+$node->safe_psql('from11', q{ALTER EXTENSION cdc_ext UPDATE});
+$node->safe_psql('from10', q{ALTER EXTENSION cdc_ext UPDATE});
+is($node->safe_psql('from11', q{SELECT extversion FROM pg_extension WHERE extname = 'cdc_ext'}),
+	'1.2', '1.1 updates to 1.2');
+is($node->safe_psql('from10', q{SELECT extversion FROM pg_extension WHERE extname = 'cdc_ext'}),
+	'1.2', '1.0 updates to 1.2 through 1.1');
+
+# Every member object of the extension, described so that a fresh install
+# and an update compare equal when they have the same definitions.  Column
+# order is not compared (ALTER TABLE ADD COLUMN appends; a fresh install may
+# place a column elsewhere), everything else is.
+my $catalog = q{
+WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'cdc_ext'),
+members AS (
+	SELECT d.classid, d.objid FROM pg_depend d, ext
+	WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e')
+SELECT line FROM (
+	SELECT 'object ' || pg_describe_object(classid, objid, 0) AS line FROM members
+	UNION ALL
+	SELECT 'column ' || c.oid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+		|| CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+		|| coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+		|| coalesce(' acl ' || a.attacl::text, '')
+	FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
+	JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
+	UNION ALL
+	SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind || ' ' || coalesce(c.relacl::text, '-')
+		|| ' ' || c.relpersistence || coalesce(' ' || pg_get_viewdef(c.oid), '')
+		|| coalesce(' ' || pg_get_partkeydef(c.oid), '')
+		|| coalesce(' comment ' || obj_description(c.oid, 'pg_class'), '')
+	FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
+	UNION ALL
+	SELECT 'index ' || regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX \S+ ON', 'INDEX ON')
+	FROM members m JOIN pg_index i ON m.classid = 'pg_class'::regclass AND i.indrelid = m.objid
+	UNION ALL
+	SELECT 'constraint ' || con.conrelid::regclass || ' ' || pg_get_constraintdef(con.oid)
+	FROM members m JOIN pg_constraint con ON m.classid = 'pg_class'::regclass AND con.conrelid = m.objid
+	UNION ALL
+	SELECT 'function ' || p.oid::regprocedure || ' ' || coalesce(p.proacl::text, '-')
+		|| ' ' || pg_get_functiondef(p.oid)
+		|| coalesce(' comment ' || obj_description(p.oid, 'pg_proc'), '')
+	FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
+	UNION ALL
+	SELECT 'type ' || t.oid::regtype || ' ' || coalesce(t.typacl::text, '-') || ' '
+		|| coalesce((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), '')
+		|| coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' ORDER BY a.attnum)
+					 FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+					 AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'), '')
+	FROM members m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
+	UNION ALL
+	SELECT 'schema acl ' || coalesce(nspacl::text, '-') FROM pg_namespace WHERE nspname = 'cdc'
+	UNION ALL
+	SELECT 'extension config ' || coalesce(extconfig::regclass[]::text, '-') || ' ' || coalesce(extcondition::text, '-')
+	FROM pg_extension WHERE extname = 'cdc_ext'
+) s ORDER BY line COLLATE "C"
+};
+# the roles in ACLs are the same (the bootstrap superuser) in all three
+my $fresh = $node->safe_psql('fresh', $catalog);
+ok(length($fresh) > 1000, 'the fresh install lists its objects');
+for my $db ('from11', 'from10')
+{
+	my $got = $node->safe_psql($db, $catalog);
+	if ($got eq $fresh)
+	{
+		pass("$db after the update has exactly the objects of a fresh 1.2 install");
+	}
+	else
+	{
+		my %f = map { $_ => 1 } split /\n/, $fresh;
+		my %g = map { $_ => 1 } split /\n/, $got;
+		my @missing = grep { !$g{$_} } sort keys %f;
+		my @extra = grep { !$f{$_} } sort keys %g;
+		fail("$db after the update has exactly the objects of a fresh 1.2 install");
+		diag("only in the fresh install:\n  " . join("\n  ", map { substr($_, 0, 300) } @missing));
+		diag("only after the update:\n  " . join("\n  ", map { substr($_, 0, 300) } @extra));
+	}
+}
+
+# the consumer made under 1.1 reads under 1.2: the change before the update
+# and one after it
+$node->safe_psql('from11', q{INSERT INTO t VALUES (2, 'after')});
+$node->safe_psql('from11', q{SELECT cdc.wait_for_log()});
+is($node->safe_psql('from11', q{SELECT string_agg(new_data->>'v', ',' ORDER BY commit_lsn, seq) FROM cdc.stream('old')}),
+	'before,after', 'a 1.1 consumer reads what was logged before and after the update');
+
+$node->stop;
+done_testing();
