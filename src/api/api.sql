@@ -120,8 +120,12 @@ CREATE FUNCTION cdc.status(
 	OUT disk_usage text,
 	OUT wal_held_bytes bigint,
 	OUT consumers integer,
-	OUT consumers_with_gap integer)
+	OUT consumers_with_gap integer,
+	OUT lost_from pg_lsn,
+	OUT lost_to pg_lsn,
+	OUT lost_reason text,
+	OUT lost_at timestamptz)
 AS 'MODULE_PATHNAME', 'cdc_status'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.status() IS
-	'CDC status: enabled, writer, current and oldest retained LSN and time, retention, disk usage of the log, WAL held, consumers';
+	'CDC status: enabled, writer, current and oldest retained LSN and time, retention, disk usage of the log, WAL held, consumers, and the last range of WAL whose changes could not be logged (lost_*)';

@@ -73,6 +73,12 @@ extern void CdcApiInit(void);
  * extension's tables run as the extension's owner with search_path pinned
  * (CdcPrivBegin/End bracket an SPI session).
  */
+/*
+ * A gap's reason that starts with this names changes that never reached
+ * the log (horizon.c, cdc_range_lost), not changes trimmed from it.
+ */
+#define CDC_NEVER_LOGGED "never logged: "
+
 typedef struct CdcPriv
 {
 	Oid			saved_user;

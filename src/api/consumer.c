@@ -370,6 +370,9 @@ CdcConsumerCheckGap(const CdcConsumer *c)
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("consumer \"%s\" has lost changes committed between %X/%X and %X/%X",
 					c->name, LSN_FORMAT_ARGS(from), LSN_FORMAT_ARGS(to)),
+			 recorded && c->gap_reason &&
+			 strncmp(c->gap_reason, CDC_NEVER_LOGGED, strlen(CDC_NEVER_LOGGED)) == 0 ?
+			 errdetail("They were never logged: %s.", c->gap_reason + strlen(CDC_NEVER_LOGGED)) :
 			 recorded ?
 			 errdetail("They were removed from the change log (%s) before the consumer had read them.",
 					   c->gap_reason ? c->gap_reason : "trim") :
@@ -502,6 +505,7 @@ start_position(const char *start)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cannot create a consumer during recovery"),
 					 errhint("Create consumers on the primary.")));
+		CdcLogWaitStarted();
 		return GetXLogInsertRecPtr();
 	}
 	if (pg_strcasecmp(start, "beginning") == 0)

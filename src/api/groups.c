@@ -582,6 +582,8 @@ group_check_gap(CdcGroup *g)
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("consumer group \"%s\" has a gap: changes committed between %X/%X and %X/%X are gone",
 					g->name, LSN_FORMAT_ARGS(from), LSN_FORMAT_ARGS(to)),
+			 why && strncmp(why, CDC_NEVER_LOGGED, strlen(CDC_NEVER_LOGGED)) == 0 ?
+			 errdetail("They were never logged: %s.", why + strlen(CDC_NEVER_LOGGED)) :
 			 errdetail("The group had not acknowledged them when %s.", why ? why : "they were dropped"),
 			 errhint("Re-sync the group's target from a snapshot of the tables, then continue from the oldest retained change with SELECT cdc.reset_group('%s');",
 					 g->name)));
@@ -1641,6 +1643,7 @@ cdc_read_group(PG_FUNCTION_ARGS)
 
 	check_name("member", member);
 	require_read_committed("cdc.read_group()");
+	CdcLogWarnIfBehind();
 	out_begin(fcinfo, &out);
 	group_priv_begin(&priv);
 	group_require(&priv, name, false, &g);
@@ -2228,6 +2231,7 @@ resolve_start(const char *start, XLogRecPtr *lsn, int32 *seq)
 	*seq = 0;
 	if (strcmp(start, "now") == 0)
 	{
+		CdcLogWaitStarted();
 		if (SPI_execute("SELECT pg_current_wal_lsn()", true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "cdc_ext: pg_current_wal_lsn() failed");
 		*lsn = DatumGetLSN(get_col(0, 1, &isnull));

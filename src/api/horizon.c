@@ -99,9 +99,55 @@ cdc_horizon_moved(XLogRecPtr old_oldest, XLogRecPtr new_oldest, const char *reas
 	return gaps;
 }
 
+/*
+ * A range of WAL the log could not record (cdc_log.h, CdcLostRangeHook):
+ * nothing can be decided from its rows, which were never logged, so every
+ * consumer and group behind its end gets a gap, kept or widened if it has
+ * one already.  A consumer's gap is reported by every read until a
+ * checkpoint at or past gap_to accepts it; a group's until cdc.reset_group.
+ */
+static int
+cdc_range_lost(XLogRecPtr from, XLogRecPtr to, const char *reason)
+{
+	CdcPriv		priv;
+	Oid			argtypes[3] = {PG_LSNOID, PG_LSNOID, TEXTOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	int			gaps;
+
+	args[0] = LSNGetDatum(from);
+	nulls[0] = XLogRecPtrIsInvalid(from) ? 'n' : ' ';
+	args[1] = LSNGetDatum(to);
+	/* the gap's reason tells readers these changes were never in the log */
+	args[2] = CStringGetTextDatum(psprintf("%s%s", CDC_NEVER_LOGGED, reason));
+	CdcPrivBegin(&priv);
+	if (SPI_execute_with_args("UPDATE cdc.consumer_state SET "
+							  "gap_from = CASE WHEN gap_to OPERATOR(pg_catalog.>) checkpoint_lsn "
+							  "  THEN LEAST(gap_from, coalesce($1, checkpoint_lsn)) ELSE coalesce($1, checkpoint_lsn) END, "
+							  "gap_reason = CASE WHEN gap_to OPERATOR(pg_catalog.>) checkpoint_lsn THEN gap_reason ELSE $3 END, "
+							  "gap_to = GREATEST(coalesce(gap_to, $2), $2) "
+							  "WHERE checkpoint_lsn OPERATOR(pg_catalog.<) $2 "
+							  "AND ($1 IS NOT NULL OR checkpoint_lsn OPERATOR(pg_catalog.>) '0/0')",
+							  3, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "cdc_ext: recording a gap failed");
+	gaps = (int) SPI_processed;
+	if (SPI_execute_with_args("UPDATE cdc.group_state SET "
+							  "gap_from = coalesce(gap_from, $1, ack_lsn), "
+							  "gap_reason = coalesce(gap_reason, $3), "
+							  "gap_to = GREATEST(coalesce(gap_to, $2), $2) "
+							  "WHERE scan_lsn OPERATOR(pg_catalog.<) $2 "
+							  "AND ($1 IS NOT NULL OR ack_lsn OPERATOR(pg_catalog.>) '0/0')",
+							  3, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "cdc_ext: recording a group's gap failed");
+	gaps += (int) SPI_processed;
+	CdcPrivEnd(&priv);
+	return gaps;
+}
+
 /* From _PG_init, in every backend that loads the library. */
 void
 CdcApiInit(void)
 {
 	CdcLogSetHorizonHook(cdc_horizon_moved);
+	CdcLogSetLostRangeHook(cdc_range_lost);
 }

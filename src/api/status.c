@@ -68,7 +68,9 @@ writer_state(bool *running, bool *running_null, int32 *pid, bool *pid_null)
 	PG_END_TRY();
 }
 
-/* cdc.status(): one row. */
+/* cdc.status(): one row (1.2 added the last lost range: lost_*). */
+#define CDC_STATUS_NATTS 20
+
 Datum
 cdc_status(PG_FUNCTION_ARGS)
 {
@@ -76,8 +78,8 @@ cdc_status(PG_FUNCTION_ARGS)
 	CdcPriv		priv;
 	Oid			argtypes[2] = {OIDOID, PG_LSNOID};
 	Datum		args[2];
-	Datum		values[16];
-	bool		nulls[16];
+	Datum		values[CDC_STATUS_NATTS];
+	bool		nulls[CDC_STATUS_NATTS];
 	bool		running,
 				running_null,
 				pid_null;
@@ -87,7 +89,7 @@ cdc_status(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "cdc_ext: cdc.status() must return a row");
 	desc = BlessTupleDesc(desc);
-	if (desc->natts != 16)
+	if (desc->natts != CDC_STATUS_NATTS)
 		CdcCheckInstalledVersion(fcinfo, -1);
 
 	CdcPrivBegin(&priv);
@@ -113,14 +115,15 @@ cdc_status(PG_FUNCTION_ARGS)
 							  "(SELECT pg_catalog.count(*) FROM cdc.consumer_state c "
 							  " WHERE pg_catalog.pg_has_role($1, c.owner, 'USAGE') "
 							  " AND (c.gap_to OPERATOR(pg_catalog.>) c.checkpoint_lsn "
-							  "      OR c.checkpoint_lsn OPERATOR(pg_catalog.<) s.oldest_lsn))::integer "
+							  "      OR c.checkpoint_lsn OPERATOR(pg_catalog.<) s.oldest_lsn))::integer, "
+							  "s.lost_from, s.lost_to, s.lost_reason, s.lost_at "
 							  "FROM cdc.log_state s, "
 							  "LATERAL (SELECT coalesce(pg_catalog.sum(pg_catalog.pg_total_relation_size(t.relid)), 0)::bigint AS bytes "
 							  "         FROM pg_catalog.pg_partition_tree('cdc.log'::pg_catalog.regclass) t WHERE t.isleaf) d",
 							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "cdc_ext: reading the log's state failed");
-	for (int i = 0; i < 16; i++)
+	for (int i = 0; i < CDC_STATUS_NATTS; i++)
 		values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
 	values[2] = BoolGetDatum(running);
 	nulls[2] = running_null;

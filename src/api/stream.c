@@ -319,6 +319,7 @@ cdc_stream(PG_FUNCTION_ARGS)
 	CdcLogScan	scan;
 
 	CdcCheckInstalledVersion(fcinfo, 10);
+	CdcLogWarnIfBehind();
 	name = CdcConsumerNameArg(fcinfo, 0);
 	nfrom = !PG_ARGISNULL(1) + !PG_ARGISNULL(2) + (!PG_ARGISNULL(3) && PG_GETARG_BOOL(3));
 	if (nfrom > 1)
@@ -414,6 +415,7 @@ cdc_consume(PG_FUNCTION_ARGS)
 	CdcLogScan	scan;
 
 	CdcCheckInstalledVersion(fcinfo, 4);
+	CdcLogWarnIfBehind();
 	name = CdcConsumerNameArg(fcinfo, 0);
 	batch_size = batch_size_arg(fcinfo, 1);
 	timeout = timeout_arg(fcinfo, 2);

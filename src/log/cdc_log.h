@@ -74,6 +74,14 @@ extern uint64 CdcLogGeneration(void);
 extern XLogRecPtr CdcLogProcessedLsn(void);
 extern bool CdcLogWait(uint64 seen, TimestampTz deadline);
 extern void CdcLogNotifyIngest(void);
+/*
+ * Before a consumer or group starts 'now': wait (10 s at most) for this
+ * database's writer to have made its slot, so that 'now' is inside the log;
+ * one that starts before it gets a gap when it does (CdcLostRangeHook).
+ */
+extern void CdcLogWaitStarted(void);
+/* A WARNING when the log is behind with no writer and no recent cdc.ingest(). */
+extern void CdcLogWarnIfBehind(void);
 
 /*
  * retention.c: before the horizon moves to new_oldest (trim or retention),
@@ -85,5 +93,17 @@ extern void CdcLogNotifyIngest(void);
 typedef int (*CdcHorizonHook) (XLogRecPtr old_oldest, XLogRecPtr new_oldest,
 							   const char *reason);
 extern void CdcLogSetHorizonHook(CdcHorizonHook hook);
+
+/*
+ * ingest.c: a range of WAL whose changes could not be logged (the writer's
+ * slot was invalidated, moved or dropped by someone else, or the log
+ * started after consumers did).  What it held is unknown, so every consumer
+ * and group whose position is before `to` records a gap [from, to) (from
+ * invalid: from its own position; those that start at the log's beginning,
+ * 0/0, are then left alone).  Runs in the writer's transaction, as the
+ * extension's owner inside SPI; returns how many got a gap.
+ */
+typedef int (*CdcLostRangeHook) (XLogRecPtr from, XLogRecPtr to, const char *reason);
+extern void CdcLogSetLostRangeHook(CdcLostRangeHook hook);
 
 #endif

@@ -71,6 +71,8 @@ PG_FUNCTION_INFO_V1(cdc_ingest);
 #define CDC_CYCLE_MAX_MS 200
 /* Rows per table_multi_insert call. */
 #define CDC_INSERT_BATCH 1000
+/* Decoded WAL without rows to log, past which the writer records its progress. */
+#define CDC_IDLE_CONFIRM_BYTES ((XLogRecPtr) 16 * 1024 * 1024)
 /* Memory for one cycle's buffer before it spills to a temporary file. */
 #define CDC_BUFFER_KB (64 * 1024)
 
@@ -202,7 +204,7 @@ CdcLogStateLoad(CdcLogStateRow *row)
 	char	   *slot;
 
 	if (SPI_execute("SELECT slot_name::text, logged_commit_lsn, logged_seq, confirmed_lsn, "
-					"oldest_lsn, current_chunk, config_version FROM cdc.log_state",
+					"oldest_lsn, current_chunk, config_version, confirm_rule FROM cdc.log_state",
 					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "cdc_ext: cdc.log_state must have one row");
 	slot = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -213,6 +215,7 @@ CdcLogStateLoad(CdcLogStateRow *row)
 	row->oldest_lsn = spi_lsn(0, 5);
 	row->current_chunk = spi_int(0, 6);
 	row->config_version = spi_int(0, 7);
+	row->confirm_rule = spi_int(0, 8);
 }
 
 static char *
@@ -236,6 +239,80 @@ CdcIntervalMicros(const Interval *iv, const char *argname)
 
 /* ---------------------------------------------------------------------- */
 /* The slot                                                               */
+
+static CdcLostRangeHook lost_range_hook = NULL;
+
+void
+CdcLogSetLostRangeHook(CdcLostRangeHook hook)
+{
+	lost_range_hook = hook;
+}
+
+/*
+ * Changes committed in [from, to) could not be logged (from invalid: the
+ * log started at `to`, after consumers that start before it).  Never
+ * silent: cdc.log_state remembers the range (cdc.status() shows it), every
+ * consumer and group behind `to` gets a gap (cdc_log.h, CdcLostRangeHook),
+ * the server log has a WARNING, and the log continues from `to`.  Inside
+ * SPI, as the extension's owner, in the transaction that moves the log on.
+ */
+static void
+record_lost_range(XLogRecPtr from, XLogRecPtr to, const char *reason)
+{
+	Oid			t[3] = {PG_LSNOID, PG_LSNOID, TEXTOID};
+	Datum		a[3] = {LSNGetDatum(from), LSNGetDatum(to), CStringGetTextDatum(reason)};
+	char		n[3] = {XLogRecPtrIsInvalid(from) ? 'n' : ' ', ' ', ' '};
+	int			gaps = 0;
+
+	if (lost_range_hook != NULL)
+		gaps = lost_range_hook(from, to, reason);
+	/* a log that began with no consumer behind it lost nothing */
+	if (XLogRecPtrIsInvalid(from) && gaps == 0)
+		return;
+	if (SPI_execute_with_args("UPDATE cdc.log_state SET lost_from = $1, lost_to = $2, lost_reason = $3, "
+							  "lost_at = pg_catalog.now(), "
+							  "confirmed_lsn = GREATEST(confirmed_lsn, $2)",
+							  3, t, a, n, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "cdc_ext: recording a lost range failed");
+	if (XLogRecPtrIsInvalid(from))
+		ereport(WARNING,
+				(errmsg("cdc_ext: the change log of database %u starts at %X/%X, after %d consumer(s) and group(s) did",
+						MyDatabaseId, LSN_FORMAT_ARGS(to), gaps),
+				 errdetail("Changes committed before it were not logged (%s); they have a gap up to %X/%X.",
+						   reason, LSN_FORMAT_ARGS(to))));
+	else
+		ereport(WARNING,
+				(errmsg("cdc_ext: changes committed between %X/%X and %X/%X in database %u were not logged",
+						LSN_FORMAT_ARGS(from), LSN_FORMAT_ARGS(to), MyDatabaseId),
+				 errdetail("Cause: %s. %d consumer(s) and group(s) were behind it and have a gap.", reason, gaps),
+				 errhint("Each consumer is told at its next read; cdc.status() shows the range.")));
+}
+
+/*
+ * Is the writer's slot unusable: invalidated, or the WAL it needs removed?
+ * (pg_replication_slots says so on every version: wal_status 'lost', or no
+ * restart_lsn; 16 and later also mark slots invalidated for other reasons.)
+ */
+static bool
+slot_lost(const char *slot)
+{
+	Oid			t[1] = {TEXTOID};
+	Datum		a[1] = {CStringGetTextDatum(slot)};
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT wal_status IS NOT DISTINCT FROM 'lost' OR restart_lsn IS NULL"
+#if PG_VERSION_NUM >= 170000
+							  " OR invalidation_reason IS NOT NULL"
+#elif PG_VERSION_NUM >= 160000
+							  " OR coalesce(conflicting, false)"
+#endif
+							  " FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) $1",
+							  1, t, a, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "cdc_ext: reading the writer's slot failed");
+	if (SPI_processed != 1)
+		return false;
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
 
 /*
  * Make sure the writer's slot exists (in the current transaction, which
@@ -272,6 +349,8 @@ CdcIngestPrepareSlot(bool own_transactions)
 	ArrayType  *migrate = NULL;
 	bool		isnull;
 	bool		never_had_slot;
+	XLogRecPtr	logged_upto;	/* everything committed before it is logged */
+	const char *lost_reason = NULL;
 
 	strlcpy(slot, writer_slot_name(), NAMEDATALEN);
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -282,7 +361,8 @@ CdcIngestPrepareSlot(bool own_transactions)
 		return false;
 	}
 	CdcOwnerBegin(&scope);
-	if (SPI_execute("SELECT migrate_slots::text[], capture_from IS NULL FROM cdc.log_state", true, 1) != SPI_OK_SELECT ||
+	if (SPI_execute("SELECT migrate_slots::text[], capture_from IS NULL, confirmed_lsn FROM cdc.log_state",
+					true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "cdc_ext: cdc.log_state must have one row");
 	{
@@ -292,6 +372,7 @@ CdcIngestPrepareSlot(bool own_transactions)
 			migrate = DatumGetArrayTypePCopy(d);
 		never_had_slot = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 													SPI_tuptable->tupdesc, 2, &isnull));
+		logged_upto = spi_lsn(0, 3);
 	}
 	had_migration = migrate != NULL;
 	slotarg[0] = CStringGetTextDatum(slot);
@@ -311,8 +392,27 @@ CdcIngestPrepareSlot(bool own_transactions)
 						slot)));
 	}
 
+	/*
+	 * The log's own slot, unusable: invalidated, or the WAL it needs is
+	 * removed (max_slot_wal_keep_size, an idle slot timeout).  Reading it
+	 * would fail forever ("requested WAL segment ... has already been
+	 * removed"): drop it and continue from a new one, the range between
+	 * recorded as lost.  (A slot active in another backend is not dropped:
+	 * that raises, and the writer tries again after its restart delay.)
+	 */
+	if (!never_had_slot && SearchNamedReplicationSlot(slot, true) != NULL && slot_lost(slot))
+	{
+		ReplicationSlotDrop(slot, true);
+		lost_reason = "the log writer's replication slot was invalidated: the WAL it still needed was removed (max_slot_wal_keep_size), or it was invalidated otherwise";
+		ereport(LOG,
+				(errmsg("cdc_ext: dropped replication slot \"%s\": it was invalidated", slot)));
+	}
+
 	if (SearchNamedReplicationSlot(slot, true) == NULL)
 	{
+		/* the log had a slot, and it is gone */
+		if (!never_had_slot && lost_reason == NULL && migrate == NULL)
+			lost_reason = "the log writer's replication slot was gone: dropped by another session, or this server was promoted from a standby that had no copy of it";
 		if (migrate != NULL)
 		{
 			Oid			t2[2] = {TEXTARRAYOID, TEXTOID};
@@ -388,9 +488,18 @@ CdcIngestPrepareSlot(bool own_transactions)
 			 * horizon moves to where the log starts).
 			 */
 			if (SPI_execute_with_args("UPDATE cdc.log_state SET capture_from = $1, "
+									  "confirmed_lsn = GREATEST(confirmed_lsn, $1), "
 									  "oldest_lsn = CASE WHEN $2 THEN $1 ELSE oldest_lsn END",
 									  3, t3, a3, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "cdc_ext: updating cdc.log_state failed");
+		}
+		if (lost_reason != NULL)
+			record_lost_range(logged_upto, start, lost_reason);
+		else if (never_had_slot && !had_migration)
+		{
+			/* consumers made before the log began have missed what came before it */
+			record_lost_range(InvalidXLogRecPtr, start,
+							  "the change log began when the log writer first made its slot");
 		}
 		ereport(LOG,
 				(errmsg("cdc_ext: %s replication slot \"%s\" for the change log at %X/%X",
@@ -632,6 +741,28 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 					 errmsg("replication slot \"%s\" is not a cdc_ext slot of this database",
 							st.slot_name),
 					 errhint("Drop that slot; the log writer creates its own.")));
+		/*
+		 * The slot is never confirmed past cdc.log_state.confirmed_lsn
+		 * (confirm_rule 1; see CdcIngestCycle).  A slot that is further
+		 * was moved by someone else (pg_replication_slot_advance, or
+		 * pg_logical_slot_get_changes) while no writer held it: the
+		 * changes it skipped were never logged.  After an update from 1.1,
+		 * whose writer confirmed idle progress without recording it, the
+		 * first open takes the slot's position as it is.
+		 */
+		if (st.confirm_rule == 0)
+		{
+			Oid			t[1] = {PG_LSNOID};
+			Datum		a[1] = {LSNGetDatum(MyReplicationSlot->data.confirmed_flush)};
+
+			if (SPI_execute_with_args("UPDATE cdc.log_state SET confirm_rule = 1, "
+									  "confirmed_lsn = GREATEST(confirmed_lsn, $1)",
+									  1, t, a, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "cdc_ext: updating the log's state failed");
+		}
+		else if (MyReplicationSlot->data.confirmed_flush > st.confirmed_lsn)
+			record_lost_range(st.confirmed_lsn, MyReplicationSlot->data.confirmed_flush,
+							  "the log writer's replication slot was moved past changes it had not logged, by another session (pg_replication_slot_advance or pg_logical_slot_get_changes) while no writer held it");
 		/* what a previous ingest committed but could not confirm yet */
 		if (st.confirmed_lsn > MyReplicationSlot->data.confirmed_flush &&
 			st.confirmed_lsn <= GetFlushRecPtr(NULL))
@@ -847,24 +978,35 @@ CdcIngestCycle(CdcIngest *ing)
 								  "WHERE chunk OPERATOR(pg_catalog.=) $4",
 								  8, t, a, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "cdc_ext: updating the log's state failed");
+		ing->confirmable = processed;
 		step = ctx->reader->EndRecPtr < end ? CDC_INGEST_MORE : CDC_INGEST_LOGGED;
 	}
 	else
 	{
 		/*
-		 * Nothing to log.  Without a writer (CALL cdc.ingest()), record how
-		 * far we got, so that the next call confirms it; the writer keeps it
-		 * in memory and does not write (its writes would be WAL to decode).
+		 * Nothing to log.  The slot is confirmed only as far as
+		 * cdc.log_state.confirmed_lsn says (so that a slot found further on
+		 * was moved by someone else: CdcIngestOpen), so progress without
+		 * rows is recorded too: always without a writer (CALL
+		 * cdc.ingest(); the next call confirms it), and by the writer once
+		 * it is CDC_IDLE_CONFIRM_BYTES ahead (its write is WAL it decodes
+		 * next, a few hundred bytes: no loop; until then the slot holds
+		 * that much WAL more).
 		 */
-		if (!ing->writer && processed > st.confirmed_lsn)
+		if (processed > st.confirmed_lsn &&
+			(!ing->writer || processed - st.confirmed_lsn >= CDC_IDLE_CONFIRM_BYTES))
 		{
 			Oid			t[1] = {PG_LSNOID};
 			Datum		a[1] = {LSNGetDatum(processed)};
 
-			if (SPI_execute_with_args("UPDATE cdc.log_state SET confirmed_lsn = $1",
+			if (SPI_execute_with_args("UPDATE cdc.log_state SET confirmed_lsn = $1, "
+									  "ingested_at = pg_catalog.now()",
 									  1, t, a, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "cdc_ext: updating the log's state failed");
+			ing->confirmable = processed;
 		}
+		else
+			ing->confirmable = Max(st.confirmed_lsn, ing->confirmable);
 		step = ctx->reader->EndRecPtr < end ? CDC_INGEST_MORE : CDC_INGEST_IDLE;
 	}
 	tuplestore_end(s->store);
@@ -879,8 +1021,8 @@ CdcIngestCycle(CdcIngest *ing)
 void
 CdcIngestAfterCommit(CdcIngest *ing)
 {
-	if (MyReplicationSlot != NULL && ing->processed > MyReplicationSlot->data.confirmed_flush)
-		LogicalConfirmReceivedLocation(ing->processed);
+	if (MyReplicationSlot != NULL && ing->confirmable > MyReplicationSlot->data.confirmed_flush)
+		LogicalConfirmReceivedLocation(ing->confirmable);
 }
 
 void

@@ -87,11 +87,24 @@ CREATE TABLE cdc.log_state (
 	chunk_max_bytes	bigint NOT NULL DEFAULT 268435456,
 	migrate_slots	name[],
 	config_version	integer NOT NULL DEFAULT 1,
-	ingested_at		timestamptz
+	ingested_at		timestamptz,
+	-- 1.2: the last range of WAL whose changes could not be logged (the
+	-- writer's slot invalidated, moved or dropped by someone else, or the
+	-- log started after consumers did): every consumer and group behind
+	-- lost_to got a gap.  confirm_rule 1: the slot is never confirmed past
+	-- confirmed_lsn (1.1 confirmed idle progress in memory only, so the
+	-- first 1.2 writer after an update cannot tell that from a move).
+	-- created_at: since when the log exists (for the update: since 1.2).
+	lost_from		pg_lsn,
+	lost_to			pg_lsn,
+	lost_reason		text,
+	lost_at			timestamptz,
+	confirm_rule	integer NOT NULL DEFAULT 0,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 REVOKE ALL ON cdc.log_state FROM PUBLIC;
-INSERT INTO cdc.log_state (slot_name)
-SELECT 'cdc_ext_log_' || oid FROM pg_catalog.pg_database
+INSERT INTO cdc.log_state (slot_name, confirm_rule)
+SELECT 'cdc_ext_log_' || oid, 1 FROM pg_catalog.pg_database
 WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
 
 CREATE PROCEDURE cdc.ingest()

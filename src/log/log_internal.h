@@ -45,6 +45,7 @@ typedef struct CdcLogStateRow
 	XLogRecPtr	oldest_lsn;
 	int32		current_chunk;
 	int32		config_version;
+	int32		confirm_rule;	/* 1: the slot never passes confirmed_lsn */
 } CdcLogStateRow;
 extern void CdcLogStateLoad(CdcLogStateRow *row);	/* inside SPI */
 
@@ -66,6 +67,7 @@ typedef struct CdcIngest
 	IngestSink *sink;
 	XLogRecPtr	start_lsn;		/* where decoding started (slot's confirmed) */
 	XLogRecPtr	processed;		/* WAL decoded, and what committed in it logged */
+	XLogRecPtr	confirmable;	/* recorded as confirmed_lsn by the last cycle */
 	int32		config_version;
 	Oid			extension;		/* the cdc_ext it logs for (gone if it changes) */
 	bool		writer;

@@ -38,6 +38,7 @@
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "funcapi.h"
 #include "libpq/libpq.h"
@@ -45,6 +46,9 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/slot.h"
+#include "executor/spi.h"
+#include "utils/guc.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -393,11 +397,58 @@ CdcLogWriterRunning(int *pid)
 	return running;
 }
 
+/*
+ * Why no writer can log this database now, as a WARNING to whoever asked
+ * for one (CREATE EXTENSION calls cdc.start_writer()): without the preload
+ * no writer ever runs; without wal_level = logical none can decode; with
+ * every replication slot in use none can start (it keeps trying, and
+ * consumers made before it starts get a gap for what committed until then:
+ * ingest.c, record_lost_range).  Saying nothing let a log stay empty.
+ */
+static void
+warn_writer_blocked(void)
+{
+	int			used = 0;
+	char	   *slot = psprintf("cdc_ext_log_%u", MyDatabaseId);
+
+	if (shared == NULL)
+	{
+		ereport(WARNING,
+				(errmsg("cdc_ext is not in shared_preload_libraries: no log writer will run in database \"%s\"",
+						get_database_name(MyDatabaseId)),
+				 errdetail("Changes reach the change log only when CALL cdc.ingest() runs."),
+				 errhint("Add cdc_ext to shared_preload_libraries and restart the server, or run CALL cdc.ingest() regularly (for example from pg_cron).")));
+		return;
+	}
+	if (wal_level < WAL_LEVEL_LOGICAL)
+	{
+		ereport(WARNING,
+				(errmsg("wal_level is \"%s\": the log writer cannot decode", GetConfigOption("wal_level", false, false)),
+				 errhint("Set wal_level = logical and restart the server.")));
+		return;
+	}
+	if (SearchNamedReplicationSlot(slot, true) != NULL)
+		return;
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	for (int i = 0; i < max_replication_slots; i++)
+		if (ReplicationSlotCtl->replication_slots[i].in_use)
+			used++;
+	LWLockRelease(ReplicationSlotControlLock);
+	if (used >= max_replication_slots)
+		ereport(WARNING,
+				(errmsg("no replication slot is free for the log writer of database \"%s\"",
+						get_database_name(MyDatabaseId)),
+				 errdetail("All %d replication slots (max_replication_slots) are in use. The writer starts once one is free; consumers made before then have a gap for the changes committed until it does.",
+						   max_replication_slots),
+				 errhint("Raise max_replication_slots (a restart) or drop a replication slot that is not needed.")));
+}
+
 Datum
 cdc_start_writer(PG_FUNCTION_ARGS)
 {
 	CdcLogDb   *e = db_entry(MyDatabaseId, true);
 
+	warn_writer_blocked();
 	if (e == NULL)
 	{
 		if (shared != NULL)
@@ -417,6 +468,70 @@ cdc_start_writer(PG_FUNCTION_ARGS)
 	if (shared->launcher_latch)
 		SetLatch(shared->launcher_latch);
 	PG_RETURN_BOOL(true);
+}
+
+void
+CdcLogWaitStarted(void)
+{
+	char	   *slot = psprintf("cdc_ext_log_%u", MyDatabaseId);
+	TimestampTz deadline = GetCurrentTimestamp() + 10 * USECS_PER_SEC;
+
+	/* no writer will come without the preload (CREATE EXTENSION warned) */
+	if (shared == NULL || wal_level < WAL_LEVEL_LOGICAL)
+		return;
+	while (SearchNamedReplicationSlot(slot, true) == NULL)
+	{
+		if (GetCurrentTimestamp() >= deadline)
+		{
+			ereport(WARNING,
+					(errmsg("the log writer of this database has not started"),
+					 errdetail("Changes committed before it starts are not logged; this consumer will have a gap for them."),
+					 errhint("See the server log and SELECT * FROM cdc.status(); a free replication slot is needed.")));
+			return;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * A read (cdc.stream, cdc.consume, cdc.read_group) that finds the log
+ * behind the WAL with no writer running and no cdc.ingest() for a minute
+ * says so (a WARNING with the way out), rather than returning nothing as
+ * if nothing had changed.  A log younger than a minute is left alone: its
+ * writer may still be starting.
+ */
+void
+CdcLogWarnIfBehind(void)
+{
+	CdcOwnerScope scope;
+	bool		isnull;
+
+	if (CdcLogWriterRunning(NULL))
+		return;
+	CdcOwnerBegin(&scope);
+	if (SPI_execute("SELECT confirmed_lsn, ingested_at FROM cdc.log_state "
+					"WHERE pg_catalog.pg_current_wal_insert_lsn() OPERATOR(pg_catalog.>) confirmed_lsn "
+					"AND coalesce(ingested_at, created_at) OPERATOR(pg_catalog.<) "
+					"    (pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 minute')",
+					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		XLogRecPtr	upto = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *at = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+		ereport(WARNING,
+				(errmsg("the change log is behind and no log writer runs in this database"),
+				 errdetail("The log reaches %X/%X; the WAL is at %X/%X. %s",
+						   LSN_FORMAT_ARGS(upto), LSN_FORMAT_ARGS(GetXLogInsertRecPtr()),
+						   at ? psprintf("CALL cdc.ingest() last ran at %s.", at) :
+						   "CALL cdc.ingest() never ran."),
+				 errhint(shared == NULL ?
+						 "Add cdc_ext to shared_preload_libraries and restart the server, or run CALL cdc.ingest() regularly (for example from pg_cron)." :
+						 "See the server log for why the log writer stopped; SELECT * FROM cdc.status() shows it.")));
+	}
+	CdcOwnerEnd(&scope);
 }
 
 Datum
