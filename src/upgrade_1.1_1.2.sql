@@ -58,3 +58,7 @@ END
 $upgrade$;
 COMMENT ON FUNCTION cdc.status() IS
 	'CDC status: enabled, writer, current and oldest retained LSN and time, retention, disk usage of the log, WAL held, consumers, and the last range of WAL whose changes could not be logged (lost_*)';
+
+-- the log writer waited for this update (an older version's objects): ask
+-- for it now rather than at the launcher's next look
+SELECT cdc.start_writer();

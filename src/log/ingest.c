@@ -31,6 +31,9 @@
 #include "postgres.h"
 
 #include "access/heapam.h"
+#include "utils/fmgroids.h"
+#include "catalog/indexing.h"
+#include "access/genam.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -103,9 +106,38 @@ struct IngestSink
  * instead of deadlocking with it on the log's tables (the writer takes them
  * in another order); the writer's next look finds the extension gone.
  */
+/* pg_extension.extversion of extension ext (palloc'd), NULL if gone. */
+static char *
+extension_version(Oid ext)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *version = NULL;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ext));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = TextDatumGetCString(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return version;
+}
+
 CdcLogPresence
 CdcLogPresent(void)
 {
+	char	   *version;
 	Oid			nsp;
 	Oid			ext = get_extension_oid("cdc_ext", true);
 
@@ -117,6 +149,9 @@ CdcLogPresent(void)
 		return CDC_LOG_ABSENT;
 	nsp = get_namespace_oid("cdc", true);
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("log_state", nsp)))
+		return CDC_LOG_OLD_VERSION;
+	version = extension_version(ext);
+	if (version == NULL || strcmp(version, CDC_SQL_VERSION) != 0)
 		return CDC_LOG_OLD_VERSION;
 	return CDC_LOG_PRESENT;
 }
@@ -139,8 +174,8 @@ CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cdc_ext 1.0 SQL objects are installed"),
-			 errdetail("The cdc_ext library loaded is version 1.1."),
+			 errmsg("the SQL objects of an older cdc_ext are installed"),
+			 errdetail("The cdc_ext library loaded is version %s.", CDC_SQL_VERSION),
 			 errhint("Run ALTER EXTENSION cdc_ext UPDATE.")));
 }
 
@@ -880,16 +915,23 @@ CdcIngestCycle(CdcIngest *ing)
 	ResourceOwner owner = CurrentResourceOwner;
 	MemoryContext cycle_cxt = CurrentMemoryContext;
 	CdcIngestStep step;
+	CdcLogPresence presence;
 	int			nrec = 0;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	/* dropped, or dropped and created again: this log and slot are done */
-	if (CdcLogPresent() != CDC_LOG_PRESENT ||
+	presence = CdcLogPresent();
+	if (presence == CDC_LOG_ABSENT ||
 		get_extension_oid("cdc_ext", true) != ing->extension)
 	{
 		PopActiveSnapshot();
 		return CDC_INGEST_GONE;
 	}
+	if (presence != CDC_LOG_PRESENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the SQL objects of an older cdc_ext are installed"),
+				 errhint("Run ALTER EXTENSION cdc_ext UPDATE; the log writer continues from its slot then.")));
 	CdcOwnerBegin(&scope);
 	CdcLogStateLoad(&st);
 	if (st.config_version != ing->config_version)

@@ -13,11 +13,17 @@
 
 #include "cdc_log.h"
 
-/* Is cdc_ext 1.1 installed in this database?  (in a transaction) */
+/*
+ * Is this library's version of cdc_ext installed in this database?  (in a
+ * transaction)  An older version's SQL objects (the package was upgraded,
+ * ALTER EXTENSION not yet run) have other tables: the writer waits for the
+ * update and keeps its slot, so that nothing committed meanwhile is lost.
+ */
+#define CDC_SQL_VERSION "1.2"
 typedef enum CdcLogPresence
 {
 	CDC_LOG_ABSENT,				/* no extension: a slot of ours is stale */
-	CDC_LOG_OLD_VERSION,		/* 1.0, not yet updated: no log */
+	CDC_LOG_OLD_VERSION,		/* an older version, not yet updated */
 	CDC_LOG_PRESENT
 } CdcLogPresence;
 extern CdcLogPresence CdcLogPresent(void);
