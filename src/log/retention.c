@@ -25,6 +25,8 @@
  */
 #include "postgres.h"
 
+#include "storage/lock.h"
+
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -47,9 +49,18 @@ PG_FUNCTION_INFO_V1(cdc_trim);
 PG_FUNCTION_INFO_V1(cdc_set_retention);
 PG_FUNCTION_INFO_V1(cdc_set_capture);
 
-/* advisory lock keys of chunk management: "cdc" and 1 */
+/*
+ * The lock of chunk management: an advisory-type lock tag ("cdc", 1) whose
+ * field4 SQL's advisory lock functions (1 and 2) cannot reach, so that no
+ * role can take it: pg_advisory_lock(6513763, 1), open to any role with
+ * CONNECT, held the writer's first cycle and every maintenance pass (the
+ * log stayed empty, or never switched or dropped a partition).  The other
+ * tags of this field4 space: the readers' (cdc_api.h, 3) and the groups'
+ * (groups.c, 0xCDC0 and 0xCDC1).
+ */
 #define CDC_LOCK_CLASS 0x636463
 #define CDC_LOCK_CHUNKS 1
+#define CDC_LOCK_CHUNKS_FIELD4 4
 
 #define MAX_HORIZON_HOOKS 4
 static CdcHorizonHook horizon_hooks[MAX_HORIZON_HOOKS];
@@ -88,8 +99,11 @@ spi_exec(const char *sql, int expected)
 static void
 lock_chunks(void)
 {
-	spi_exec(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d, %d)",
-					  CDC_LOCK_CLASS, CDC_LOCK_CHUNKS), SPI_OK_SELECT);
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, CDC_LOCK_CLASS, CDC_LOCK_CHUNKS,
+						 CDC_LOCK_CHUNKS_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
 /* Create partition "chunk" of cdc.log (as a member of the extension). */

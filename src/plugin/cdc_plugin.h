@@ -208,6 +208,8 @@ extern void CdcSessionUnpin(int nestlevel);
  */
 #define CDC_JSONB_VALUE_MAX ((Size) 240 * 1024 * 1024)
 
+extern void CdcClassifyReset(void);
+extern void CdcRelCacheSweep(void);
 extern text *CdcCastToJson(const CdcType *type, Datum value);
 extern void CdcAppendValue(StringInfo out, const CdcType *type, Datum value,
 						   bool numeric_as_string);

@@ -195,6 +195,41 @@ CdcCastToJson(const CdcType *type, Datum value)
 }
 
 static CdcType *classify_type(Oid typid, MemoryContext cxt);
+static CdcType *classify_type_new(Oid typid, MemoryContext cxt);
+
+/*
+ * Types classified while one relation's entry is built, by type OID: a type
+ * is classified once and shared by every column, attribute and element of
+ * that type.  Without it, a composite whose attributes are two of the
+ * composite below it, 40 levels deep, took 2^40 classifications (a table
+ * owner can make one; the writer ran out of memory on first meeting the
+ * table, whatever its values).  Emptied by CdcClassifyReset before and after
+ * each entry is built (relcache.c): it points into that entry's memory.
+ */
+typedef struct ClassifiedType
+{
+	Oid			typid;
+	CdcType    *type;
+} ClassifiedType;
+static List *classified = NIL;
+
+/* lappend with the list's cells in TopMemoryContext (the memo outlives cxt's switches) */
+static List *
+lappend_in_top(List *list, void *datum)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	list = lappend(list, datum);
+	MemoryContextSwitchTo(old);
+	return list;
+}
+
+void
+CdcClassifyReset(void)
+{
+	list_free_deep(classified);
+	classified = NIL;
+}
 
 /*
  * A composite type's attributes as columns, each with its own category,
@@ -231,6 +266,27 @@ classify_composite(CdcType *t, Oid typid, MemoryContext cxt)
  */
 static CdcType *
 classify_type(Oid typid, MemoryContext cxt)
+{
+	CdcType    *t;
+	ListCell   *lc;
+	ClassifiedType *known;
+
+	foreach(lc, classified)
+	{
+		known = lfirst(lc);
+		if (known->typid == typid)
+			return known->type;
+	}
+	t = classify_type_new(typid, cxt);
+	known = MemoryContextAlloc(TopMemoryContext, sizeof(ClassifiedType));
+	known->typid = typid;
+	known->type = t;
+	classified = lappend_in_top(classified, known);
+	return t;
+}
+
+static CdcType *
+classify_type_new(Oid typid, MemoryContext cxt)
 {
 	CdcType    *t = palloc0(sizeof(CdcType));
 	Oid			base = getBaseType(typid);

@@ -41,6 +41,7 @@
 #include "access/xact.h"
 #include "utils/resowner.h"
 #include "common/shortest_dec.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -450,10 +451,17 @@ value_alone(const CdcType *type, Datum d, bool numeric_as_string, JsonbValue *v)
  * are; bytea's hex text is twice as long; a number's text can be far longer
  * than its stored form only with numeric_as_string.  Containers and text
  * written by output functions have no tight bound from their stored size
- * (an array of small integers or of nulls grows up to 16 times: a 4-byte
- * entry and a numeric per element), hence the factor; a value whose bound
- * does not fit is converted alone and measured (large_value_size).
+ * (an array of nulls grows 32 times: a bit stored, a 4-byte entry in jsonb;
+ * and its parse state holds a JsonbValue per element), hence the factor for
+ * values up to CDC_MEASURE_ABOVE; larger ones, and any whose bound does not
+ * fit, are converted alone and measured (large_value): an int[] of 17
+ * million nulls (24 kB stored) needed a 1 GB parse state and stopped the
+ * log.
  */
+#define CDC_MEASURE_ABOVE ((Size) 1024 * 1024)
+/* What one row's jsonb may read as text (the limit is 1 GB), with room to spare. */
+#define CDC_TEXT_ROW_MAX ((Size) 900 * 1024 * 1024)
+
 static Size
 value_size_bound(const CdcType *type, Size raw, bool numeric_as_string)
 {
@@ -467,7 +475,10 @@ value_size_bound(const CdcType *type, Size raw, bool numeric_as_string)
 		case CDC_ENC_NUMERIC:
 			return numeric_as_string ? 160 * 1024 : raw + 16;
 		default:
-			return 32 * raw + 64;
+			/* a MB and more: converted alone and measured, always */
+			if (raw > CDC_MEASURE_ABOVE)
+				return CDC_JSONB_ROW_MAX + 1;
+			return 40 * raw + 64;
 	}
 }
 
@@ -589,6 +600,7 @@ CdcRowToJsonb(CdcRelEntry *re, const CdcRow *row, const CdcRow *fallback,
 	JsonbParseState *ps = NULL;
 	JsonbValue *res;
 	Size		total = 0;
+	Size		text_total = 0;
 
 	/* unchanged TOAST columns, named in the order of the table */
 	if (unchanged_toast != NULL)
@@ -623,8 +635,38 @@ CdcRowToJsonb(CdcRelEntry *re, const CdcRow *row, const CdcRow *fallback,
 		if (TupleDescAttr(re->desc, col->attnum - 1)->attlen == -1)
 		{
 			/* a varlena's size as stored, without detoasting it */
-			Size		bound = value_size_bound(col->type, toast_raw_datum_size(d),
-												 numeric_as_string);
+			Size		raw = toast_raw_datum_size(d);
+			Size		bound = value_size_bound(col->type, raw, numeric_as_string);
+
+			/*
+			 * What the row's jsonb reads as text: a string is stored as it
+			 * is but read escaped (a control character is six bytes), and
+			 * a row whose text passes 1 GB can be logged but never read (a
+			 * consumer would stop at it for good).  Large strings are
+			 * measured escaped, small ones bounded; other values count as
+			 * their jsonb size.
+			 */
+			if (col->type->enc == CDC_ENC_TEXT)
+			{
+				Size		escaped = 6 * raw + 2;
+
+				if (raw > CDC_MEASURE_ABOVE || text_total + escaped > CDC_TEXT_ROW_MAX)
+				{
+					text	   *t = DatumGetTextPP(d);
+
+					escaped = cdc_json_escaped_len(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t),
+												   GetDatabaseEncoding() == PG_UTF8) + 2;
+				}
+				text_total += escaped;
+			}
+			else
+				text_total += bound;
+			if (text_total > CDC_TEXT_ROW_MAX)
+			{
+				push_null(&ps, WJB_VALUE);
+				add_fallback(fallback_columns, col);
+				continue;
+			}
 
 			if (total + bound > CDC_JSONB_ROW_MAX)
 			{

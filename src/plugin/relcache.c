@@ -57,6 +57,15 @@ static int	composite_entries = 0;
 #define INVAL_CAST		1
 #define INVAL_COMPOSITE 2
 
+/*
+ * Entries flagged invalid since the last sweep.  An invalid entry keeps its
+ * memory until its relation is met again, and a dropped table is never met
+ * again: a role that creates, writes and drops tables grew the writer's
+ * memory without bound.  CdcRelCacheSweep frees them, at the start of each
+ * decoded transaction, when no entry is in use.
+ */
+static int	invalid_entries = 0;
+
 static void
 invalidate_entries(int which)
 {
@@ -75,6 +84,7 @@ invalidate_entries(int which)
 			(which == INVAL_COMPOSITE && entry->has_composite))
 		{
 			entry->valid = false;
+			invalid_entries++;
 			if (entry->has_composite)
 				composite_entries--;
 		}
@@ -104,6 +114,8 @@ cdc_relcache_invalidate(Datum arg, Oid relid)
 	{
 		if (entry->valid && entry->has_composite)
 			composite_entries--;
+		if (entry->valid)
+			invalid_entries++;
 		entry->valid = false;
 	}
 	else if (composite_entries > 0)
@@ -149,6 +161,7 @@ CdcRelCacheInit(void)
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(CdcRelEntry);
 	ctl.hcxt = rel_cache_cxt;
+	invalid_entries = 0;
 	rel_cache = hash_create("cdc_ext relation cache", 128, &ctl,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	composite_entries = 0;
@@ -356,6 +369,28 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts, Oid acl_role)
 	MemoryContextSwitchTo(old);
 }
 
+/* Free the entries flagged invalid (see invalid_entries); none may be in use. */
+void
+CdcRelCacheSweep(void)
+{
+	HASH_SEQ_STATUS status;
+	CdcRelEntry *entry;
+
+	if (rel_cache == NULL || invalid_entries == 0)
+		return;
+	hash_seq_init(&status, rel_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->valid)
+			continue;
+		if (entry->cxt != NULL)
+			MemoryContextDelete(entry->cxt);
+		entry->cxt = NULL;
+		(void) hash_search(rel_cache, &entry->relid, HASH_REMOVE, NULL);
+	}
+	invalid_entries = 0;
+}
+
 /*
  * The cache entry of rel, built if need be.  acl_role, when valid, drops
  * relations that role may not SELECT.  opts and acl_role must stay the same
@@ -380,7 +415,9 @@ CdcRelCacheGet(Relation rel, const CdcOptions *opts, Oid acl_role)
 		MemoryContextDelete(re->cxt);
 	re->cxt = NULL;
 	re->valid = false;
+	CdcClassifyReset();			/* (after an error in a build, too) */
 	build_entry(re, rel, opts, acl_role);
+	CdcClassifyReset();
 	re->desc = RelationGetDescr(rel);
 	re->valid = true;
 	return re;
