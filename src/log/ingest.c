@@ -868,30 +868,44 @@ CdcIngestCycle(CdcIngest *ing)
 	s->store = tuplestore_begin_heap(false, false, CDC_BUFFER_KB);
 
 	/*
-	 * The reader keeps decoded records (large ones palloc'd in the current
-	 * context) across cycles: read in the context that outlives them.
+	 * Memory lifetime.  The reader outlives the cycle: a record larger than
+	 * its buffer makes it grow that buffer (or palloc an oversized decoded
+	 * record, pfree'd at the next read) in whatever context is current when
+	 * XLogReadRecord runs, and keeps it across cycles, until
+	 * FreeDecodingContext at close.  So every read runs in ing->cxt, which
+	 * lives as long as the reader; switching once before the loop is not
+	 * enough, because replaying a commit (LogicalDecodingProcessRecord ->
+	 * the reorder buffer's internal subtransaction) returns in this cycle's
+	 * transaction context, which is freed at its commit: a buffer grown
+	 * there was pfree'd by the next cycle's read, or by
+	 * FreeDecodingContext, after its memory was gone (the writer crashed;
+	 * t/100_writer_torture.pl).  Decoding itself runs in the cycle's
+	 * context: what it leaves there is freed at the cycle's commit, and
+	 * what must persist it keeps in its own contexts (the reorder buffer's,
+	 * the snapshot builder's, ctx->context).
 	 */
-	MemoryContextSwitchTo(ing->cxt);
 	end = GetFlushRecPtr(NULL);
 	while (ctx->reader->EndRecPtr < end)
 	{
 		char	   *errm = NULL;
-		XLogRecord *record = XLogReadRecord(ctx->reader, &errm);
+		XLogRecord *record;
 
+		MemoryContextSwitchTo(ing->cxt);
+		record = XLogReadRecord(ctx->reader, &errm);
+		MemoryContextSwitchTo(cycle_cxt);
 		if (errm)
 			elog(ERROR, "cdc_ext: could not read WAL for logical decoding: %s", errm);
 		if (record != NULL)
 			LogicalDecodingProcessRecord(ctx, ctx->reader);
+		/* replaying a transaction runs it in an internal (sub)transaction */
+		CurrentResourceOwner = owner;
+		MemoryContextSwitchTo(cycle_cxt);
 		CHECK_FOR_INTERRUPTS();
 		if (s->rows >= CDC_CYCLE_MAX_ROWS ||
 			(++nrec % 256 == 0 &&
 			 TimestampDifferenceExceeds(started, GetCurrentTimestamp(), CDC_CYCLE_MAX_MS)))
 			break;
 	}
-	/* replaying a transaction runs it in an internal (sub)transaction */
-	CurrentResourceOwner = owner;
-	MemoryContextSwitchTo(cycle_cxt);
-
 	/* everything up to "end" decoded: what committed before it is ours */
 	processed = ctx->reader->EndRecPtr >= end ? Max(end, ctx->reader->EndRecPtr) :
 		ctx->reader->EndRecPtr;

@@ -101,6 +101,7 @@ typedef struct CdcType
 	bool		has_json;		/* may hold json text jsonb cannot take */
 	bool		has_cast;		/* uses a cast function somewhere */
 	FmgrInfo	func;			/* CDC_ENC_STRING: output; CDC_ENC_CAST: cast */
+	Oid			outfunc;		/* CDC_ENC_CAST: output, for the fallback form */
 	/* CDC_ENC_ARRAY: the element's type and storage */
 	struct CdcType *elem;
 	Oid			elem_typid;
@@ -202,6 +203,13 @@ extern void CdcSessionUnpin(int nestlevel);
 #define CDC_JS_MAX_SAFE ((int64) 9007199254740992)
 
 /* entry_json.c: the text JSON writer (pg_logical_slot_*, replication) */
+/*
+ * What one jsonb value (a row's object, a message's content string) may
+ * hold: jsonb's limit is 256 MB (2^28 - 1 bytes), this leaves room to spare.
+ */
+#define CDC_JSONB_VALUE_MAX ((Size) 240 * 1024 * 1024)
+
+extern text *CdcCastToJson(const CdcType *type, Datum value);
 extern void CdcAppendValue(StringInfo out, const CdcType *type, Datum value,
 						   bool numeric_as_string);
 extern void CdcAppendRow(StringInfo out, CdcRelEntry *re, const CdcRow *row,

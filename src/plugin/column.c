@@ -26,6 +26,8 @@
 #include "cdc_plugin.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "utils/resowner.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
@@ -108,7 +110,9 @@ trusted_json_cast(Oid typid)
 {
 	Oid			castfunc = InvalidOid;
 	HeapTuple	tup;
+	Form_pg_proc proc;
 	Oid			owner;
+	bool		usable;
 
 	if (find_coercion_pathway(JSONOID, typid, COERCION_EXPLICIT,
 							  &castfunc) != COERCION_PATH_FUNC ||
@@ -117,9 +121,77 @@ trusted_json_cast(Oid typid)
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(castfunc));
 	if (!HeapTupleIsValid(tup))
 		return InvalidOid;
-	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	owner = proc->proowner;
+
+	/*
+	 * A function that cannot run as a plain call on one value is never
+	 * used: a polymorphic or pseudo-typed argument needs the call's
+	 * expression to resolve its type (CREATE CAST (t AS json) WITH FUNCTION
+	 * to_json(anyelement) fails with "could not determine input data type"
+	 * on every value, which stalled the log), and a set-returning one or
+	 * one returning something else than json has no single json value.
+	 */
+	usable = proc->pronargs >= 1 && !proc->proretset &&
+		proc->prorettype == JSONOID &&
+		!IsPolymorphicType(proc->proargtypes.values[0]) &&
+		get_typtype(proc->proargtypes.values[0]) != TYPTYPE_PSEUDO;
 	ReleaseSysCache(tup);
-	return superuser_arg(owner) ? castfunc : InvalidOid;
+	return usable && superuser_arg(owner) ? castfunc : InvalidOid;
+}
+
+/*
+ * A superuser's cast to json applied to one value: its json text, or NULL
+ * when the cast function raised an error.  The function is the cast's, not
+ * ours: it may fail on some values (it is SQL or PL code as often as C), and
+ * a change the writer cannot convert must not stop the log.  So the call
+ * runs in a subtransaction whose failure is caught; the caller then writes
+ * the value in the fallback form (the type's output text, named in the
+ * change's fallback list).  A cancel or shutdown is raised again.  Casts
+ * are rare (types not built in, with a superuser's cast to json), so the
+ * subtransaction per value costs nothing elsewhere.
+ */
+text *
+CdcCastToJson(const CdcType *type, Datum value)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	text	   *volatile result = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		Datum		d = FunctionCall1((FmgrInfo *) &type->func, value);
+
+		result = DatumGetTextPP(d);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(edata);
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("cdc_ext: the cast of type %s to json failed: %s",
+						format_type_be(type->typid), edata->message),
+				 errdetail("The value is written as its text, and its column is named in the change's fallback list.")));
+		FreeErrorData(edata);
+		result = NULL;
+	}
+	PG_END_TRY();
+	return result;
 }
 
 static CdcType *classify_type(Oid typid, MemoryContext cxt);
@@ -203,6 +275,7 @@ classify_type(Oid typid, MemoryContext cxt)
 		t->needs_pin = true;
 		t->has_json = true;
 		t->has_cast = true;
+		getTypeOutputInfo(base, &t->outfunc, &isvarlena);
 	}
 	else
 	{

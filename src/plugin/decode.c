@@ -453,6 +453,16 @@ capture_message(DecodingState *st, ReorderBufferTXN *txn, bool transactional)
 	CdcRelCacheInvalidateAll();
 }
 
+/* How long append_message_content's content string is (unescaped). */
+static Size
+message_content_length(const char *message, Size size)
+{
+	if (memchr(message, '\0', size) == NULL &&
+		pg_verifymbstr(message, (int) size, true))
+		return size;
+	return (Size) pg_b64_enc_len((int) size);
+}
+
 static void
 cdc_decode_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				   XLogRecPtr lsn, bool transactional, const char *prefix,
@@ -502,7 +512,20 @@ cdc_decode_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		appendStringInfoString(data, "{\"prefix\":");
 		CdcAppendJsonString(data, prefix, strlen(prefix));
 		appendStringInfoCharMacro(data, ',');
-		append_message_content(data, message, size);
+
+		/*
+		 * A content jsonb cannot hold as one string (text or base64 past
+		 * CDC_JSONB_VALUE_MAX) is decided here, before conversion: it is
+		 * logged as null with its size, and named in the fallback list, so
+		 * that a large message never stops the log.
+		 */
+		if (message_content_length(message, size) > CDC_JSONB_VALUE_MAX)
+		{
+			appendStringInfo(data, "\"content\":null,\"content_size\":%zu", size);
+			c.fallback = list_make1("content");
+		}
+		else
+			append_message_content(data, message, size);
 		appendStringInfoString(data, ",\"transactional\":true}");
 		c.lsn = lsn;
 		c.commit_lsn = txn->final_lsn;

@@ -340,9 +340,19 @@ append_value(StringInfo out, const CdcType *type, Datum value, bool numeric_as_s
 		case CDC_ENC_CAST:
 			{
 				/* a superuser's cast to json: its json text, embedded */
-				text	   *t = DatumGetTextPP(FunctionCall1((FmgrInfo *) &type->func, value));
+				text	   *t = CdcCastToJson(type, value);
 
-				appendBinaryStringInfo(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				if (t != NULL)
+				{
+					appendBinaryStringInfo(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+					break;
+				}
+				{
+					/* the cast failed: the type's output text (column.c) */
+					char	   *s = OidOutputFunctionCall(type->outfunc, value);
+
+					CdcAppendJsonString(out, s, strlen(s));
+				}
 				break;
 			}
 		case CDC_ENC_STRING:

@@ -17,11 +17,20 @@
  * a jsonb string holding the column's exact JSON text (what entry_json.c
  * writes), and its name is added to the change's fallback list.
  *
+ * A superuser's cast to json that fails on a value (column.c,
+ * CdcCastToJson) gives that value in the same fallback form: its JSON text
+ * (the type's output text, as a JSON string), as a string.
+ *
  * A row whose values jsonb cannot hold at all (one jsonb object holds at
- * most 256 MB of values) must not stop the log either: columns past
- * CDC_JSONB_ROW_MAX, counted in the order they are pushed, are given as null
- * and named in the fallback list too (a fallback column holding null: left
- * out for its size; holding a string: its JSON text).
+ * most 256 MB of values) must not stop the log either.  Whether a value
+ * fits is decided before it is converted, from a bound of its converted
+ * size (value_size_bound: bytea's hex text is twice its stored size, an
+ * array of small numbers many times); a value whose bound does not fit in
+ * what is left of CDC_JSONB_ROW_MAX, counted in the order columns are
+ * pushed, is converted alone and measured (large_value), and given as null
+ * and named in the fallback list when it still does not fit (a fallback
+ * column holding null: left out for its size; holding a string: its JSON
+ * text).
  */
 #include "cdc_plugin.h"
 
@@ -29,6 +38,8 @@
 
 #include "access/detoast.h"
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "utils/resowner.h"
 #include "common/shortest_dec.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -90,8 +101,12 @@ static bool
 json_text_to_jsonb(text *json, JsonbValue *v)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	char	   *s = text_to_cstring(json);
+	char	   *s;
 	Jsonb	   *volatile jb = NULL;
+
+	if (json == NULL)
+		return false;			/* a cast that failed (CdcCastToJson) */
+	s = text_to_cstring(json);
 
 	PG_TRY();
 	{
@@ -350,7 +365,7 @@ static text *
 json_text_of(const CdcType *type, Datum d)
 {
 	if (type->enc == CDC_ENC_CAST)
-		return DatumGetTextPP(FunctionCall1((FmgrInfo *) &type->func, d));
+		return CdcCastToJson(type, d);	/* NULL when it failed */
 	return DatumGetTextPP(d);
 }
 
@@ -425,7 +440,36 @@ value_alone(const CdcType *type, Datum d, bool numeric_as_string, JsonbValue *v)
 }
 
 /* What one row's values may add up to in jsonb (its limit is 256 MB), with room to spare. */
-#define CDC_JSONB_ROW_MAX ((Size) 240 * 1024 * 1024)
+#define CDC_JSONB_ROW_MAX CDC_JSONB_VALUE_MAX
+
+/*
+ * An upper bound of what a non-null value of a varlena column adds to a
+ * jsonb object, decided from its stored size before any conversion (so
+ * that a value past jsonb's limits is never converted, and the error it
+ * would raise can never stop the log).  Text and jsonb are stored as they
+ * are; bytea's hex text is twice as long; a number's text can be far longer
+ * than its stored form only with numeric_as_string.  Containers and text
+ * written by output functions have no tight bound from their stored size
+ * (an array of small integers or of nulls grows up to 16 times: a 4-byte
+ * entry and a numeric per element), hence the factor; a value whose bound
+ * does not fit is converted alone and measured (large_value_size).
+ */
+static Size
+value_size_bound(const CdcType *type, Size raw, bool numeric_as_string)
+{
+	switch (type->enc)
+	{
+		case CDC_ENC_TEXT:
+		case CDC_ENC_JSONB:
+			return raw + 16;
+		case CDC_ENC_BYTEA:
+			return 2 * raw + 16;
+		case CDC_ENC_NUMERIC:
+			return numeric_as_string ? 160 * 1024 : raw + 16;
+		default:
+			return 32 * raw + 64;
+	}
+}
 
 /* Name col in *fallback_columns (once, whichever of key and rows met it). */
 static void
@@ -462,6 +506,75 @@ push_column(JsonbParseState **ps, JsonbIteratorToken tok, const CdcColumn *col,
 		add_fallback(fallback_columns, col);
 	}
 	(void) pushJsonbValue(ps, tok, &v);
+}
+
+/*
+ * A varlena value whose size bound does not fit in the room the row has
+ * left, converted on its own and measured: returns what it adds to the
+ * row (its value in *v), or 0 when it does not fit in room or jsonb cannot
+ * hold it at all; the caller then gives null and names the column in the
+ * fallback list.  Strings are sized before they are made (text as stored,
+ * bytea's hex); anything else is built alone in a subtransaction, so that
+ * jsonb's own limit errors (an array whose elements pass 256 MB) are
+ * caught without leaving half-built state.  Rare: only values of many MB.
+ */
+static Size
+large_value(const CdcColumn *col, Datum d, bool numeric_as_string, Size room,
+			JsonbValue *v, List **fallback_columns)
+{
+	const CdcType *type = col->type;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile Size size = 0;
+
+	if (type->enc == CDC_ENC_TEXT || type->enc == CDC_ENC_BYTEA ||
+		type->enc == CDC_ENC_JSONB)
+	{
+		Size		raw = toast_raw_datum_size(d);
+
+		if (value_size_bound(type, raw, numeric_as_string) > room)
+			return 0;
+		if (!value_alone(type, d, numeric_as_string, v))
+			return 0;
+		return value_size_bound(type, raw, numeric_as_string);
+	}
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (value_alone(type, d, numeric_as_string, v))
+		{
+			Jsonb	   *jb = JsonbValueToJsonb(v);
+
+			size = VARSIZE(jb) + 16;
+			if (size <= room)
+				set_binary(v, jb);
+			else
+				size = 0;
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		size = 0;
+	}
+	PG_END_TRY();
+	return size;
 }
 
 /*
@@ -502,23 +615,42 @@ CdcRowToJsonb(CdcRelEntry *re, const CdcRow *row, const CdcRow *fallback,
 		if (!CdcGetValue(re, col, row, fallback, &d, &isnull))
 			continue;
 		push_key(&ps, col);
-		if (!isnull && TupleDescAttr(re->desc, col->attnum - 1)->attlen == -1)
+		if (isnull)
+		{
+			push_null(&ps, WJB_VALUE);
+			continue;
+		}
+		if (TupleDescAttr(re->desc, col->attnum - 1)->attlen == -1)
 		{
 			/* a varlena's size as stored, without detoasting it */
-			Size		sz = toast_raw_datum_size(d);
+			Size		bound = value_size_bound(col->type, toast_raw_datum_size(d),
+												 numeric_as_string);
 
-			if (total + sz > CDC_JSONB_ROW_MAX)
+			if (total + bound > CDC_JSONB_ROW_MAX)
 			{
-				push_null(&ps, WJB_VALUE);
-				add_fallback(fallback_columns, col);
+				/* too large to convert blindly: convert it alone, measured */
+				JsonbValue	v;
+				Size		sz = large_value(col, d, numeric_as_string,
+											 CDC_JSONB_ROW_MAX - total, &v,
+											 fallback_columns);
+
+				if (sz == 0)
+				{
+					push_null(&ps, WJB_VALUE);
+					add_fallback(fallback_columns, col);
+				}
+				else
+				{
+					(void) pushJsonbValue(&ps, WJB_VALUE, &v);
+					total += sz;
+				}
 				continue;
 			}
-			total += sz;
+			total += bound;
 		}
-		if (isnull)
-			push_null(&ps, WJB_VALUE);
 		else
-			push_column(&ps, WJB_VALUE, col, d, numeric_as_string, fallback_columns);
+			total += 64;
+		push_column(&ps, WJB_VALUE, col, d, numeric_as_string, fallback_columns);
 	}
 	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 	return JsonbPGetDatum(JsonbValueToJsonb(res));
