@@ -505,11 +505,28 @@ ingest_emit(CdcSink *base, const CdcChange *c)
 	s->last_ts = c->commit_time;
 }
 
+/* Do two lists of C strings hold the same strings in the same order? */
+static bool
+same_strings(List *a, List *b)
+{
+	ListCell   *la,
+			   *lb;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	forboth(la, a, lb, b)
+		if (strcmp(lfirst(la), lfirst(lb)) != 0)
+			return false;
+	return true;
+}
+
 /*
  * At cdc.set_capture()'s message, inside decoding (capture.c): read the
  * setting as of there and filter with it from there on.  A message of a
  * transaction that committed at or before the setting in force is one the
- * setting already includes (decoded again after a crash): ignored.
+ * setting already includes (decoded again after a crash): ignored.  So is
+ * one that finds the setting unchanged (a message emitted by hand): the
+ * relations are not decided again for nothing.
  */
 static bool
 ingest_capture_changed(CdcSink *base, XLogRecPtr commit_lsn, TimestampTz commit_time)
@@ -524,7 +541,10 @@ ingest_capture_changed(CdcSink *base, XLogRecPtr commit_lsn, TimestampTz commit_
 		return false;
 	cxt = AllocSetContextCreate(GetMemoryChunkContext(s), "cdc_ext capture",
 								ALLOCSET_SMALL_SIZES);
-	if (!CdcCaptureReadHistoric(cxt, &entities, &exclude, &messages))
+	if (!CdcCaptureReadHistoric(cxt, &entities, &exclude, &messages) ||
+		(same_strings(entities, s->capture->entities) &&
+		 same_strings(exclude, s->capture->exclude_entities) &&
+		 same_strings(messages, s->base.messages)))
 	{
 		MemoryContextDelete(cxt);
 		return false;
