@@ -5,10 +5,10 @@
 -- schema cdc: the change log written by the log writer (src/log/log.sql),
 -- consumers over it (src/api/api.sql) and consumer groups.
 --
--- Privileges: nothing here is for PUBLIC.  An administrator grants, per role:
---   GRANT USAGE ON SCHEMA cdc TO app;
---   GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdc TO app;
---   GRANT SELECT ON cdc.consumers TO app;
+-- Privileges: nothing here is for PUBLIC.  An administrator grants, per role,
+-- USAGE on schema cdc and EXECUTE on the consumer functions (README, SQL API,
+-- lists them); administration (trim, retention, capture, ingest) needs
+-- superuser or GRANT cdc_admin TO ops.
 
 \echo Use "CREATE EXTENSION cdc_ext" to load this file. \quit
 

@@ -5,15 +5,99 @@
 
 \echo Use "ALTER EXTENSION cdc_ext UPDATE TO '1.2'" to load this file. \quit
 
--- The writer's lost ranges (src/log/log.sql): the existing row keeps
--- confirm_rule 0 until its first 1.2 writer starts.
-ALTER TABLE cdc.log_state
+
+-- Issue 15 items 2, 5, 9: the log's state in three one-row tables, one per
+-- writer of it (src/log/log.sql): the writer's own (cdc.log_state renamed
+-- cdc.log_writer, with the capture setting in force and where it came
+-- from), the administrators' settings, the horizon; cdc.log_state a view
+-- of the three.  cdc_admin for administration.
+ALTER TABLE cdc.log_state RENAME TO log_writer;
+ALTER INDEX cdc.log_state_pkey RENAME TO log_writer_pkey;
+ALTER TABLE cdc.log_writer RENAME CONSTRAINT log_state_id_check TO log_writer_id_check;
+
+CREATE TABLE cdc.log_settings (
+	id				boolean PRIMARY KEY DEFAULT true CHECK (id),
+	retention_max_age interval NOT NULL DEFAULT '168 hours',
+	retention_max_bytes bigint,
+	chunk_max_age	interval NOT NULL DEFAULT '1 hour',
+	chunk_max_bytes	bigint NOT NULL DEFAULT 268435456,
+	capture_entities text[],
+	capture_exclude_entities text[],
+	capture_messages text[],
+	capture_set_at	timestamptz
+) WITH (user_catalog_table = true);
+REVOKE ALL ON cdc.log_settings FROM PUBLIC;
+INSERT INTO cdc.log_settings (retention_max_age, retention_max_bytes, chunk_max_age,
+							  chunk_max_bytes, capture_entities, capture_exclude_entities,
+							  capture_messages)
+SELECT retention_max_age, retention_max_bytes, chunk_max_age, chunk_max_bytes,
+	   capture_entities, capture_exclude_entities, capture_messages
+FROM cdc.log_writer;
+
+CREATE TABLE cdc.log_horizon (
+	id				boolean PRIMARY KEY DEFAULT true CHECK (id),
+	oldest_lsn		pg_lsn NOT NULL DEFAULT '0/0'
+);
+REVOKE ALL ON cdc.log_horizon FROM PUBLIC;
+INSERT INTO cdc.log_horizon (oldest_lsn) SELECT oldest_lsn FROM cdc.log_writer;
+
+ALTER TABLE cdc.log_writer
+	DROP COLUMN oldest_lsn,
+	DROP COLUMN retention_max_age,
+	DROP COLUMN retention_max_bytes,
+	DROP COLUMN chunk_max_age,
+	DROP COLUMN chunk_max_bytes,
+	DROP COLUMN config_version,
+	ADD COLUMN capture_lsn pg_lsn,
+	ADD COLUMN capture_at timestamptz,
+	-- the writer's lost ranges: the existing row keeps confirm_rule 0 until
+	-- its first 1.2 writer starts (src/log/log.sql)
 	ADD COLUMN lost_from pg_lsn,
 	ADD COLUMN lost_to pg_lsn,
 	ADD COLUMN lost_reason text,
 	ADD COLUMN lost_at timestamptz,
 	ADD COLUMN confirm_rule integer NOT NULL DEFAULT 0,
 	ADD COLUMN created_at timestamptz NOT NULL DEFAULT pg_catalog.now();
+
+CREATE VIEW cdc.log_state AS
+SELECT w.id, w.slot_name, w.logged_commit_lsn, w.logged_seq, w.confirmed_lsn,
+	   (SELECT h.oldest_lsn FROM cdc.log_horizon h) AS oldest_lsn,
+	   w.capture_from, w.current_chunk, w.capture_entities,
+	   w.capture_exclude_entities, w.capture_messages,
+	   (SELECT s.retention_max_age FROM cdc.log_settings s) AS retention_max_age,
+	   (SELECT s.retention_max_bytes FROM cdc.log_settings s) AS retention_max_bytes,
+	   (SELECT s.chunk_max_age FROM cdc.log_settings s) AS chunk_max_age,
+	   (SELECT s.chunk_max_bytes FROM cdc.log_settings s) AS chunk_max_bytes,
+	   w.migrate_slots, w.ingested_at, w.capture_lsn, w.capture_at,
+	   w.lost_from, w.lost_to, w.lost_reason, w.lost_at, w.confirm_rule, w.created_at
+FROM cdc.log_writer w;
+REVOKE ALL ON cdc.log_state FROM PUBLIC;
+COMMENT ON VIEW cdc.log_state IS
+	'The change log''s state, one row: the writer''s position (cdc.log_writer), the horizon (cdc.log_horizon), retention and capture settings (cdc.log_settings; capture_* here: the setting in force)';
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'cdc_admin') THEN
+		CREATE ROLE cdc_admin NOLOGIN;
+	END IF;
+EXCEPTION WHEN duplicate_object THEN
+	NULL;	-- another database's CREATE EXTENSION made it just now
+END $$;
+
+COMMENT ON PROCEDURE cdc.ingest() IS
+	'Administration: decode the WAL written since the last ingest into the change log (what the log writer does; for servers without shared_preload_libraries = ''cdc_ext'', e.g. from pg_cron)';
+COMMENT ON FUNCTION cdc.set_capture(text[], text[], text[]) IS
+	'Administration: what the log captures of transactions that commit after this one: tables matching entities (default all) and not exclude_entities; logical messages whose prefix matches messages (default none)';
+COMMENT ON FUNCTION cdc.set_retention(interval, bigint) IS
+	'Administration: keep the log for max_age and at most max_bytes (NULL: no cap); enforced by the log writer by dropping whole partitions';
+COMMENT ON FUNCTION cdc.trim(pg_lsn) IS
+	'Administration: drop the log of transactions that committed before before_lsn (its partitions are dropped by the log writer); consumers that had not read a change of it they may see get a gap';
+
+GRANT USAGE ON SCHEMA cdc TO cdc_admin;
+GRANT EXECUTE ON FUNCTION cdc.trim(pg_lsn), cdc.set_retention(interval, bigint),
+	cdc.set_capture(text[], text[], text[]), cdc.wait_for_log(pg_lsn, interval),
+	cdc.status(), cdc.writer_info(), cdc.current_lsn() TO cdc_admin;
+GRANT EXECUTE ON PROCEDURE cdc.ingest() TO cdc_admin;
 
 -- cdc.status() reports the last lost range: its row type grows, so it is
 -- made again, keeping the privileges granted on it.

@@ -41,7 +41,21 @@ is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname
 $node->safe_psql('from11', q{INSERT INTO t VALUES (1, 'before')});
 isnt($node->safe_psql('from11', q{SELECT running FROM cdc.writer_info()}), 't',
 	'no 1.2 writer logs into 1.1 tables');
+# settings made under 1.1 (in its one state row) move to cdc.log_settings;
+# 1.2's administration functions refuse 1.1's objects until the update
+$node->safe_psql('from11', q{UPDATE cdc.log_state SET retention_max_age = '2 days',
+	retention_max_bytes = 1073741824, oldest_lsn = '0/10'});
+my ($ret, $out, $err) = $node->psql('from11', q{SELECT cdc.set_retention('3 days')});
+like($err, qr/ERROR:  cdc_ext 1.1 SQL objects are installed/,
+	'1.2 administration functions refuse 1.1 objects with the hint to update');
 $node->safe_psql('from11', q{ALTER EXTENSION cdc_ext UPDATE});
+is($node->safe_psql('from11', q{SELECT retention_max_age || ' ' || retention_max_bytes FROM cdc.log_settings}),
+	'2 days 1073741824', 'the 1.1 settings are 1.2 settings after the update');
+is($node->safe_psql('from11', q{SELECT oldest_lsn || ' ' || retention_max_age FROM cdc.log_state}),
+	'0/10 2 days', 'cdc.log_state shows the horizon and retention as before');
+$node->safe_psql('from11', q{SELECT cdc.set_retention('3 days'); SELECT cdc.set_capture()});
+is($node->safe_psql('from11', q{SELECT retention_max_age FROM cdc.log_state}), '3 days',
+	'and the administration functions work after it');
 $node->safe_psql('from10', q{ALTER EXTENSION cdc_ext UPDATE});
 is($node->safe_psql('from11', q{SELECT extversion FROM pg_extension WHERE extname = 'cdc_ext'}),
 	'1.2', '1.1 updates to 1.2');

@@ -41,7 +41,10 @@ extern CdcReadFilter *CdcReadFilterCreate(Oid role, List *filters,
 										  bool messages,
 										  bool numeric_as_string);
 /* log_values/log_nulls: a cdc.log row (CdcLogColumn order); fills a
- * cdc.change_entry row; returns false when the role receives nothing of it */
+ * cdc.change_entry row; returns false when the role receives nothing of it.
+ * Whether it returns true depends only on the row's operation, relid and
+ * entity, never on its row images: horizon.c relies on it to decide every
+ * consumer from one read of the range a trim removes. */
 extern bool CdcReadFilterApply(CdcReadFilter *rf, Datum *log_values,
 							   bool *log_nulls, Datum *entry_values,
 							   bool *entry_nulls);
@@ -52,8 +55,17 @@ extern bool CdcReadFilterApply(CdcReadFilter *rf, Datum *log_values,
  * arguments and inside the same SPI session: groups behind new_oldest get a
  * gap or follow the horizon.  Returns how many got a gap.
  */
+typedef struct CdcHorizonRange CdcHorizonRange;
 extern int	CdcGroupsHorizon(XLogRecPtr old_oldest, XLogRecPtr new_oldest,
-							 const char *reason);
+							 const char *reason, CdcHorizonRange *range);
+
+/*
+ * horizon.c: the log rows a horizon move removes, read once for every
+ * consumer and group: would rf's role receive one after (after_lsn,
+ * after_seq)?  Inside the hook's SPI session.
+ */
+extern bool CdcHorizonRangeReceives(CdcHorizonRange *range, XLogRecPtr after_lsn,
+									int32 after_seq, CdcReadFilter *rf);
 
 /* Called from _PG_init in every backend: registers the API's hooks. */
 extern void CdcApiInit(void);
@@ -166,6 +178,7 @@ extern XLogRecPtr CdcLogOldestLsn(void);
 /* privileges.c */
 extern bool CdcRoleMaySeeMessages(Oid role);
 extern List *CdcWithheldTables(Oid role, List *filters, bool explicit_entities);
+extern List *CdcUncapturedTables(List *filters, bool explicit_entities);
 extern void CdcParseEntity(const char *entity, char **table);
 
 /* numeric_as_string at read time (privileges.c) */

@@ -2464,7 +2464,8 @@ cdc_group_info(PG_FUNCTION_ARGS)
  * owner; returns how many groups got a gap.
  */
 int
-CdcGroupsHorizon(XLogRecPtr old_oldest, XLogRecPtr new_oldest, const char *reason)
+CdcGroupsHorizon(XLogRecPtr old_oldest, XLogRecPtr new_oldest, const char *reason,
+				 CdcHorizonRange *range)
 {
 	Oid			types[] = {PG_LSNOID};
 	Datum		values[] = {LSNGetDatum(new_oldest)};
@@ -2500,28 +2501,8 @@ CdcGroupsHorizon(XLogRecPtr old_oldest, XLogRecPtr new_oldest, const char *reaso
 			loses = SPI_processed > 0;
 		}
 		if (!loses && g.scan_lsn < new_oldest)
-		{
-			CdcReadFilter *rf = group_read_filter(&g, g.owner, false);
-			Oid			t[] = {PG_LSNOID, INT4OID, PG_LSNOID};
-			Datum		v[] = {LSNGetDatum(g.scan_lsn), Int32GetDatum(g.scan_seq),
-			LSNGetDatum(new_oldest)};
-
-			RUN("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
-				"entity_id, operation, old_data, new_data, unchanged_toast, fallback "
-				"FROM cdc.log WHERE (commit_lsn, seq) > ($1, $2) AND commit_lsn < $3 "
-				"ORDER BY commit_lsn, seq",
-				t, v, NULL, SPI_OK_SELECT, 0);
-			for (uint64 r = 0; r < SPI_processed && !loses; r++)
-			{
-				Datum		lv[CDC_LOG_NCOLUMNS];
-				bool		ln[CDC_LOG_NCOLUMNS];
-				Datum		ev[CDC_ENTRY_NCOLUMNS];
-				bool		en[CDC_ENTRY_NCOLUMNS];
-
-				heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, lv, ln);
-				loses = CdcReadFilterApply(rf, lv, ln, ev, en);
-			}
-		}
+			loses = CdcHorizonRangeReceives(range, g.scan_lsn, g.scan_seq,
+											group_read_filter(&g, g.owner, false));
 		if (loses)
 		{
 			Oid			t[] = {INT4OID, PG_LSNOID, TEXTOID};

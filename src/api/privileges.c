@@ -47,6 +47,7 @@
 #include "utils/relcache.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "cdc_json.h"
 
@@ -708,6 +709,68 @@ CdcWithheldTables(Oid role, List *filters, bool explicit_entities)
 		}
 		if (why.len > 0)
 			result = lappend(result, psprintf("%s: %s", entities[i], why.data));
+	}
+	return result;
+}
+
+/*
+ * For cdc.consumers: the tables matching filters that the log's capture
+ * setting in force does not cover (cdc.set_capture), as "schema.table: not
+ * captured since <when>": their changes never reach the log, so the
+ * consumer would wait for them in vain.  Listed only when the filters name
+ * entities (as for tables without SELECT).  Inside SPI.
+ */
+List *
+CdcUncapturedTables(List *filters, bool explicit_entities)
+{
+	CdcReadFilter *rf;
+	List	   *cap_entities;
+	List	   *cap_exclude;
+	TimestampTz since;
+	List	   *result = NIL;
+	MemoryContext cxt = CurrentMemoryContext;
+	uint64		n;
+	char	  **entities;
+
+	if (!explicit_entities)
+		return NIL;
+	CdcCaptureInForce(&cap_entities, &cap_exclude, &since);
+	if (cap_entities == NIL && cap_exclude == NIL)
+		return NIL;				/* everything is captured */
+	rf = CdcReadFilterCreate(InvalidOid, filters, false, false);
+	if (SPI_execute("SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+					"JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+					"WHERE c.relkind OPERATOR(pg_catalog.=) 'r' "
+					"AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema,cdc,pg_toast}') "
+					"AND n.nspname OPERATOR(pg_catalog.!~) '^pg_(toast_)?temp_' "
+					"ORDER BY 1, 2", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "cdc_ext: reading pg_class failed");
+	n = SPI_processed;
+	entities = palloc(sizeof(char *) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		char	   *nsp = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+		char	   *rel = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		entities[i] = quote_qualified_identifier(nsp, rel);
+		MemoryContextSwitchTo(old);
+	}
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *table;
+
+		if (filter_ops(rf, entities[i]) == 0)
+			continue;
+		CdcParseEntity(entities[i], &table);
+		if ((cap_entities == NIL || CdcEntityMatches(entities[i], table, cap_entities)) &&
+			!CdcEntityMatches(entities[i], table, cap_exclude))
+			continue;
+		result = lappend(result,
+						 since == 0 ? psprintf("%s: not captured", entities[i]) :
+						 psprintf("%s: not captured since %s", entities[i],
+								  timestamptz_to_str(since)));
 	}
 	return result;
 }

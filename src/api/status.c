@@ -204,6 +204,10 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 		withheld = f->operations == 0 ? NIL :
 			CdcWithheldTables(DatumGetObjectId(values[1]), list_make1(f),
 							  f->entities != NIL);
+		/* tables it asks for that the log no longer captures (capture.c) */
+		if (f->operations != 0)
+			withheld = list_concat(withheld, CdcUncapturedTables(list_make1(f),
+																 f->entities != NIL));
 		if (withheld != NIL)
 		{
 			Datum	   *elems = palloc(sizeof(Datum) * list_length(withheld));

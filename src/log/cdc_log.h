@@ -57,6 +57,14 @@ extern void CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs);
 /* ingest.c: a text[] column of an SPI result row as a List of C strings */
 extern List *CdcSpiTextList(HeapTuple tup, TupleDesc desc, int col);
 
+/*
+ * capture.c: the capture setting in force (inside SPI): the patterns of
+ * tables the log captures now, and since when (0: the default, since the
+ * log began).  For cdc.consumers, which names the tables a consumer's
+ * filters ask for that the log no longer captures.
+ */
+extern void CdcCaptureInForce(List **entities, List **exclude, TimestampTz *since);
+
 /* worker.c: shared memory, launcher and writer */
 extern void CdcLogShmemRequest(void);	/* from _PG_init, under preload */
 extern void CdcLogRegisterLauncher(void);	/* from _PG_init, under preload */

@@ -94,6 +94,12 @@ struct IngestSink
 	int32		last_seq;
 	TimestampTz first_ts;
 	TimestampTz last_ts;
+	/* the capture setting in force (capture.c) */
+	CdcFilter  *capture;		/* in base.filters */
+	MemoryContext capture_cxt;	/* its patterns and base.messages */
+	XLogRecPtr	capture_lsn;	/* commit of the set_capture() that made it */
+	TimestampTz capture_at;
+	bool		capture_changed;	/* this cycle: record it with the position */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -239,7 +245,7 @@ CdcLogStateLoad(CdcLogStateRow *row)
 	char	   *slot;
 
 	if (SPI_execute("SELECT slot_name::text, logged_commit_lsn, logged_seq, confirmed_lsn, "
-					"oldest_lsn, current_chunk, config_version, confirm_rule FROM cdc.log_state",
+					"oldest_lsn, current_chunk, confirm_rule FROM cdc.log_state",
 					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "cdc_ext: cdc.log_state must have one row");
 	slot = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -249,8 +255,7 @@ CdcLogStateLoad(CdcLogStateRow *row)
 	row->confirmed_lsn = spi_lsn(0, 4);
 	row->oldest_lsn = spi_lsn(0, 5);
 	row->current_chunk = spi_int(0, 6);
-	row->config_version = spi_int(0, 7);
-	row->confirm_rule = spi_int(0, 8);
+	row->confirm_rule = spi_int(0, 7);
 }
 
 static char *
@@ -513,20 +518,23 @@ CdcIngestPrepareSlot(bool own_transactions)
 			start = spi_lsn(0, 1);
 		}
 		{
-			Oid			t3[3] = {PG_LSNOID, BOOLOID, BOOLOID};
-			Datum		a3[3] = {LSNGetDatum(start), BoolGetDatum(had_migration && !migrated),
-			BoolGetDatum(migrated)};
+			Oid			t3[1] = {PG_LSNOID};
+			Datum		a3[1] = {LSNGetDatum(start)};
+
+			if (SPI_execute_with_args("UPDATE cdc.log_state SET capture_from = $1, "
+									  "confirmed_lsn = GREATEST(confirmed_lsn, $1)",
+									  1, t3, a3, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "cdc_ext: updating cdc.log_state failed");
 
 			/*
 			 * A 1.0 database whose consumers' slots could not be taken over:
 			 * their unread changes are gone, and they must be told (the
 			 * horizon moves to where the log starts).
 			 */
-			if (SPI_execute_with_args("UPDATE cdc.log_state SET capture_from = $1, "
-									  "confirmed_lsn = GREATEST(confirmed_lsn, $1), "
-									  "oldest_lsn = CASE WHEN $2 THEN $1 ELSE oldest_lsn END",
-									  3, t3, a3, NULL, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "cdc_ext: updating cdc.log_state failed");
+			if (had_migration && !migrated &&
+				SPI_execute_with_args(psprintf("UPDATE %s SET oldest_lsn = $1", CdcLogHorizonTable()),
+									  1, t3, a3, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "cdc_ext: moving the log's horizon failed");
 		}
 		if (lost_reason != NULL)
 			record_lost_range(logged_upto, start, lost_reason);
@@ -641,6 +649,96 @@ ingest_emit(CdcSink *base, const CdcChange *c)
 	s->last_ts = c->commit_time;
 }
 
+/* Do two lists of C strings hold the same strings in the same order? */
+static bool
+same_strings(List *a, List *b)
+{
+	ListCell   *la,
+			   *lb;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	forboth(la, a, lb, b)
+		if (strcmp(lfirst(la), lfirst(lb)) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * At cdc.set_capture()'s message, inside decoding (capture.c): read the
+ * setting as of there and filter with it from there on.  A message of a
+ * transaction that committed at or before the setting in force is one the
+ * setting already includes (decoded again after a crash): ignored.  So is
+ * one that finds the setting unchanged (a message emitted by hand): the
+ * relations are not decided again for nothing.
+ */
+static bool
+ingest_capture_changed(CdcSink *base, XLogRecPtr commit_lsn, TimestampTz commit_time)
+{
+	IngestSink *s = (IngestSink *) base;
+	MemoryContext cxt;
+	List	   *entities = NIL,
+			   *exclude = NIL,
+			   *messages = NIL;
+
+	if (commit_lsn <= s->capture_lsn)
+		return false;
+	cxt = AllocSetContextCreate(GetMemoryChunkContext(s), "cdc_ext capture",
+								ALLOCSET_SMALL_SIZES);
+	if (!CdcCaptureReadHistoric(cxt, &entities, &exclude, &messages) ||
+		(same_strings(entities, s->capture->entities) &&
+		 same_strings(exclude, s->capture->exclude_entities) &&
+		 same_strings(messages, s->base.messages)))
+	{
+		MemoryContextDelete(cxt);
+		return false;
+	}
+	s->capture->entities = entities;
+	s->capture->exclude_entities = exclude;
+	s->base.messages = messages;
+	if (s->capture_cxt != NULL)
+		MemoryContextDelete(s->capture_cxt);
+	s->capture_cxt = cxt;
+	s->capture_lsn = commit_lsn;
+	s->capture_at = commit_time;
+	s->capture_changed = true;
+	return true;
+}
+
+/*
+ * Record the capture setting in force with the position it holds at, in
+ * the cycle's transaction (the one that logs): a restart decodes from that
+ * position with that setting.
+ */
+static void
+persist_capture(IngestSink *s, XLogRecPtr processed)
+{
+	Oid			t[6] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, PG_LSNOID,
+	TIMESTAMPTZOID, PG_LSNOID};
+	Datum		a[6];
+	char		n[7] = "      ";
+
+	n[0] = s->capture->entities == NIL ? 'n' : ' ';
+	n[1] = s->capture->exclude_entities == NIL ? 'n' : ' ';
+	n[2] = s->base.messages == NIL ? 'n' : ' ';
+	a[0] = s->capture->entities == NIL ? (Datum) 0 :
+		PointerGetDatum(strlist_to_textarray(s->capture->entities));
+	a[1] = s->capture->exclude_entities == NIL ? (Datum) 0 :
+		PointerGetDatum(strlist_to_textarray(s->capture->exclude_entities));
+	a[2] = s->base.messages == NIL ? (Datum) 0 :
+		PointerGetDatum(strlist_to_textarray(s->base.messages));
+	a[3] = LSNGetDatum(s->capture_lsn);
+	a[4] = TimestampTzGetDatum(s->capture_at);
+	a[5] = LSNGetDatum(processed);
+	if (SPI_execute_with_args("UPDATE cdc.log_writer SET capture_entities = $1, "
+							  "capture_exclude_entities = $2, capture_messages = $3, "
+							  "capture_lsn = $4, capture_at = $5, "
+							  "confirmed_lsn = GREATEST(confirmed_lsn, $6)",
+							  6, t, a, n, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "cdc_ext: recording the capture setting failed");
+	s->capture_changed = false;
+}
+
 /* The typed path writes no text; these only satisfy the decoding API. */
 static void
 ingest_prepare_write(LogicalDecodingContext *ctx, XLogRecPtr lsn,
@@ -747,22 +845,37 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 	}
 	CdcOwnerBegin(&scope);
 	CdcLogStateLoad(&st);
-	if (SPI_execute("SELECT capture_entities, capture_exclude_entities, capture_messages "
-					"FROM cdc.log_state", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	/* the capture setting in force where decoding resumes (capture.c) */
+	if (SPI_execute(CdcLogSettingsPresent() ?
+					"SELECT capture_entities, capture_exclude_entities, capture_messages, "
+					"capture_lsn, capture_at FROM cdc.log_writer" :
+					"SELECT capture_entities, capture_exclude_entities, capture_messages, "
+					"NULL::pg_catalog.pg_lsn, NULL::pg_catalog.timestamptz FROM cdc.log_state",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "cdc_ext: cdc.log_state must have one row");
-	old = MemoryContextSwitchTo(ing->cxt);
+	s->capture_cxt = AllocSetContextCreate(ing->cxt, "cdc_ext capture", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(s->capture_cxt);
 	f->entities = CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	f->exclude_entities = CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	f->operations = CDC_OP_ALL;
-	s->base.filters = list_make1(f);
 	s->base.messages = CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	s->capture_lsn = spi_lsn(0, 4);
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull);
+
+		s->capture_at = isnull ? 0 : DatumGetTimestampTz(d);
+	}
+	MemoryContextSwitchTo(ing->cxt);
+	f->operations = CDC_OP_ALL;
+	s->capture = f;
+	s->base.filters = list_make1(f);
+	s->base.capture_changed = ingest_capture_changed;
 	logrel = table_open(get_relname_relid("log", get_namespace_oid("cdc", false)),
 						AccessShareLock);
 	s->desc = CreateTupleDescCopy(RelationGetDescr(logrel));
 	table_close(logrel, AccessShareLock);
 	lookup_operation_oids(s);
 	MemoryContextSwitchTo(old);
-	ing->config_version = st.config_version;
 	ing->extension = get_extension_oid("cdc_ext", false);
 
 	/* one backend per slot: a second ingest gets PostgreSQL's own error */
@@ -934,12 +1047,6 @@ CdcIngestCycle(CdcIngest *ing)
 				 errhint("Run ALTER EXTENSION cdc_ext UPDATE; the log writer continues from its slot then.")));
 	CdcOwnerBegin(&scope);
 	CdcLogStateLoad(&st);
-	if (st.config_version != ing->config_version)
-	{
-		CdcOwnerEnd(&scope);
-		PopActiveSnapshot();
-		return CDC_INGEST_RECONFIGURE;
-	}
 	if (st.current_chunk <= 0)
 	{
 		/* no partition yet (maintenance makes them): make one now */
@@ -1051,6 +1158,8 @@ CdcIngestCycle(CdcIngest *ing)
 			ing->confirmable = Max(st.confirmed_lsn, ing->confirmable);
 		step = ctx->reader->EndRecPtr < end ? CDC_INGEST_MORE : CDC_INGEST_IDLE;
 	}
+	if (s->capture_changed)
+		persist_capture(s, processed);
 	tuplestore_end(s->store);
 	s->store = NULL;
 	CdcOwnerEnd(&scope);
@@ -1098,6 +1207,7 @@ cdc_ingest(PG_FUNCTION_ARGS)
 	CdcIngest	ing;
 	int			pid;
 
+	CdcRequireAdmin("CALL cdc.ingest()");
 	if (CdcLogWriterRunning(&pid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),

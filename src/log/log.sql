@@ -61,40 +61,45 @@ CREATE TABLE cdc.log_chunk (
 );
 REVOKE ALL ON cdc.log_chunk FROM PUBLIC;
 
--- The writer's state and the log's configuration: exactly one row.
+-- The log's state is kept in three one-row tables, one per writer of it, so
+-- that nobody ever waits on another's row lock (issue 15 item 2): an
+-- administrator's transaction left open after cdc.set_retention() or
+-- cdc.trim() must not stop the log writer, whose every ingest updates its
+-- own row.  cdc.log_state (a view) shows the three as one row.
+--
+-- cdc.log_writer: the writer's own state, written only by the log writer
+-- (and CALL cdc.ingest()), in the transaction that logs:
 --   logged_commit_lsn/logged_seq: the position of the last logged change
 --     (the log head); ingest skips what is at or before it.
 --   confirmed_lsn: every transaction that ended at or before it is fully
 --     logged (or had nothing to log); the slot is confirmed up to here only.
---   oldest_lsn: the horizon; changes that committed before it are gone
---     (trimmed or dropped by retention).  Consumers behind it have a gap.
 --   capture_from: where the writer's slot started decoding.
-CREATE TABLE cdc.log_state (
+--   capture_entities/capture_exclude_entities/capture_messages: the capture
+--     setting in force at confirmed_lsn (src/log/capture.c); capture_lsn and
+--     capture_at: the commit of the cdc.set_capture() that made it (NULL:
+--     the default since the log began).
+CREATE TABLE cdc.log_writer (
 	id				boolean PRIMARY KEY DEFAULT true CHECK (id),
 	slot_name		name NOT NULL,
 	logged_commit_lsn pg_lsn NOT NULL DEFAULT '0/0',
 	logged_seq		integer NOT NULL DEFAULT 0,
 	confirmed_lsn	pg_lsn NOT NULL DEFAULT '0/0',
-	oldest_lsn		pg_lsn NOT NULL DEFAULT '0/0',
 	capture_from	pg_lsn,
 	current_chunk	integer NOT NULL DEFAULT 0,
 	capture_entities text[],
 	capture_exclude_entities text[],
 	capture_messages text[],
-	retention_max_age interval NOT NULL DEFAULT '168 hours',
-	retention_max_bytes bigint,
-	chunk_max_age	interval NOT NULL DEFAULT '1 hour',
-	chunk_max_bytes	bigint NOT NULL DEFAULT 268435456,
 	migrate_slots	name[],
-	config_version	integer NOT NULL DEFAULT 1,
 	ingested_at		timestamptz,
-	-- 1.2: the last range of WAL whose changes could not be logged (the
-	-- writer's slot invalidated, moved or dropped by someone else, or the
-	-- log started after consumers did): every consumer and group behind
-	-- lost_to got a gap.  confirm_rule 1: the slot is never confirmed past
-	-- confirmed_lsn (1.1 confirmed idle progress in memory only, so the
-	-- first 1.2 writer after an update cannot tell that from a move).
-	-- created_at: since when the log exists (for the update: since 1.2).
+	capture_lsn		pg_lsn,
+	capture_at		timestamptz,
+	-- the last range of WAL whose changes could not be logged (the writer's
+	-- slot invalidated, moved or dropped by someone else, or the log began
+	-- after consumers did; src/log/ingest.c): every consumer and group
+	-- behind lost_to got a gap.  confirm_rule 1: the slot is never
+	-- confirmed past confirmed_lsn (1.1 confirmed idle progress in memory
+	-- only, so the first 1.2 writer after an update cannot tell that from a
+	-- move).  created_at: since when the log exists (after an update: 1.2).
 	lost_from		pg_lsn,
 	lost_to			pg_lsn,
 	lost_reason		text,
@@ -102,16 +107,79 @@ CREATE TABLE cdc.log_state (
 	confirm_rule	integer NOT NULL DEFAULT 0,
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
-REVOKE ALL ON cdc.log_state FROM PUBLIC;
-INSERT INTO cdc.log_state (slot_name, confirm_rule)
+REVOKE ALL ON cdc.log_writer FROM PUBLIC;
+INSERT INTO cdc.log_writer (slot_name, confirm_rule)
 SELECT 'cdc_ext_log_' || oid, 1 FROM pg_catalog.pg_database
 WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
+
+-- cdc.log_settings: what administrators set (cdc.set_retention,
+-- cdc.set_capture), in their own transaction; the writer only reads it.
+-- capture_*: the capture setting last committed, with when (the writer
+-- applies it at that commit's position in the WAL, reading this table as of
+-- that position: hence a user catalog table).
+CREATE TABLE cdc.log_settings (
+	id				boolean PRIMARY KEY DEFAULT true CHECK (id),
+	retention_max_age interval NOT NULL DEFAULT '168 hours',
+	retention_max_bytes bigint,
+	chunk_max_age	interval NOT NULL DEFAULT '1 hour',
+	chunk_max_bytes	bigint NOT NULL DEFAULT 268435456,
+	capture_entities text[],
+	capture_exclude_entities text[],
+	capture_messages text[],
+	capture_set_at	timestamptz
+) WITH (user_catalog_table = true);
+REVOKE ALL ON cdc.log_settings FROM PUBLIC;
+INSERT INTO cdc.log_settings DEFAULT VALUES;
+
+-- cdc.log_horizon: oldest_lsn, the horizon; changes that committed before
+-- it are gone (trimmed or dropped by retention) and consumers behind it
+-- have a gap.  Moved by cdc.trim() and by retention, one at a time (row
+-- lock); the partitions wholly behind it are dropped by maintenance.
+CREATE TABLE cdc.log_horizon (
+	id				boolean PRIMARY KEY DEFAULT true CHECK (id),
+	oldest_lsn		pg_lsn NOT NULL DEFAULT '0/0'
+);
+REVOKE ALL ON cdc.log_horizon FROM PUBLIC;
+INSERT INTO cdc.log_horizon DEFAULT VALUES;
+
+-- The log's state and configuration as one row (what cdc_ext 1.1 kept in
+-- one table).  Updatable for the writer's own columns.
+CREATE VIEW cdc.log_state AS
+SELECT w.id, w.slot_name, w.logged_commit_lsn, w.logged_seq, w.confirmed_lsn,
+	   (SELECT h.oldest_lsn FROM cdc.log_horizon h) AS oldest_lsn,
+	   w.capture_from, w.current_chunk, w.capture_entities,
+	   w.capture_exclude_entities, w.capture_messages,
+	   (SELECT s.retention_max_age FROM cdc.log_settings s) AS retention_max_age,
+	   (SELECT s.retention_max_bytes FROM cdc.log_settings s) AS retention_max_bytes,
+	   (SELECT s.chunk_max_age FROM cdc.log_settings s) AS chunk_max_age,
+	   (SELECT s.chunk_max_bytes FROM cdc.log_settings s) AS chunk_max_bytes,
+	   w.migrate_slots, w.ingested_at, w.capture_lsn, w.capture_at,
+	   w.lost_from, w.lost_to, w.lost_reason, w.lost_at, w.confirm_rule, w.created_at
+FROM cdc.log_writer w;
+REVOKE ALL ON cdc.log_state FROM PUBLIC;
+COMMENT ON VIEW cdc.log_state IS
+	'The change log''s state, one row: the writer''s position (cdc.log_writer), the horizon (cdc.log_horizon), retention and capture settings (cdc.log_settings; capture_* here: the setting in force)';
+
+-- Administration (cdc.trim, cdc.set_retention, cdc.set_capture, CALL
+-- cdc.ingest()) is for superusers and members of cdc_admin, checked by the
+-- functions themselves when called (a blanket GRANT EXECUTE ON ALL
+-- FUNCTIONS to an application does not reach it).  Roles are shared by the
+-- databases of the cluster: made by the first CREATE EXTENSION, kept by
+-- DROP EXTENSION.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'cdc_admin') THEN
+		CREATE ROLE cdc_admin NOLOGIN;
+	END IF;
+EXCEPTION WHEN duplicate_object THEN
+	NULL;	-- another database's CREATE EXTENSION made it just now
+END $$;
 
 CREATE PROCEDURE cdc.ingest()
 AS 'MODULE_PATHNAME', 'cdc_ingest'
 LANGUAGE C;
 COMMENT ON PROCEDURE cdc.ingest() IS
-	'Decode the WAL written since the last ingest into the change log (what the log writer does; for servers without shared_preload_libraries = ''cdc_ext'', e.g. from pg_cron)';
+	'Administration: decode the WAL written since the last ingest into the change log (what the log writer does; for servers without shared_preload_libraries = ''cdc_ext'', e.g. from pg_cron)';
 
 CREATE FUNCTION cdc.wait_for_log(upto pg_lsn DEFAULT NULL, timeout interval DEFAULT '30 s')
 RETURNS pg_lsn
@@ -128,7 +196,7 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'cdc_set_capture'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.set_capture(text[], text[], text[]) IS
-	'What the log captures from now on: tables matching entities (default all) and not exclude_entities; logical messages whose prefix matches messages (default none)';
+	'Administration: what the log captures of transactions that commit after this one: tables matching entities (default all) and not exclude_entities; logical messages whose prefix matches messages (default none)';
 
 CREATE FUNCTION cdc.set_retention(
 	max_age interval DEFAULT '168 hours',
@@ -137,7 +205,7 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'cdc_set_retention'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.set_retention(interval, bigint) IS
-	'Keep the log for max_age and at most max_bytes (NULL: no cap); enforced by the log writer by dropping whole partitions';
+	'Administration: keep the log for max_age and at most max_bytes (NULL: no cap); enforced by the log writer by dropping whole partitions';
 
 CREATE FUNCTION cdc.trim(before_lsn pg_lsn)
 RETURNS TABLE (partitions_dropped integer, freed_bytes bigint,
@@ -145,7 +213,7 @@ RETURNS TABLE (partitions_dropped integer, freed_bytes bigint,
 AS 'MODULE_PATHNAME', 'cdc_trim'
 LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION cdc.trim(pg_lsn) IS
-	'Drop the log of transactions that committed before before_lsn; consumers that had not read a change of it they may see get a gap';
+	'Administration: drop the log of transactions that committed before before_lsn (its partitions are dropped by the log writer); consumers that had not read a change of it they may see get a gap';
 
 CREATE FUNCTION cdc.current_lsn()
 RETURNS pg_lsn

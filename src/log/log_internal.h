@@ -50,7 +50,6 @@ typedef struct CdcLogStateRow
 	XLogRecPtr	confirmed_lsn;
 	XLogRecPtr	oldest_lsn;
 	int32		current_chunk;
-	int32		config_version;
 	int32		confirm_rule;	/* 1: the slot never passes confirmed_lsn */
 } CdcLogStateRow;
 extern void CdcLogStateLoad(CdcLogStateRow *row);	/* inside SPI */
@@ -61,7 +60,8 @@ typedef enum CdcIngestStep
 	CDC_INGEST_IDLE,			/* nothing to log in what was decoded */
 	CDC_INGEST_LOGGED,			/* logged rows; caught up with the WAL seen */
 	CDC_INGEST_MORE,			/* stopped at a cycle limit: WAL is waiting */
-	CDC_INGEST_RECONFIGURE,		/* capture settings changed: reopen */
+	CDC_INGEST_RECONFIGURE,		/* (unused since capture changes apply in
+								 * the stream: capture.c) */
 	CDC_INGEST_GONE				/* the extension was dropped */
 } CdcIngestStep;
 
@@ -74,7 +74,6 @@ typedef struct CdcIngest
 	XLogRecPtr	start_lsn;		/* where decoding started (slot's confirmed) */
 	XLogRecPtr	processed;		/* WAL decoded, and what committed in it logged */
 	XLogRecPtr	confirmable;	/* recorded as confirmed_lsn by the last cycle */
-	int32		config_version;
 	Oid			extension;		/* the cdc_ext it logs for (gone if it changes) */
 	bool		writer;
 	bool		origin_set;
@@ -86,6 +85,14 @@ extern bool CdcIngestOpen(CdcIngest *ing, bool writer);
 extern CdcIngestStep CdcIngestCycle(CdcIngest *ing);
 extern void CdcIngestAfterCommit(CdcIngest *ing);
 extern void CdcIngestClose(CdcIngest *ing);
+
+/* capture.c */
+extern void CdcRequireAdmin(const char *what);
+extern void CdcRequireSettings(void);
+extern bool CdcLogSettingsPresent(void);
+extern const char *CdcLogHorizonTable(void);
+extern bool CdcCaptureReadHistoric(MemoryContext cxt, List **entities,
+								   List **exclude, List **messages);
 
 /* retention.c */
 extern void CdcLogMaintain(bool own_transaction, Oid extension);

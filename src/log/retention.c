@@ -1,7 +1,7 @@
 /*
  * retention.c
  *		The log's partitions ("chunks"), retention and trim, and the settings
- *		that steer them: cdc.set_retention(), cdc.set_capture(), cdc.trim().
+ *		that steer them: cdc.set_retention(), cdc.trim().
  *
  * Chunks: cdc.log is partitioned by chunk number.  The writer logs into the
  * current chunk; maintenance (every second in the writer, at the end of
@@ -12,16 +12,23 @@
  * reader's transaction may hold: maintenance asks with a short lock_timeout
  * in a subtransaction and simply tries again a second later, so the writer
  * never waits on readers (logging itself only takes RowExclusiveLock on the
- * current partition).
+ * current partition).  Partitions are dropped only there, in maintenance's
+ * own short transactions, never in an administrator's: a cdc.trim() in a
+ * transaction left open holds no lock that the writer or a reader needs.
  *
- * Horizon: cdc.log_state.oldest_lsn.  Dropping chunks moves it to just past
- * the last commit they held; trim moves it to before_lsn.  Before the drop,
- * with the rows still there, the registered horizon hooks (the API's) decide
- * for each consumer behind the new horizon whether it loses a change it may
- * see (a gap) or not (its checkpoint follows), in the same transaction.
+ * Horizon: cdc.log_horizon.oldest_lsn (1.1: cdc.log_state's).  Retention
+ * moves it to just past the last commit of the chunks it drops; trim moves
+ * it to before_lsn and leaves the chunks wholly behind it to maintenance.
+ * Before the horizon moves, with the rows still there, the registered
+ * horizon hooks (the API's) decide for each consumer behind the new horizon
+ * whether it loses a change it may see (a gap) or not (its checkpoint
+ * follows), in the same transaction.  The horizon's row serializes the
+ * moves; maintenance takes it with NOWAIT, so an administrator's open
+ * transaction postpones retention, never logging.
  *
- * Chunk management runs under a transaction-level advisory lock, so that a
- * trim and the writer's maintenance never drop the same chunk twice.
+ * Chunk management runs under a transaction-level advisory lock, so that
+ * two maintenance passes (the writer, CALL cdc.ingest()) never drop the same
+ * chunk twice; maintenance only tries it.
  */
 #include "postgres.h"
 
@@ -47,7 +54,6 @@
 
 PG_FUNCTION_INFO_V1(cdc_trim);
 PG_FUNCTION_INFO_V1(cdc_set_retention);
-PG_FUNCTION_INFO_V1(cdc_set_capture);
 
 /*
  * The lock of chunk management: an advisory-type lock tag ("cdc", 1) whose
@@ -104,6 +110,20 @@ lock_chunks(void)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, CDC_LOCK_CLASS, CDC_LOCK_CHUNKS,
 						 CDC_LOCK_CHUNKS_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* Maintenance: the chunk lock if it is free now, else 55P03 (postponed). */
+static void
+try_lock_chunks(void)
+{
+	bool		isnull;
+
+	spi_exec(psprintf("SELECT pg_catalog.pg_try_advisory_xact_lock(%d, %d)",
+					  CDC_LOCK_CLASS, CDC_LOCK_CHUNKS), SPI_OK_SELECT);
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("another maintenance of cdc.log is running")));
 }
 
 /* Create partition "chunk" of cdc.log (as a member of the extension). */
@@ -220,7 +240,7 @@ roll_chunks(void *arg)
 				next_exists;
 	Oid			nsp = get_namespace_oid("cdc", false);
 
-	lock_chunks();
+	try_lock_chunks();
 	if (SPI_execute("SELECT s.current_chunk, "
 					"  (c.rows > 0 AND c.created_at < pg_catalog.now() "
 					"     - LEAST(s.chunk_max_age, s.retention_max_age / 4)) "
@@ -257,7 +277,6 @@ typedef struct DropPlan
 	/* in: which closed chunks go (a SQL condition on c and s), why */
 	const char *condition;
 	const char *reason;
-	XLogRecPtr	horizon;		/* trim: at least this far */
 	/* out */
 	int			dropped;
 	int64		freed;
@@ -266,9 +285,11 @@ typedef struct DropPlan
 } DropPlan;
 
 /*
- * Drop the oldest closed chunks, as long as each meets plan->condition (a
+ * Drop the oldest chunks, as long as each meets plan->condition (a
  * contiguous run from the oldest: the horizon has no holes), telling the
- * horizon hooks first.
+ * horizon hooks first when the horizon moves.  Maintenance only: waits for
+ * no lock (the chunk lock and the horizon's row are taken if free, else the
+ * pass is postponed).
  */
 static void
 drop_chunks(void *arg)
@@ -280,7 +301,10 @@ drop_chunks(void *arg)
 	ListCell   *lc;
 	uint64		n;
 
-	lock_chunks();
+	try_lock_chunks();
+	/* the horizon's row: a trim's open transaction postpones us */
+	spi_exec(psprintf("SELECT oldest_lsn FROM %s FOR UPDATE NOWAIT", CdcLogHorizonTable()),
+			 SPI_OK_SELECT);
 	CdcLogStateLoad(&st);
 	/* running total from the newest down: what is kept if this one goes */
 	if (SPI_execute(psprintf("SELECT c.chunk, c.last_commit_lsn, c.size, c.cond FROM ("
@@ -290,7 +314,7 @@ drop_chunks(void *arg)
 							 " FROM cdc.log_chunk c, cdc.log_state s) c "
 							 "ORDER BY c.chunk", plan->condition), true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "cdc_ext: reading cdc.log_chunk failed");
-	horizon = Max(st.oldest_lsn, plan->horizon);
+	horizon = st.oldest_lsn;
 	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)
 	{
@@ -317,9 +341,9 @@ drop_chunks(void *arg)
 		Datum		a[1] = {LSNGetDatum(horizon)};
 
 		plan->gaps = CdcLogRunHorizonHooks(st.oldest_lsn, horizon, plan->reason);
-		if (SPI_execute_with_args("UPDATE cdc.log_state SET oldest_lsn = $1", 1, t, a, NULL,
-								  false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "cdc_ext: updating cdc.log_state failed");
+		if (SPI_execute_with_args(psprintf("UPDATE %s SET oldest_lsn = $1", CdcLogHorizonTable()),
+								  1, t, a, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "cdc_ext: moving the log's horizon failed");
 		plan->oldest = horizon;
 	}
 	foreach(lc, chunks)
@@ -329,8 +353,12 @@ drop_chunks(void *arg)
 	}
 }
 
-/* Conditions on a closed chunk c (cdc.log_chunk) and the state s. */
+/*
+ * Conditions on a chunk c (cdc.log_chunk) and the state s: closed and
+ * expired (retention), or wholly behind the horizon (left by cdc.trim()).
+ */
 #define RETENTION_CONDITION \
+	"(c.last_commit_lsn IS NOT NULL AND c.last_commit_lsn < s.oldest_lsn) OR " \
 	"c.closed AND (c.last_timestamp IS NULL" \
 	" OR c.last_timestamp < pg_catalog.now() - s.retention_max_age" \
 	" OR (s.retention_max_bytes IS NOT NULL AND sum(pg_catalog.pg_total_relation_size(('cdc.' || c.relname)::pg_catalog.regclass))" \
@@ -377,9 +405,15 @@ CdcLogMaintain(bool own_transaction, Oid extension)
 
 /*
  * cdc.trim(before_lsn): drop the log of transactions that committed before
- * before_lsn.  Whole partitions before it are dropped; rows of a partition
- * that straddles it stay on disk but are past the horizon (no reader gets
- * them) and go with their partition.
+ * before_lsn.  The horizon moves to before_lsn in the caller's transaction
+ * (the consumers and groups behind it decided on by the horizon hooks,
+ * which read the trimmed range once); the partitions wholly behind it are
+ * dropped by maintenance once the trim has committed (the writer looks
+ * every second), so that the caller's transaction holds no lock a reader
+ * or the writer needs, however long it stays open.  Rows of a partition
+ * that straddles before_lsn stay on disk past the horizon (no reader gets
+ * them) and go with their partition.  Reports the partitions this trim
+ * leaves behind the horizon and their size.
  */
 Datum
 cdc_trim(PG_FUNCTION_ARGS)
@@ -387,13 +421,18 @@ cdc_trim(PG_FUNCTION_ARGS)
 	XLogRecPtr	before;
 	CdcOwnerScope scope;
 	CdcLogStateRow st;
-	DropPlan	plan = {0};
 	TupleDesc	desc;
 	Datum		values[4];
 	bool		nulls[4] = {0};
 	XLogRecPtr	reach;
+	XLogRecPtr	old_oldest;
+	XLogRecPtr	horizon;
+	int			gaps = 0;
+	bool		isnull;
 
 	CdcCheckInstalledVersion(fcinfo, 1);
+	CdcRequireAdmin("cdc.trim()");
+	CdcRequireSettings();
 	before = PG_GETARG_LSN(0);
 	if (XLogRecPtrIsInvalid(before))
 		ereport(ERROR,
@@ -404,6 +443,9 @@ cdc_trim(PG_FUNCTION_ARGS)
 		elog(ERROR, "cdc_ext: trim must return a record");
 
 	CdcOwnerBegin(&scope);
+	/* one horizon move at a time: another trim, a retention pass */
+	spi_exec("SELECT oldest_lsn FROM cdc.log_horizon FOR UPDATE", SPI_OK_SELECT);
+	old_oldest = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	CdcLogStateLoad(&st);
 	reach = Max(st.confirmed_lsn, CdcLogProcessedLsn());
 	if (before > reach + 1)
@@ -412,20 +454,45 @@ cdc_trim(PG_FUNCTION_ARGS)
 				 errmsg("before_lsn %X/%X is beyond what the log has ingested, %X/%X",
 						LSN_FORMAT_ARGS(before), LSN_FORMAT_ARGS(reach)),
 				 errhint("Wait for the log with SELECT cdc.wait_for_log(); then trim.")));
-	plan.horizon = before;
-	plan.condition = psprintf("c.last_commit_lsn IS NULL OR c.last_commit_lsn < '%X/%X'::pg_catalog.pg_lsn",
-							  LSN_FORMAT_ARGS(before));
-	plan.reason = "trimmed by cdc.trim()";
-	drop_chunks(&plan);
+	horizon = Max(old_oldest, before);
+	if (horizon > old_oldest)
+	{
+		Oid			t[1] = {PG_LSNOID};
+		Datum		a[1] = {LSNGetDatum(horizon)};
+
+		gaps = CdcLogRunHorizonHooks(old_oldest, horizon, "trimmed by cdc.trim()");
+		if (SPI_execute_with_args("UPDATE cdc.log_horizon SET oldest_lsn = $1", 1, t, a, NULL,
+								  false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "cdc_ext: moving the log's horizon failed");
+	}
+
+	/* the partitions this trim leaves wholly behind the horizon */
+	{
+		Oid			t[3] = {PG_LSNOID, PG_LSNOID, INT4OID};
+		Datum		a[3] = {LSNGetDatum(old_oldest), LSNGetDatum(horizon),
+		Int32GetDatum(st.current_chunk)};
+
+		if (SPI_execute_with_args("SELECT pg_catalog.count(*)::integer, coalesce(pg_catalog.sum("
+								  "pg_catalog.pg_total_relation_size(('cdc.' OPERATOR(pg_catalog.||) c.relname)::pg_catalog.regclass)), 0)::bigint "
+								  "FROM cdc.log_chunk c WHERE c.last_commit_lsn OPERATOR(pg_catalog.>=) $1 "
+								  "AND c.last_commit_lsn OPERATOR(pg_catalog.<) $2 "
+								  "AND c.chunk OPERATOR(pg_catalog.<) $3",
+								  3, t, a, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "cdc_ext: reading cdc.log_chunk failed");
+		values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	}
 	CdcOwnerEnd(&scope);
 
-	values[0] = Int32GetDatum(plan.dropped);
-	values[1] = Int64GetDatum(plan.freed);
-	values[2] = LSNGetDatum(plan.oldest);
-	values[3] = Int32GetDatum(plan.gaps);
+	values[2] = LSNGetDatum(horizon);
+	values[3] = Int32GetDatum(gaps);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
+/*
+ * cdc.set_retention(max_age, max_bytes): in cdc.log_settings, which the
+ * writer only reads: a transaction left open after it stops nothing.
+ */
 Datum
 cdc_set_retention(PG_FUNCTION_ARGS)
 {
@@ -435,6 +502,9 @@ cdc_set_retention(PG_FUNCTION_ARGS)
 	Datum		a[2];
 	char		n[2] = {' ', ' '};
 
+	CdcCheckInstalledVersion(fcinfo, 2);
+	CdcRequireAdmin("cdc.set_retention()");
+	CdcRequireSettings();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -455,58 +525,9 @@ cdc_set_retention(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		n[1] = 'n';
 	CdcOwnerBegin(&scope);
-	if (SPI_execute_with_args("UPDATE cdc.log_state SET retention_max_age = $1, retention_max_bytes = $2",
+	if (SPI_execute_with_args("UPDATE cdc.log_settings SET retention_max_age = $1, retention_max_bytes = $2",
 							  2, t, a, n, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "cdc_ext: updating cdc.log_state failed");
-	CdcOwnerEnd(&scope);
-	PG_RETURN_VOID();
-}
-
-/* text[] argument checked as patterns; NULL stays NULL */
-static Datum
-pattern_array(FunctionCallInfo fcinfo, int argno, const char *argname, char *null_flag)
-{
-	ArrayType  *arr;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	if (PG_ARGISNULL(argno))
-	{
-		*null_flag = 'n';
-		return (Datum) 0;
-	}
-	arr = PG_GETARG_ARRAYTYPE_P(argno);
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"%s\" must not contain nulls", argname)));
-		CdcCheckPattern(argname, TextDatumGetCString(elems[i]));
-	}
-	*null_flag = ' ';
-	return PointerGetDatum(arr);
-}
-
-Datum
-cdc_set_capture(PG_FUNCTION_ARGS)
-{
-	CdcOwnerScope scope;
-	Oid			t[3] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		a[3];
-	char		n[4] = "   ";
-
-	a[0] = pattern_array(fcinfo, 0, "entities", &n[0]);
-	a[1] = pattern_array(fcinfo, 1, "exclude_entities", &n[1]);
-	a[2] = pattern_array(fcinfo, 2, "messages", &n[2]);
-	CdcOwnerBegin(&scope);
-	if (SPI_execute_with_args("UPDATE cdc.log_state SET capture_entities = $1, "
-							  "capture_exclude_entities = $2, capture_messages = $3, "
-							  "config_version = config_version + 1",
-							  3, t, a, n, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "cdc_ext: updating cdc.log_state failed");
+		elog(ERROR, "cdc_ext: updating cdc.log_settings failed");
 	CdcOwnerEnd(&scope);
 	PG_RETURN_VOID();
 }

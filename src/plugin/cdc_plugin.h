@@ -180,6 +180,7 @@ extern CdcRelEntry *CdcRelCacheGet(Relation rel, const CdcOptions *opts,
 								   Oid acl_role);
 extern bool CdcEntityMatches(const char *entity, const char *table,
 							 List *patterns);
+extern void CdcRelCacheInvalidateAll(void);
 
 /* column.c: categorisation, rows, TOAST, session pinning (both writers) */
 extern void CdcInitColumn(CdcColumn *col, Form_pg_attribute att,
@@ -275,8 +276,24 @@ struct CdcSink
 	/* after every transaction, emitted or not: end_lsn is its commit record's end */
 	void		(*txn_end) (CdcSink *sink, XLogRecPtr commit_lsn, XLogRecPtr end_lsn,
 							int32 last_seq, bool any_emitted);
+
+	/*
+	 * At a transactional CDC_CAPTURE_PREFIX message of the transaction that
+	 * commits at commit_lsn: the sink may change its filters (the CdcFilter
+	 * it listed in filters, in place) and messages; it returns true when it
+	 * did, and the decoder then decides every relation again.
+	 */
+	bool		(*capture_changed) (CdcSink *sink, XLogRecPtr commit_lsn,
+									TimestampTz commit_time);
 	void	   *private_data;
 };
+
+/*
+ * The prefix of cdc.set_capture()'s logical messages (src/log/capture.c):
+ * never emitted as a message, by either output, whatever the options; with
+ * a sink, handed to capture_changed.
+ */
+#define CDC_CAPTURE_PREFIX "cdc_ext.capture"
 
 /*
  * decode.c: the sink for the next decoding context this backend creates

@@ -437,6 +437,23 @@ append_message_content(StringInfo out, const char *message, Size size)
 	}
 }
 
+/*
+ * cdc.set_capture()'s message (src/log/capture.c): never an entry.  A sink
+ * that follows the capture setting reads the new one here; the relation
+ * decisions made under the old one are dropped, so the changes after this
+ * point are filtered by the new setting.
+ */
+static void
+capture_message(DecodingState *st, ReorderBufferTXN *txn, bool transactional)
+{
+	if (st->sink == NULL || st->sink->capture_changed == NULL || !transactional)
+		return;
+	if (!st->sink->capture_changed(st->sink, txn->final_lsn, CdcTxnCommitTime(txn)))
+		return;
+	st->opts.messages = st->sink->messages;
+	CdcRelCacheInvalidateAll();
+}
+
 /* One key and its string value (or null when val is NULL) into *ps. */
 static void
 push_string_pair(JsonbParseState **ps, const char *key, const char *val, Size len)
@@ -535,6 +552,11 @@ cdc_decode_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 
 	if (transactional)
 		seq = ++st->seq;
+	if (strcmp(prefix, CDC_CAPTURE_PREFIX) == 0)
+	{
+		capture_message(st, txn, transactional);
+		return;
+	}
 	if (st->opts.messages == NIL ||
 		!CdcEntityMatches(prefix, prefix, st->opts.messages))
 		return;

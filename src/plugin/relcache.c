@@ -145,6 +145,16 @@ cdc_cast_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
+ * The filters changed within the session (the log's capture setting,
+ * src/log/capture.c): decide every relation again.
+ */
+void
+CdcRelCacheInvalidateAll(void)
+{
+	invalidate_entries(INVAL_ALL);
+}
+
+/*
  * Start a decoding session with an empty cache.  The callbacks are
  * registered once per backend (they cannot be unregistered) and do nothing
  * while no cache exists.
