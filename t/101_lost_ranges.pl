@@ -196,5 +196,20 @@ $node->safe_psql('nopreload', q{CALL cdc.ingest()});
 is($out, '1', 'after cdc.ingest() the change is there');
 unlike($err, qr/is behind/, 'and the read does not warn');
 
+#
+# 5. No background worker slot free for a writer: the server log says so
+# (the logical replication launcher and cdc_ext's take both of 2).
+#
+my $offset = -s $node->logfile;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'cdc_ext'\nmax_worker_processes = 2\n");
+$node->restart;
+my $said = 0;
+for (my $i = 0; $i < 600 && !$said; $i++)
+{
+	$said = slurp_file($node->logfile, $offset) =~ /no background worker slot is free for the log writer of database \d+/;
+	select(undef, undef, undef, 0.1);
+}
+ok($said, 'no worker slot for a writer: a WARNING in the server log');
+
 $node->stop;
 done_testing();

@@ -486,7 +486,7 @@ CdcLogWaitStarted(void)
 			ereport(WARNING,
 					(errmsg("the log writer of this database has not started"),
 					 errdetail("Changes committed before it starts are not logged; this consumer will have a gap for them."),
-					 errhint("See the server log and SELECT * FROM cdc.status(); a free replication slot is needed.")));
+					 errhint("See the server log and SELECT * FROM cdc.status(): the writer needs a free replication slot (max_replication_slots) and a free background worker slot (max_worker_processes).")));
 			return;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -723,6 +723,17 @@ start_writer(Oid dboid, BackgroundWorkerHandle **handle, bool *full)
 	LWLockRelease(shared->lock);
 	if (!RegisterDynamicBackgroundWorker(&bgw, handle))
 	{
+		static TimestampTz warned_at = 0;
+
+		/* said in the server log, once a minute at most (tried every second) */
+		if (TimestampDifferenceExceeds(warned_at, GetCurrentTimestamp(), 60 * 1000))
+		{
+			ereport(WARNING,
+					(errmsg("cdc_ext: no background worker slot is free for the log writer of database %u", dboid),
+					 errdetail("Its changes are not logged until one is; consumers created meanwhile get a gap for them."),
+					 errhint("Raise max_worker_processes (a restart): cdc_ext needs one for its launcher and one per database with the extension.")));
+			warned_at = GetCurrentTimestamp();
+		}
 		/* no worker slot free now: an entry made for this start is given back */
 		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 		if (e->state == CDC_WRITER_STARTING && e->dboid == dboid)
