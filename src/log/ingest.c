@@ -527,6 +527,22 @@ CdcIngestPrepareSlot(bool own_transactions)
 				elog(ERROR, "cdc_ext: updating cdc.log_state failed");
 
 			/*
+			 * A new slot decodes no cdc.set_capture() that committed before
+			 * it: the setting in force where it starts is the last one
+			 * committed (this transaction sees every one that committed
+			 * before the slot's start; one after it is decoded, and finds
+			 * the setting unchanged).  A capture set right after CREATE
+			 * EXTENSION was otherwise never applied.
+			 */
+			if (!migrated && CdcLogSettingsPresent() &&
+				SPI_execute("UPDATE cdc.log_writer w SET capture_entities = s.capture_entities, "
+							"capture_exclude_entities = s.capture_exclude_entities, "
+							"capture_messages = s.capture_messages, capture_lsn = NULL, "
+							"capture_at = s.capture_set_at FROM cdc.log_settings s",
+							false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "cdc_ext: updating cdc.log_writer failed");
+
+			/*
 			 * A 1.0 database whose consumers' slots could not be taken over:
 			 * their unread changes are gone, and they must be told (the
 			 * horizon moves to where the log starts).
