@@ -248,9 +248,9 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 	int			pin = -1;
 
 	if (change->data.tp.newtuple != NULL)
-		newtup = CdcDeformRow(re, &change->data.tp.newtuple->tuple, CDC_ROW_NEW, &newrow);
+		newtup = CdcDeformRow(re, CdcChangeTuple(change->data.tp.newtuple), CDC_ROW_NEW, &newrow);
 	if (change->data.tp.oldtuple != NULL)
-		oldtup = CdcDeformRow(re, &change->data.tp.oldtuple->tuple, CDC_ROW_OLD, &oldrow);
+		oldtup = CdcDeformRow(re, CdcChangeTuple(change->data.tp.oldtuple), CDC_ROW_OLD, &oldrow);
 	opname = op == CDC_OP_INSERT ? "insert" : op == CDC_OP_UPDATE ? "update" : "delete";
 
 	if (st->sink == NULL)
