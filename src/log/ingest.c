@@ -52,6 +52,7 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
@@ -346,7 +347,7 @@ CdcIngestPrepareSlot(bool own_transactions)
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "cdc_ext: SPI_connect failed");
 			slotarg[0] = CStringGetTextDatum(slot);
-			if (SPI_execute_with_args("SELECT lsn FROM pg_catalog.pg_create_logical_replication_slot($1, 'cdc_ext')",
+			if (SPI_execute_with_args(CDC_CREATE_SLOT_SQL,
 									  1, slottype, slotarg, NULL, false, 1) != SPI_OK_SELECT ||
 				SPI_processed != 1)
 				elog(ERROR, "cdc_ext: creating the log writer's slot failed");
@@ -371,7 +372,7 @@ CdcIngestPrepareSlot(bool own_transactions)
 		}
 		else if (!migrated)
 		{
-			if (SPI_execute_with_args("SELECT lsn FROM pg_catalog.pg_create_logical_replication_slot($1, 'cdc_ext')",
+			if (SPI_execute_with_args(CDC_CREATE_SLOT_SQL,
 									  1, slottype, slotarg, NULL, false, 1) != SPI_OK_SELECT ||
 				SPI_processed != 1)
 				elog(ERROR, "cdc_ext: creating the log writer's slot failed");
@@ -622,7 +623,7 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 	ing->extension = get_extension_oid("cdc_ext", false);
 
 	/* one backend per slot: a second ingest gets PostgreSQL's own error */
-	ReplicationSlotAcquire(st.slot_name, true);
+	CdcReplicationSlotAcquire(st.slot_name, true);
 	PG_TRY();
 	{
 		if (strcmp(NameStr(MyReplicationSlot->data.plugin), "cdc_ext") != 0 ||
@@ -640,7 +641,7 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 		origin = replorigin_by_name(st.slot_name, true);
 		if (origin == InvalidRepOriginId)
 			origin = replorigin_create(st.slot_name);
-		replorigin_session_setup(origin);
+		CdcReplOriginSessionSetup(origin);
 		replorigin_session_origin = origin;
 		ing->origin_set = true;
 		s->base.skip_origin = origin;
@@ -709,12 +710,8 @@ insert_rows(IngestSink *s, Oid partoid)
 		table_multi_insert(rel, slots, n, cid, 0, bistate);
 		for (int i = 0; i < n; i++)
 		{
-			List	   *recheck = ExecInsertIndexTuples(rri, slots[i], estate,
-														false, false, NULL, NIL
-#if PG_VERSION_NUM >= 160000
-														,false
-#endif
-			);
+			List	   *recheck = CdcExecInsertIndexTuples(rri, slots[i], estate,
+														   false, false, NULL, NIL);
 
 			list_free(recheck);
 			ExecClearTuple(slots[i]);
@@ -795,6 +792,14 @@ CdcIngestCycle(CdcIngest *ing)
 			elog(ERROR, "cdc_ext: could not read WAL for logical decoding: %s", errm);
 		if (record != NULL)
 			LogicalDecodingProcessRecord(ctx, ctx->reader);
+
+		/*
+		 * Replaying a transaction leaves us in its parent's transaction
+		 * context (17 and later leave the internal subtransaction that
+		 * way): the next record the reader allocates must not go there, or
+		 * the next cycle's read frees memory already gone with this one.
+		 */
+		MemoryContextSwitchTo(ing->cxt);
 		CHECK_FOR_INTERRUPTS();
 		if (s->rows >= CDC_CYCLE_MAX_ROWS ||
 			(++nrec % 256 == 0 &&
