@@ -108,6 +108,18 @@
 #endif
 
 /*
+ * Base64 of a byte string: 18 takes the bytes as uint8, earlier majors as
+ * char.
+ */
+#if PG_VERSION_NUM >= 180000
+#define CdcB64Encode(src, len, dst, dstlen) \
+	pg_b64_encode((const uint8 *) (src), (len), (dst), (dstlen))
+#else
+#define CdcB64Encode(src, len, dst, dstlen) \
+	pg_b64_encode((const char *) (src), (len), (dst), (dstlen))
+#endif
+
+/*
  * Failover slots (17): a slot created with failover => true is synchronized
  * to standbys that set sync_replication_slots, and whoever moves it waits
  * until the physical standbys of synchronized_standby_slots have the WAL it

@@ -426,7 +426,7 @@ append_message_content(StringInfo out, const char *message, Size size)
 	{
 		int			len = pg_b64_enc_len((int) size);
 		char	   *b64 = palloc(len + 1);
-		int			n = pg_b64_encode(message, (int) size, b64, len);
+		int			n = CdcB64Encode(message, (int) size, b64, len);
 
 		if (n < 0)
 			elog(ERROR, "cdc_ext: could not base64-encode a message");
