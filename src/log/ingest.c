@@ -434,6 +434,30 @@ CdcIngestDropSlot(void)
 	CommitTransactionCommand();
 }
 
+/*
+ * Confirm the acquired slot up to lsn, whose changes are logged by a
+ * transaction that committed at or before durable.
+ *
+ * Failover (17 and later): the writer's slot is a failover slot
+ * (CDC_CREATE_SLOT_SQL), which a standby with sync_replication_slots copies.
+ * A standby whose copy of the slot is past the log rows it holds would,
+ * once promoted, never log those changes.  So, as logical walsenders and
+ * pg_logical_slot_get_changes() do, the slot moves only once the physical
+ * standbys named in synchronized_standby_slots have the WAL up to both lsn
+ * and the log's commit (WaitForStandbyConfirmation waits for that, and
+ * returns at once when the slot is not a failover slot or the setting is
+ * empty).  The wait blocks the writer while a listed standby is away, as it
+ * blocks walsenders: PostgreSQL warns about such a standby in the log.
+ */
+static void
+confirm_slot(XLogRecPtr lsn, XLogRecPtr durable)
+{
+#ifdef CDC_HAVE_FAILOVER_SLOTS
+	WaitForStandbyConfirmation(Max(lsn, durable));
+#endif
+	LogicalConfirmReceivedLocation(lsn);
+}
+
 /* ---------------------------------------------------------------------- */
 /* The sink                                                               */
 
@@ -636,7 +660,7 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 		/* what a previous ingest committed but could not confirm yet */
 		if (st.confirmed_lsn > MyReplicationSlot->data.confirmed_flush &&
 			st.confirmed_lsn <= GetFlushRecPtr(NULL))
-			LogicalConfirmReceivedLocation(st.confirmed_lsn);
+			confirm_slot(st.confirmed_lsn, GetFlushRecPtr(NULL));
 
 		origin = replorigin_by_name(st.slot_name, true);
 		if (origin == InvalidRepOriginId)
@@ -866,12 +890,15 @@ CdcIngestCycle(CdcIngest *ing)
 	return step;
 }
 
-/* After the cycle's transaction committed: confirm the slot, wake readers. */
+/*
+ * After the cycle's transaction committed: confirm the slot up to what it
+ * logged, once the standbys have that commit (confirm_slot).
+ */
 void
 CdcIngestAfterCommit(CdcIngest *ing)
 {
 	if (MyReplicationSlot != NULL && ing->processed > MyReplicationSlot->data.confirmed_flush)
-		LogicalConfirmReceivedLocation(ing->processed);
+		confirm_slot(ing->processed, XactLastCommitEnd);
 }
 
 void
