@@ -2,7 +2,7 @@
 # Install what building and testing cdc_ext needs on Debian 12 (as root).
 # Usage: scripts/deps.sh [extra packages...]
 set -euo pipefail
-PGV=${PGV:-15}
+PGV=${PGV:-$(bash "$(dirname "$0")/pgmajor.sh")}
 # clang and its runtime (libFuzzer, ASan, UBSan) for the fuzz targets and the
 # sanitized unit tests: the release's default clang (Debian 12: clang-14 +
 # libclang-rt-14-dev, 13: 19; later: what its "clang" package depends on)

@@ -8,7 +8,9 @@
 # Ends with one line: "N passed, N failed[, N skipped]".
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-PGV=${PGV:-15}
+PGV=${PGV:-$(bash "$(dirname "$0")/pgmajor.sh")}
+[ -n "$PGV" ] || exit 1
+export PGV
 bash "$here/scripts/deps.sh" || exit 1
 
 # PGBIN: the server's bin directory (default Debian's).  One run at a time
