@@ -97,12 +97,15 @@
 #endif
 
 /*
- * Acquire a replication slot.  18 can refuse an invalidated slot here;
- * cdc_ext acquires it as 15 and 17 do, and the decoding context it then
- * creates refuses an invalidated slot with PostgreSQL's own error.
+ * Acquire a replication slot.  18 moved the refusal of an invalidated slot
+ * from CreateDecodingContext (15, 17) into the acquire, behind
+ * error_if_invalid: true, or an invalidated slot would be decoded from (an
+ * idle-timeout invalidation on 18 showed it: the writer went on decoding
+ * from a slot whose catalog rows were no longer protected).  Same error on
+ * every major: "can no longer get changes from replication slot".
  */
 #if PG_VERSION_NUM >= 180000
-#define CdcReplicationSlotAcquire(name, nowait) ReplicationSlotAcquire((name), (nowait), false)
+#define CdcReplicationSlotAcquire(name, nowait) ReplicationSlotAcquire((name), (nowait), true)
 #else
 #define CdcReplicationSlotAcquire(name, nowait) ReplicationSlotAcquire((name), (nowait))
 #endif
