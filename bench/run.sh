@@ -17,7 +17,7 @@
 #   KEEP=1       leave the cluster running afterwards
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-PGV=${PGV:-15}
+PGV=${PGV:-$(bash "$here/scripts/pgmajor.sh")}
 RUNS=${BENCH_RUNS:-5}
 SCALE=${BENCH_SCALE:-1}
 ONLY=${BENCH_ONLY:-reference small_txns wide_toast filter_1_of_10 big_txn}

@@ -2,10 +2,21 @@
 # Install what building and testing cdc_ext needs on Debian 12 (as root).
 # Usage: scripts/deps.sh [extra packages...]
 set -euo pipefail
-PGV=${PGV:-15}
+PGV=${PGV:-$(bash "$(dirname "$0")/pgmajor.sh")}
 # clang and its runtime (libFuzzer, ASan, UBSan) for the fuzz targets and the
-# sanitized unit tests; Debian 12 ships them as clang-14 + libclang-rt-14-dev
-CLANGV=${CLANGV:-14}
+# sanitized unit tests: the release's default clang (Debian 12: clang-14 +
+# libclang-rt-14-dev, 13: 19; later: what its "clang" package depends on)
+if [ -z "${CLANGV:-}" ]; then
+	. /etc/os-release
+	case ${VERSION_CODENAME:-} in
+		bookworm) CLANGV=14 ;;
+		trixie) CLANGV=19 ;;
+		*)
+			apt-cache show clang >/dev/null 2>&1 || { [ "$(id -u)" -ne 0 ] || apt-get update -qq; }
+			CLANGV=$(apt-cache depends clang 2>/dev/null | sed -nE 's/^ *Depends: clang-([0-9]+)$/\1/p' | head -n1)
+			CLANGV=${CLANGV:-19} ;;
+	esac
+fi
 pkgs=("postgresql-$PGV" "postgresql-client-$PGV" "postgresql-server-dev-$PGV"
       build-essential pkg-config check libipc-run-perl libkrb5-dev
       "clang-$CLANGV" "libclang-rt-$CLANGV-dev" "$@")

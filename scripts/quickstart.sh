@@ -8,7 +8,9 @@
 # KEEP=1 leaves the cluster running (its port and directory are printed).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-PGV=${PGV:-15}
+PGV=${PGV:-$(bash "$(dirname "$0")/pgmajor.sh")}
+[ -n "$PGV" ] || exit 1
+export PGV
 PORT=${PORT:-5488}
 bash "$here/scripts/deps.sh"
 export PATH=/usr/lib/postgresql/$PGV/bin:$PATH

@@ -8,7 +8,9 @@
 # Ends with one line: "N passed, N failed[, N skipped]".
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-PGV=${PGV:-15}
+PGV=${PGV:-$(bash "$(dirname "$0")/pgmajor.sh")}
+[ -n "$PGV" ] || exit 1
+export PGV
 bash "$here/scripts/deps.sh" || exit 1
 
 # PGBIN: the server's bin directory (default Debian's).  One run at a time
@@ -20,6 +22,12 @@ if [ -z "${CDC_EXT_LOCKED:-}" ] && command -v flock >/dev/null; then
 	exec flock "/tmp/cdc_ext_install.$(echo "$PGBIN" | md5sum | cut -c1-8).lock" bash "$0" "$@"
 fi
 export PATH=$PGBIN:$PATH
+# the clang of the sanitized unit tests and the fuzz targets: Debian 12's
+# clang-14, else the release's (scripts/deps.sh installs it)
+if [ -z "${CLANG:-}" ]; then
+	CLANG=$(command -v clang-14 || command -v clang || ls /usr/bin/clang-[0-9]* 2>/dev/null | sort -V | tail -n1)
+fi
+export CLANG
 PGXS_DIR=$(cd "$(dirname "$(pg_config --pgxs)")/../.." && pwd)   # .../lib/pgxs
 CFLAGS_CI="-Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Wno-clobbered"
 
@@ -72,7 +80,7 @@ out=$(make -s unit 2>&1); rc=$?; echo "$out"
 count_check "$out" "$rc"
 
 note "unit tests under ASan/UBSan"
-out=$(make -s unit-asan 2>&1); rc=$?; echo "$out"
+out=$(make -s unit-asan ${CLANG:+UNIT_ASAN_CC="$CLANG"} 2>&1); rc=$?; echo "$out"
 count_check "$out" "$rc"
 
 note "fuzzing (libFuzzer, bounded)"
@@ -113,7 +121,10 @@ fi
 
 note "TAP tests (prove)"
 if ls "$work"/t/*.pl >/dev/null 2>&1; then
+	# TESTDATADIR/TESTLOGDIR: where 17 and later put the nodes and logs
+	# (they default to the current directory there, to tmp_check/ before)
 	out=$(as_pg env PERL5LIB="$PGXS_DIR/src/test/perl" TESTDIR="$work" \
+		TESTDATADIR="$work/tmp_check" TESTLOGDIR="$work/tmp_check/log" \
 		PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 		prove -I "$PGXS_DIR/src/test/perl" "$work"/t/*.pl 2>&1); echo "$out"
 	total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' <<<"$out" | tail -1)

@@ -268,7 +268,7 @@ compute_access(CdcReadFilter *rf, RelRule *rule)
 	}
 
 	/* the key: primary key, else replica identity index (as the plugin) */
-	keyidx = RelationGetPrimaryKeyIndex(rel);
+	keyidx = CdcRelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(keyidx))
 		keyidx = RelationGetReplicaIndex(rel);
 	if (OidIsValid(keyidx))

@@ -55,6 +55,7 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
@@ -486,7 +487,7 @@ CdcIngestPrepareSlot(bool own_transactions)
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "cdc_ext: SPI_connect failed");
 			slotarg[0] = CStringGetTextDatum(slot);
-			if (SPI_execute_with_args("SELECT lsn FROM pg_catalog.pg_create_logical_replication_slot($1, 'cdc_ext')",
+			if (SPI_execute_with_args(CDC_CREATE_SLOT_SQL,
 									  1, slottype, slotarg, NULL, false, 1) != SPI_OK_SELECT ||
 				SPI_processed != 1)
 				elog(ERROR, "cdc_ext: creating the log writer's slot failed");
@@ -511,7 +512,7 @@ CdcIngestPrepareSlot(bool own_transactions)
 		}
 		else if (!migrated)
 		{
-			if (SPI_execute_with_args("SELECT lsn FROM pg_catalog.pg_create_logical_replication_slot($1, 'cdc_ext')",
+			if (SPI_execute_with_args(CDC_CREATE_SLOT_SQL,
 									  1, slottype, slotarg, NULL, false, 1) != SPI_OK_SELECT ||
 				SPI_processed != 1)
 				elog(ERROR, "cdc_ext: creating the log writer's slot failed");
@@ -599,6 +600,30 @@ CdcIngestDropSlot(void)
 	CdcStartTransaction();
 	replorigin_drop_by_name(slot, true, true);
 	CommitTransactionCommand();
+}
+
+/*
+ * Confirm the acquired slot up to lsn, whose changes are logged by a
+ * transaction that committed at or before durable.
+ *
+ * Failover (17 and later): the writer's slot is a failover slot
+ * (CDC_CREATE_SLOT_SQL), which a standby with sync_replication_slots copies.
+ * A standby whose copy of the slot is past the log rows it holds would,
+ * once promoted, never log those changes.  So, as logical walsenders and
+ * pg_logical_slot_get_changes() do, the slot moves only once the physical
+ * standbys named in synchronized_standby_slots have the WAL up to both lsn
+ * and the log's commit (WaitForStandbyConfirmation waits for that, and
+ * returns at once when the slot is not a failover slot or the setting is
+ * empty).  The wait blocks the writer while a listed standby is away, as it
+ * blocks walsenders: PostgreSQL warns about such a standby in the log.
+ */
+static void
+confirm_slot(XLogRecPtr lsn, XLogRecPtr durable)
+{
+#ifdef CDC_HAVE_FAILOVER_SLOTS
+	WaitForStandbyConfirmation(Max(lsn, durable));
+#endif
+	LogicalConfirmReceivedLocation(lsn);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -895,7 +920,7 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 	ing->extension = get_extension_oid("cdc_ext", false);
 
 	/* one backend per slot: a second ingest gets PostgreSQL's own error */
-	ReplicationSlotAcquire(st.slot_name, true);
+	CdcReplicationSlotAcquire(st.slot_name, true);
 	PG_TRY();
 	{
 		if (strcmp(NameStr(MyReplicationSlot->data.plugin), "cdc_ext") != 0 ||
@@ -930,12 +955,12 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 		/* what a previous ingest committed but could not confirm yet */
 		if (st.confirmed_lsn > MyReplicationSlot->data.confirmed_flush &&
 			st.confirmed_lsn <= GetFlushRecPtr(NULL))
-			LogicalConfirmReceivedLocation(st.confirmed_lsn);
+			confirm_slot(st.confirmed_lsn, GetFlushRecPtr(NULL));
 
 		origin = replorigin_by_name(st.slot_name, true);
 		if (origin == InvalidRepOriginId)
 			origin = replorigin_create(st.slot_name);
-		replorigin_session_setup(origin);
+		CdcReplOriginSessionSetup(origin);
 		replorigin_session_origin = origin;
 		ing->origin_set = true;
 		s->base.skip_origin = origin;
@@ -1004,12 +1029,8 @@ insert_rows(IngestSink *s, Oid partoid)
 		table_multi_insert(rel, slots, n, cid, 0, bistate);
 		for (int i = 0; i < n; i++)
 		{
-			List	   *recheck = ExecInsertIndexTuples(rri, slots[i], estate,
-														false, false, NULL, NIL
-#if PG_VERSION_NUM >= 160000
-														,false
-#endif
-			);
+			List	   *recheck = CdcExecInsertIndexTuples(rri, slots[i], estate,
+														   false, false, NULL, NIL);
 
 			list_free(recheck);
 			ExecClearTuple(slots[i]);
@@ -1184,12 +1205,15 @@ CdcIngestCycle(CdcIngest *ing)
 	return step;
 }
 
-/* After the cycle's transaction committed: confirm the slot, wake readers. */
+/*
+ * After the cycle's transaction committed: confirm the slot up to what it
+ * logged, once the standbys have that commit (confirm_slot).
+ */
 void
 CdcIngestAfterCommit(CdcIngest *ing)
 {
 	if (MyReplicationSlot != NULL && ing->confirmable > MyReplicationSlot->data.confirmed_flush)
-		LogicalConfirmReceivedLocation(ing->confirmable);
+		confirm_slot(ing->confirmable, XactLastCommitEnd);
 }
 
 void

@@ -249,9 +249,9 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 	int			pin = -1;
 
 	if (change->data.tp.newtuple != NULL)
-		newtup = CdcDeformRow(re, &change->data.tp.newtuple->tuple, CDC_ROW_NEW, &newrow);
+		newtup = CdcDeformRow(re, CdcChangeTuple(change->data.tp.newtuple), CDC_ROW_NEW, &newrow);
 	if (change->data.tp.oldtuple != NULL)
-		oldtup = CdcDeformRow(re, &change->data.tp.oldtuple->tuple, CDC_ROW_OLD, &oldrow);
+		oldtup = CdcDeformRow(re, CdcChangeTuple(change->data.tp.oldtuple), CDC_ROW_OLD, &oldrow);
 	opname = op == CDC_OP_INSERT ? "insert" : op == CDC_OP_UPDATE ? "update" : "delete";
 
 	if (st->sink == NULL)
@@ -427,7 +427,7 @@ append_message_content(StringInfo out, const char *message, Size size)
 	{
 		int			len = pg_b64_enc_len((int) size);
 		char	   *b64 = palloc(len + 1);
-		int			n = pg_b64_encode(message, (int) size, b64, len);
+		int			n = CdcB64Encode(message, (int) size, b64, len);
 
 		if (n < 0)
 			elog(ERROR, "cdc_ext: could not base64-encode a message");
@@ -524,7 +524,7 @@ message_jsonb(const char *prefix, const char *message, Size size, List **fallbac
 		int			n;
 
 		content = palloc(clen + 1);
-		n = pg_b64_encode(message, (int) size, content, (int) clen);
+		n = CdcB64Encode(message, (int) size, content, (int) clen);
 		if (n < 0)
 			elog(ERROR, "cdc_ext: could not base64-encode a message");
 		push_string_pair(&ps, "content", content, n);

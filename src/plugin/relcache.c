@@ -235,7 +235,7 @@ column_index(CdcRelEntry *re, AttrNumber attnum)
 static void
 build_key(CdcRelEntry *re, Relation rel)
 {
-	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	Oid			pk = CdcRelationGetPrimaryKeyIndex(rel);
 	Oid			ri = RelationGetReplicaIndex(rel);
 	Oid			keyidx;
 	Relation	idx;

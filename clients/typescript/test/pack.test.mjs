@@ -14,7 +14,10 @@ test('npm pack, npm install of the tarball, import', () => {
 	const tmp = mkdtempSync(join(tmpdir(), 'cdc-ext-pack-'));
 	try {
 		const out = execFileSync('npm', ['pack', '--pack-destination', tmp, '--json'], { cwd: pkgDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-		const [info] = JSON.parse(out);
+		// npm 9 and 10 print an array of packages, npm 11 and later an object
+		// keyed by package name (forky's npm 12)
+		const packed = JSON.parse(out);
+		const info = Array.isArray(packed) ? packed[0] : Object.values(packed)[0];
 		const files = info.files.map((f) => f.path);
 		assert.ok(files.includes('dist/index.js') && files.includes('dist/index.d.ts'), 'compiled code and declarations');
 		assert.ok(!files.some((f) => f.startsWith('src/') || f.startsWith('test/')), 'no sources or tests');
