@@ -123,6 +123,18 @@
 #endif
 
 /*
+ * A logical message from C: 17 added whether to flush it at once (the
+ * capture setting's message is transactional: its commit flushes it).
+ */
+#if PG_VERSION_NUM >= 170000
+#define CdcLogLogicalMessage(prefix, msg, size, transactional) \
+	LogLogicalMessage((prefix), (msg), (size), (transactional), false)
+#else
+#define CdcLogLogicalMessage(prefix, msg, size, transactional) \
+	LogLogicalMessage((prefix), (msg), (size), (transactional))
+#endif
+
+/*
  * Failover slots (17): a slot created with failover => true is synchronized
  * to standbys that set sync_replication_slots, and whoever moves it waits
  * until the physical standbys of synchronized_standby_slots have the WAL it

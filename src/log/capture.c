@@ -165,7 +165,7 @@ cdc_set_capture(PG_FUNCTION_ARGS)
 		elog(ERROR, "cdc_ext: updating cdc.log_settings failed");
 	CdcOwnerEnd(&scope);
 	/* after the update, in the same transaction: decoding reads it here */
-	(void) LogLogicalMessage(CDC_CAPTURE_PREFIX, note, sizeof(note) - 1, true);
+	(void) CdcLogLogicalMessage(CDC_CAPTURE_PREFIX, note, sizeof(note) - 1, true);
 	PG_RETURN_VOID();
 }
 
