@@ -50,6 +50,7 @@ impl Example {
 
     /// Wait for a line containing `s`.
     async fn wait_line(&self, s: &str, secs: u64) {
+        let secs = secs.max(90);
         let t = Instant::now();
         while !self.output().iter().any(|l| l.contains(s)) {
             assert!(t.elapsed() < Duration::from_secs(secs), "no line with {:?} after {} s; output:\n{}", s, secs, self.output().join("\n"));
@@ -73,6 +74,17 @@ impl Example {
             let _ = r.join();
         }
         (status.code(), self.output())
+    }
+
+    /// Ask the example to stop (SIGTERM: it finishes what it holds and exits 0).
+    fn stop(&self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+    }
+
+    /// Stop, then wait for the end.
+    async fn stop_and_finish(self) -> (Option<i32>, Vec<String>) {
+        self.stop();
+        self.finish().await
     }
 
     fn kill(&mut self) {
@@ -104,13 +116,13 @@ async fn lsn_now() -> String {
 #[tokio::test]
 async fn basic_streaming() {
     let _g = setup().await;
-    let ex = spawn("basic_streaming", &[], &[("EXAMPLE_SECONDS", "8")]);
+    let ex = spawn("basic_streaming", &[], &[("EXAMPLE_SECONDS", "150")]);
     ex.wait_line("streaming as tmp-", 20).await;
     sql("INSERT INTO products VALUES (9007199254740993, 'big', 123456789012345678901234567890.25, 'x')").await;
     sql("UPDATE products SET price = 1 WHERE id = 9007199254740993").await;
     sql("DELETE FROM products").await;
     ex.wait_line("Deleted", 20).await;
-    let (code, out) = ex.finish().await;
+    let (code, out) = ex.stop_and_finish().await;
     ok(code, &out);
     let body: Vec<&String> = out.iter().filter(|l| !l.starts_with("streaming")).collect();
     assert_eq!(
@@ -175,13 +187,13 @@ async fn filters() {
 #[tokio::test]
 async fn checkpointing() {
     let _g = setup().await;
-    let ex = spawn("checkpointing", &[], &[("EXAMPLE_SECONDS", "6")]);
+    let ex = spawn("checkpointing", &[], &[("EXAMPLE_SECONDS", "150")]);
     ex.wait_line("resuming after", 20).await;
     for i in 1..=5 {
         sql(&format!("INSERT INTO products VALUES ({i}, 'p{i}', {i}, 'c')")).await;
     }
     ex.wait_line("processed insert 5 ", 20).await;
-    let (code, out) = ex.finish().await;
+    let (code, out) = ex.stop_and_finish().await;
     ok(code, &out);
     let processed: Vec<&String> = out.iter().filter(|l| l.starts_with("processed")).collect();
     assert_eq!(processed.len(), 5, "{:?}", out);
@@ -191,9 +203,9 @@ async fn checkpointing() {
     let cp4 = cps[1].trim_start_matches("checkpoint ").to_string();
     assert!(processed[3].ends_with(&cp4), "{:?}", out);
     sql("INSERT INTO products VALUES (6, 'p6', 6, 'c')").await;
-    let ex = spawn("checkpointing", &[], &[("EXAMPLE_SECONDS", "4")]);
+    let ex = spawn("checkpointing", &[], &[("EXAMPLE_SECONDS", "150")]);
     ex.wait_line("processed insert 6 ", 20).await;
-    let (code, out) = ex.finish().await;
+    let (code, out) = ex.stop_and_finish().await;
     ok(code, &out);
     assert_eq!(out[0], format!("resuming after {}", cp4));
     let again: Vec<&String> = out.iter().filter(|l| l.starts_with("processed")).collect();
@@ -204,40 +216,38 @@ async fn checkpointing() {
 #[tokio::test]
 async fn batch_processing() {
     let _g = setup().await;
-    let ex = spawn("batch_processing", &[], &[("EXAMPLE_SECONDS", "6")]);
-    wait_until("SELECT count(*) = 1 FROM cdc.consumers WHERE name = 'batch'", 20).await;
+    let ex = spawn("batch_processing", &[], &[("EXAMPLE_SECONDS", "150")]);
+    wait_until("SELECT count(*) = 1 FROM cdc.consumers WHERE name = 'batch'", 90).await;
     sql("INSERT INTO products VALUES (9007199254740993, 'big', 123456789012345678901234567890.25, 'x'), (2, 'two', 2, 'y')").await;
     sql("UPDATE products SET price = 3 WHERE id = 2").await;
     sql("INSERT INTO products VALUES (3, 'three', 3, 'z')").await;
     sql("DELETE FROM products WHERE id = 3").await;
     wait_for_log().await;
-    let (code, out) = ex.finish().await;
+    // checkpointed at the last batch's end: nothing left for the consumer
+    let at_end = "SELECT coalesce(bool_and(c.checkpoint_lsn = l.commit_lsn AND c.checkpoint_seq = l.seq), false) FROM cdc.consumers c, \
+         (SELECT commit_lsn, seq FROM cdc.log WHERE entity = 'public.products' ORDER BY commit_lsn DESC, seq DESC LIMIT 1) l \
+         WHERE c.name = 'batch'";
+    wait_until(at_end, 90).await;
+    let (code, out) = ex.stop_and_finish().await;
     ok(code, &out);
     let joined = out.join("\n");
     assert!(joined.contains("bulk indexed 2: 9007199254740993,2"), "{}", joined);
     assert!(joined.contains("bulk indexed 1: 3") || joined.contains("bulk indexed 3: 9007199254740993,2,3"), "{}", joined);
-    // checkpointed at the last batch's end: nothing left for the consumer
-    let rows = sql(
-        "SELECT c.checkpoint_lsn::text = l.commit_lsn::text AND c.checkpoint_seq = l.seq FROM cdc.consumers c, \
-         (SELECT commit_lsn, seq FROM cdc.log WHERE entity = 'public.products' ORDER BY commit_lsn DESC, seq DESC LIMIT 1) l \
-         WHERE c.name = 'batch'",
-    )
-    .await;
-    assert!(rows[0].get::<_, bool>(0), "checkpoint at the last change");
+    assert!(sql(at_end).await[0].get::<_, bool>(0), "checkpoint at the last change");
 }
 
 #[tokio::test]
 async fn cache_invalidation() {
     let _g = setup().await;
-    let ex = spawn("cache_invalidation", &[], &[("EXAMPLE_SECONDS", "8")]);
-    wait_until("SELECT count(*) = 1 FROM cdc.consumers WHERE name = 'cache'", 20).await;
+    let ex = spawn("cache_invalidation", &[], &[("EXAMPLE_SECONDS", "150")]);
+    wait_until("SELECT count(*) = 1 FROM cdc.consumers WHERE name = 'cache'", 90).await;
     sql("INSERT INTO products VALUES (9007199254740995, 'lamp', 10.5, 'home'), (7, 'desk', 99, 'home')").await;
     sql("UPDATE products SET price = 11 WHERE id = 9007199254740995").await;
     sql("DELETE FROM products WHERE id = 7").await;
     sql("INSERT INTO users VALUES (42, 'grace@example.com')").await;
     sql("INSERT INTO orders VALUES (500, 42, 'new')").await;
     ex.wait_line("invalidated public.users:42", 20).await;
-    let (code, out) = ex.finish().await;
+    let (code, out) = ex.stop_and_finish().await;
     ok(code, &out);
     assert_eq!(
         out,
@@ -271,13 +281,21 @@ async fn audit_log_exactly_once_through_kills() {
     }
     writer.await.unwrap();
     wait_for_log().await;
-    let (code, out) = spawn("audit_log", &[], &[("EXAMPLE_SECONDS", "4")]).finish().await;
+    let ex = spawn("audit_log", &[], &[("EXAMPLE_SECONDS", "150")]);
+    wait_until(
+        "SELECT (SELECT count(*) FROM audit_log WHERE entity = 'public.products') >= \
+                (SELECT count(*) FROM cdc.log WHERE entity = 'public.products' AND commit_lsn >= (SELECT oldest_lsn FROM cdc.status()))",
+        90,
+    )
+    .await;
+    let (code, out) = ex.stop_and_finish().await;
     ok(code, &out);
-    // every change of the log exactly once (the primary key refuses a second copy)
+    // every change the log retains exactly once (the primary key refuses a
+    // second copy; rows before a trim's horizon are no longer read)
     let rows = sql(
         "SELECT (SELECT count(*) FROM audit_log WHERE entity = 'public.products'), \
-                (SELECT count(*) FROM cdc.log WHERE entity = 'public.products'), \
-                (SELECT count(*) FROM cdc.log l WHERE entity = 'public.products' AND NOT EXISTS \
+                (SELECT count(*) FROM cdc.log WHERE entity = 'public.products' AND commit_lsn >= (SELECT oldest_lsn FROM cdc.status())), \
+                (SELECT count(*) FROM cdc.log l WHERE entity = 'public.products' AND commit_lsn >= (SELECT oldest_lsn FROM cdc.status()) AND NOT EXISTS \
                    (SELECT 1 FROM audit_log a WHERE a.commit_lsn = l.commit_lsn AND a.seq = l.seq))",
     )
     .await;
@@ -304,8 +322,11 @@ async fn data_replication() {
     sql("INSERT INTO products VALUES (3, 'three', 3, 'z')").await;
     sql("DELETE FROM products WHERE id = 3").await;
     wait_for_log().await;
-    let ex = spawn("data_replication", &[], &[("EXAMPLE_SECONDS", "4")]);
-    let (code, out) = ex.finish().await;
+    let last = sql("SELECT format('up to (%s, %s)', commit_lsn, seq) FROM cdc.log WHERE entity = 'public.products' ORDER BY commit_lsn DESC, seq DESC LIMIT 1").await;
+    let last: String = last[0].get(0);
+    let ex = spawn("data_replication", &[], &[("EXAMPLE_SECONDS", "150")]);
+    ex.wait_line(&last, 90).await;
+    let (code, out) = ex.stop_and_finish().await;
     ok(code, &out);
     let diff: i64 = sql(
         "SELECT count(*) FROM ((TABLE products EXCEPT TABLE products_replica) UNION ALL (TABLE products_replica EXCEPT TABLE products)) d",
@@ -321,15 +342,15 @@ async fn data_replication() {
 #[tokio::test]
 async fn reconnection() {
     let _g = setup().await;
-    let ex = spawn("reconnection", &[], &[("EXAMPLE_SECONDS", "12"), ("BACKOFF_MS", "300")]);
-    wait_until("SELECT count(*) = 1 FROM cdc.consumers WHERE name = 'reconnecting'", 20).await;
+    let ex = spawn("reconnection", &[], &[("EXAMPLE_SECONDS", "150"), ("BACKOFF_MS", "300")]);
+    wait_until("SELECT count(*) = 1 FROM cdc.consumers WHERE name = 'reconnecting'", 90).await;
     sql("INSERT INTO products VALUES (1, 'one', 1, 'c')").await;
     ex.wait_line("processed insert 1 ", 20).await;
     sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%cdc.stream(%' AND pid <> pg_backend_pid()").await;
     ex.wait_line("stream error:", 20).await;
     sql("INSERT INTO products VALUES (2, 'two', 2, 'c')").await;
     ex.wait_line("processed insert 2 ", 20).await;
-    let (code, out) = ex.finish().await;
+    let (code, out) = ex.stop_and_finish().await;
     ok(code, &out);
     assert!(out.iter().any(|l| l.starts_with("reconnecting in")), "{:?}", out);
     let twos = out.iter().filter(|l| l.starts_with("processed insert 2 ")).count();
@@ -344,11 +365,11 @@ async fn handling_gaps() {
     sql("INSERT INTO products VALUES (2, 'two', 2, 'c')").await;
     let upto: String = sql("SELECT cdc.wait_for_log()::text").await[0].get(0);
     sql(&format!("SELECT * FROM cdc.trim('{upto}')")).await;
-    let ex = spawn("handling_gaps", &[], &[("EXAMPLE_SECONDS", "6")]);
+    let ex = spawn("handling_gaps", &[], &[("EXAMPLE_SECONDS", "150")]);
     ex.wait_line("re-synced", 20).await;
     sql("INSERT INTO products VALUES (3, 'three', 3, 'c')").await;
     ex.wait_line("processed insert 3", 20).await;
-    let (code, out) = ex.finish().await;
+    let (code, out) = ex.stop_and_finish().await;
     ok(code, &out);
     assert_eq!(
         out,
