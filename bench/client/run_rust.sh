@@ -28,7 +28,9 @@ echo "$out"
 {
 	echo "# Rust client benchmark: latest run"
 	echo
-	echo "\`bash bench/client/run_rust.sh\` (BENCH_CHANGES=${BENCH_CHANGES:-200000}, BENCH_TXN_ROWS=${BENCH_TXN_ROWS:-100}, BENCH_RUNS=${BENCH_RUNS:-3}), $(date -u +%Y-%m-%d), $(postgres --version | sed 's/.* //') , $("$RUSTC" --version | cut -d' ' -f1-2), $(nproc) cores shared with other work (load average $(cut -d' ' -f1 /proc/loadavg) at the end)."
+	echo "\`bash bench/client/run_rust.sh\` (BENCH_CHANGES=${BENCH_CHANGES:-200000}, BENCH_TXN_ROWS=${BENCH_TXN_ROWS:-100}, BENCH_RUNS=${BENCH_RUNS:-3}), $(date -u +%Y-%m-%d), PostgreSQL $(postgres --version | awk '{print $3}'), $("$RUSTC" --version | cut -d' ' -f1-2), $(nproc) cores shared with other work (load average $(cut -d' ' -f1 /proc/loadavg) at the end)."
 	echo
 	echo "$out"
+	echo
+	echo "pg_recvlogical streams the cdc_ext plugin over the replication protocol (decoding WAL as it goes); next_batch() reads the change log through cdc.stream (BEGIN; cdc.checkpoint at the cursor; cdc.stream; ROLLBACK per batch of 1000, the four sent at once, pipelined) and decodes every row into a ChangeEntry (lossless jsonb through serde_json's arbitrary_precision, binary pg_lsn and timestamptz); the last row issues the same statements through tokio-postgres, one round trip each, and leaves the rows undecoded (what the server and the protocol cost). Client CPU per change: this process's user+system time over the run divided by the changes (10 ms ticks)."
 } >"$here/bench/results/client_rust.md"
