@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run every test layer of cdc_ext: Check unit tests (plain and under
 # ASan/UBSan), bounded libFuzzer runs of the pure-C modules (FUZZ_SECONDS per
-# target, default 20), then pg_regress, isolation, TAP and the TypeScript
-# client's tests (node), each against
+# target, default 20), then pg_regress, isolation, TAP, the TypeScript
+# client's tests (node) and the Rust client's (cargo test), each against
 # throwaway clusters (wal_level=logical) run as the unprivileged "postgres"
 # OS user.  Installs what it needs first (as root).
 # Ends with one line: "N passed, N failed[, N skipped]".
@@ -204,6 +204,54 @@ client_tests() {
 	return 0
 }
 client_tests
+
+# The Rust client (clients/rust) against a throwaway cluster of its own:
+# cargo test with Debian's cargo, rustc and packaged crates (offline: the
+# crate's .cargo/config.toml replaces crates.io with /usr/share/cargo/registry),
+# CARGO_HOME and the target directory inside the test copy, run as postgres
+# (the tests restart the server).  Counted from each test binary's
+# "test result: ... N passed; N failed; N ignored" line; a build that fails,
+# or a run that ends badly without a failed test, counts as one failure.
+note "client tests (rust)"
+rust_tests() {
+	local cdir="$work/clients/rust" rdir="$work/tmp_check_rust" port out rc p fl ig
+	local cargo=${CDC_CARGO:-/usr/bin/cargo} rustc=${CDC_RUSTC:-/usr/bin/rustc}
+	local pkgs=(cargo rustc librust-tokio-postgres-dev librust-tokio-dev librust-serde-json-dev librust-futures-dev) missing=()
+	for p in "${pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" -eq 0 ]; then
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+			|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+	fi
+	if [ ! -x "$cargo" ] || [ ! -x "$rustc" ] || [ ! -d /usr/share/cargo/registry ]; then
+		echo "cargo/rustc or Debian's crates missing"; count 0 1; return
+	fi
+	[ -d "$cdir" ] || { echo "no $cdir"; count 0 1; return; }
+	mkdir -p "$rdir" && chown postgres: "$rdir" 2>/dev/null
+	port=$((20000 + RANDOM % 20000))
+	while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+	if ! as_pg bash "$work/clients/typescript/test/cluster.sh" start "$rdir/data" "$port"; then
+		echo "cannot start the Rust client tests' cluster"; count 0 1; return
+	fi
+	out=$(cd "$cdir" && as_pg env HOME="$rdir" CARGO_HOME="$rdir/cargo" CARGO_TARGET_DIR="$rdir/target" \
+		RUSTC="$rustc" RUSTFLAGS="-D warnings" PATH="$PATH" PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres \
+		PGDATABASE=postgres CDC_TEST_PGDATA="$rdir/data" \
+		timeout 1800 "$cargo" test --offline --locked --no-fail-fast 2>&1); rc=$?
+	as_pg bash "$work/clients/typescript/test/cluster.sh" stop "$rdir/data"
+	grep -vE '^\s+(Compiling|Fresh) ' <<<"$out" | tail -n 200
+	p=$(sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1/p' <<<"$out" | awk '{s+=$1} END {print s+0}')
+	fl=$(sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\2/p' <<<"$out" | awk '{s+=$1} END {print s+0}')
+	ig=$(sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\3/p' <<<"$out" | awk '{s+=$1} END {print s+0}')
+	echo "cargo test: $p passed, $fl failed, $ig ignored (exit status $rc)"
+	[ "$rc" -ne 0 ] && [ "$fl" -eq 0 ] && fl=1	# did not build, or died
+	[ $((p + fl)) -eq 0 ] && fl=1			# ran nothing
+	count "$p" "$fl" "$ig"
+	[ "$fl" -gt 0 ] && [ -f "$rdir/data/server.log" ] && tail -n 30 "$rdir/data/server.log"
+	return 0
+}
+rust_tests
 
 echo
 echo "$passed passed, $failed failed, $skipped skipped"
