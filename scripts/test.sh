@@ -235,10 +235,17 @@ rust_tests() {
 	if ! as_pg bash "$work/clients/typescript/test/cluster.sh" start "$rdir/data" "$port"; then
 		echo "cannot start the Rust client tests' cluster"; count 0 1; return
 	fi
+	# Cargo.lock pins Debian 12's crates; another release (the version
+	# matrix) has its own versions of them: there the copy resolves them
+	# afresh, offline, and its newer rustc's new lints do not fail the build
+	local locked=(--locked) flags="-D warnings"
+	if ! grep -q '^12' /etc/debian_version 2>/dev/null && [ "$work" != "$here" ]; then
+		rm -f "$cdir/Cargo.lock"; locked=(); flags=""
+	fi
 	out=$(cd "$cdir" && as_pg env HOME="$rdir" CARGO_HOME="$rdir/cargo" CARGO_TARGET_DIR="$rdir/target" \
-		RUSTC="$rustc" RUSTFLAGS="-D warnings" PATH="$PATH" PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres \
+		RUSTC="$rustc" RUSTFLAGS="$flags" PATH="$PATH" PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres \
 		PGDATABASE=postgres CDC_TEST_PGDATA="$rdir/data" \
-		timeout 1800 "$cargo" test --offline --locked --no-fail-fast 2>&1); rc=$?
+		timeout 1800 "$cargo" test --offline "${locked[@]}" --no-fail-fast 2>&1); rc=$?
 	as_pg bash "$work/clients/typescript/test/cluster.sh" stop "$rdir/data"
 	grep -vE '^\s+(Compiling|Fresh) ' <<<"$out" | tail -n 200
 	p=$(sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1/p' <<<"$out" | awk '{s+=$1} END {print s+0}')
