@@ -60,6 +60,8 @@ extern List *CdcSpiTextList(HeapTuple tup, TupleDesc desc, int col);
 /* worker.c: shared memory, launcher and writer */
 extern void CdcLogShmemRequest(void);	/* from _PG_init, under preload */
 extern void CdcLogRegisterLauncher(void);	/* from _PG_init, under preload */
+/* dropdb.c: DROP DATABASE ... WITH (FORCE) stops the writer (under preload) */
+extern void CdcLogInstallDropdbHook(void);
 extern bool CdcLogShmemAvailable(void);
 
 /*

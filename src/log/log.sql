@@ -61,6 +61,27 @@ CREATE TABLE cdc.log_chunk (
 );
 REVOKE ALL ON cdc.log_chunk FROM PUBLIC;
 
+-- The columns of a logged table as its changes were made: a row each time
+-- the writer logs a change of relid whose shape differs from the last one
+-- recorded (first logged change, ADD/DROP/RENAME COLUMN, a new key).  A
+-- change follows the last shape at or before its (commit_lsn, seq).  Read
+-- privileges follow a column's identity (attnum), not its name: a column
+-- dropped and re-created under the same name is another column, and a grant
+-- on the new one never reveals the old one's values.  key: the attnums of
+-- the entity_id columns (empty: none).
+CREATE TABLE cdc.log_shape (
+	relid			oid NOT NULL,
+	commit_lsn		pg_lsn NOT NULL,
+	seq				integer NOT NULL,
+	attnums			smallint[] NOT NULL,
+	names			text[] NOT NULL,
+	key				smallint[] NOT NULL,
+	PRIMARY KEY (relid, commit_lsn, seq)
+);
+REVOKE ALL ON cdc.log_shape FROM PUBLIC;
+COMMENT ON TABLE cdc.log_shape IS
+	'Columns (attnum, name) and key of logged tables as of their changes, for column privileges at read time (internal)';
+
 -- The writer's state and the log's configuration: exactly one row.
 --   logged_commit_lsn/logged_seq: the position of the last logged change
 --     (the log head); ingest skips what is at or before it.
