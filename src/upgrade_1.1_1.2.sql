@@ -20,6 +20,22 @@ REVOKE ALL ON cdc.log_shape FROM PUBLIC;
 COMMENT ON TABLE cdc.log_shape IS
 	'Columns (attnum, name) and key of logged tables as of their changes, for column privileges at read time (internal)';
 
+-- The commit time of the last change removed from the log (src/log/log.sql).
+-- A 1.1 log that was trimmed does not know it: the time of the last row
+-- left before the horizon, else of the first one after it, else now (a
+-- timestamp start before it is refused rather than begin with a gap).
+ALTER TABLE cdc.log_state ADD COLUMN horizon_time timestamptz;
+UPDATE cdc.log_state s SET horizon_time = coalesce(
+	(SELECT l."timestamp" FROM cdc.log l WHERE l.commit_lsn OPERATOR(pg_catalog.<) s.oldest_lsn
+	 ORDER BY l.commit_lsn DESC, l.seq DESC LIMIT 1),
+	(SELECT l."timestamp" FROM cdc.log l WHERE l.commit_lsn OPERATOR(pg_catalog.>=) s.oldest_lsn
+	 ORDER BY l.commit_lsn, l.seq LIMIT 1),
+	pg_catalog.now())
+WHERE s.oldest_lsn OPERATOR(pg_catalog.>) '0/0';
+
+-- Who was delivered a group's change last, for its dead letter (src/api/groups.sql).
+ALTER TABLE cdc.group_entry ADD COLUMN last_member text;
+
 -- Objects this update creates carry the owner's privileges only, as in a
 -- fresh install (src/api/grants.sql): the installing role's default
 -- privileges, applied by CREATE, are revoked.  List every object 1.2 adds.

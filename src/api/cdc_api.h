@@ -121,6 +121,8 @@ extern List *CdcConsumerFilters(const CdcConsumer *c);
 extern void CdcConsumerSetCheckpoint(const char *name, XLogRecPtr lsn,
 									 int32 seq);
 extern void CdcConsumerCheckGap(const CdcConsumer *c);
+extern XLogRecPtr CdcStartAtTime(const char *start, TimestampTz ts, Oid role,
+								 List *filters, bool messages);
 extern void CdcReaderLockAcquire(int32 consumer_id);
 extern void CdcReaderLockRelease(int32 consumer_id);
 
@@ -148,6 +150,7 @@ typedef struct CdcLogScan
 	/* results */
 	int64		returned;
 	int64		scanned;
+	TimestampTz first_ts;		/* commit time of the first row returned */
 	XLogRecPtr	last_lsn;		/* last row returned */
 	int32		last_seq;
 	XLogRecPtr	end_lsn;		/* last row scanned */

@@ -64,6 +64,8 @@ REVOKE ALL ON cdc.group_member FROM PUBLIC;
 -- against every change of its table.  chunk: the log partition, so that a
 -- delivery reads one partition.  replay: content comes from
 -- cdc.group_dead_letter (cdc.replay_dead_letters), not from the log.
+-- last_member: who was delivered it last (a nack clears member, not this),
+-- recorded in its dead letter.
 CREATE TABLE cdc.group_entry (
 	grp				integer NOT NULL,
 	commit_lsn		pg_lsn NOT NULL,
@@ -78,6 +80,7 @@ CREATE TABLE cdc.group_entry (
 	delivery_count	integer NOT NULL DEFAULT 0,
 	acked			boolean NOT NULL DEFAULT false,
 	replay			boolean NOT NULL DEFAULT false,
+	last_member		text,
 	PRIMARY KEY (grp, commit_lsn, seq)
 ) WITH (fillfactor = 70,
 	  -- every change goes through here: vacuum as soon as a few thousand are done

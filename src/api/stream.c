@@ -89,6 +89,8 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 					r->ev[i] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(r->ev[i])));
 			tuplestore_putvalues(scan->store, scan->desc, r->ev, r->en);
 		}
+		if (scan->returned == 0)
+			scan->first_ts = DatumGetTimestampTz(lv[CDC_LOG_TIMESTAMP]);
 		scan->returned++;
 		scan->last_lsn = scan->end_lsn;
 		scan->last_seq = scan->end_seq;

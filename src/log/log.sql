@@ -90,6 +90,9 @@ COMMENT ON TABLE cdc.log_shape IS
 --   oldest_lsn: the horizon; changes that committed before it are gone
 --     (trimmed or dropped by retention).  Consumers behind it have a gap.
 --   capture_from: where the writer's slot started decoding.
+--   horizon_time: the commit time of the last change removed from the log
+--     (trim, retention; NULL: none removed yet): a start at or before it
+--     would begin with a gap.
 CREATE TABLE cdc.log_state (
 	id				boolean PRIMARY KEY DEFAULT true CHECK (id),
 	slot_name		name NOT NULL,
@@ -108,7 +111,8 @@ CREATE TABLE cdc.log_state (
 	chunk_max_bytes	bigint NOT NULL DEFAULT 268435456,
 	migrate_slots	name[],
 	config_version	integer NOT NULL DEFAULT 1,
-	ingested_at		timestamptz
+	ingested_at		timestamptz,
+	horizon_time	timestamptz
 );
 REVOKE ALL ON cdc.log_state FROM PUBLIC;
 INSERT INTO cdc.log_state (slot_name)

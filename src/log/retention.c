@@ -341,8 +341,12 @@ drop_chunks(void *arg)
 		Datum		a[1] = {LSNGetDatum(horizon)};
 
 		plan->gaps = CdcLogRunHorizonHooks(st.oldest_lsn, horizon, plan->reason);
-		if (SPI_execute_with_args("UPDATE cdc.log_state SET oldest_lsn = $1", 1, t, a, NULL,
-								  false, 0) != SPI_OK_UPDATE)
+		/* horizon_time: the last removed change's commit time (a backward index probe) */
+		if (SPI_execute_with_args("UPDATE cdc.log_state SET oldest_lsn = $1, horizon_time = "
+								  "coalesce((SELECT l.\"timestamp\" FROM cdc.log l "
+								  "  WHERE l.commit_lsn OPERATOR(pg_catalog.<) $1 "
+								  "  ORDER BY l.commit_lsn DESC, l.seq DESC LIMIT 1), horizon_time)",
+								  1, t, a, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "cdc_ext: updating cdc.log_state failed");
 		plan->oldest = horizon;
 	}
