@@ -36,6 +36,18 @@ WHERE s.oldest_lsn OPERATOR(pg_catalog.>) '0/0';
 -- Who was delivered a group's change last, for its dead letter (src/api/groups.sql).
 ALTER TABLE cdc.group_entry ADD COLUMN last_member text;
 
+-- No function is STRICT: a NULL that has no meaning is an error (22004)
+-- naming the argument, never an empty result (cdc.trim(NULL) once was).
+ALTER FUNCTION cdc.trim(pg_lsn) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.drop_consumer(text) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.checkpoint(text, pg_lsn, integer) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.drop_group(text) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.ack(text, pg_lsn, integer) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.ack(text, pg_lsn[], integer[]) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.nack(text, pg_lsn, integer) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.nack(text, pg_lsn[], integer[]) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.dead_letters(text) CALLED ON NULL INPUT;
+
 -- Objects this update creates carry the owner's privileges only, as in a
 -- fresh install (src/api/grants.sql): the installing role's default
 -- privileges, applied by CREATE, are revoked.  List every object 1.2 adds.

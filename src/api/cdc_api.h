@@ -114,6 +114,8 @@ extern SPIPlanPtr CdcPreparePlan(SPIPlanPtr *cache, const char *query,
 extern List *CdcTextArrayToList(ArrayType *arr, const char *argname);
 extern uint8 CdcOperationArrayToMask(ArrayType *arr, const char *argname,
 									 bool *messages);
+extern void CdcRequireArg(FunctionCallInfo fcinfo, int argno, const char *argname,
+						  const char *hint);
 extern char *CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno);
 extern void CdcConsumerGet(const char *name, CdcLockMode lock, Oid invoker,
 						   CdcConsumer *c);

@@ -213,6 +213,21 @@ CdcOperationArrayToMask(ArrayType *arr, const char *argname, bool *messages)
 	return mask;
 }
 
+/*
+ * An argument that has no meaning as NULL: 22004 naming it, with hint.
+ * None of the API's functions is STRICT, so that a NULL never makes a call
+ * silently return nothing (SELECT * FROM cdc.trim(NULL) once did).
+ */
+void
+CdcRequireArg(FunctionCallInfo fcinfo, int argno, const char *argname, const char *hint)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", argname),
+				 hint ? errhint("%s", hint) : 0));
+}
+
 /* The consumer name argument: not null. */
 char *
 CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno)
@@ -220,7 +235,8 @@ CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno)
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("consumer name must not be null")));
+				 errmsg("consumer name must not be null"),
+				 errhint("SELECT name FROM cdc.consumers lists the consumers you may use.")));
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
@@ -698,6 +714,10 @@ cdc_checkpoint(PG_FUNCTION_ARGS)
 
 	CdcCheckInstalledVersion(fcinfo, 3);
 	name = CdcConsumerNameArg(fcinfo, 0);
+	CdcRequireArg(fcinfo, 1, "commit_lsn",
+				  "A checkpoint is the commit_lsn and seq of a change that cdc.stream() returned.");
+	CdcRequireArg(fcinfo, 2, "seq",
+				  "Give 0 for a transaction boundary, or the seq of the last change done.");
 	lsn = PG_GETARG_LSN(1);
 	seq = PG_GETARG_INT32(2);
 	if (XLogRecPtrIsInvalid(lsn) || seq < 0)

@@ -367,10 +367,12 @@ check_name(const char *what, const char *name)
 static char *
 text_arg(FunctionCallInfo fcinfo, int n, const char *argname)
 {
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" must not be null", argname)));
+	CdcRequireArg(fcinfo, n, argname,
+				  strcmp(argname, "group") == 0 || strcmp(argname, "name") == 0 ?
+				  "SELECT name FROM cdc.groups lists the groups you may use." :
+				  strcmp(argname, "start") == 0 ?
+				  "start is 'now', 'beginning', a pg_lsn or a timestamptz." :
+				  "A member is the name a worker gives itself, such as 'worker-1'.");
 	return text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
@@ -379,10 +381,10 @@ positive_int_arg(FunctionCallInfo fcinfo, int n, const char *argname)
 {
 	int32		v;
 
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" must not be null", argname)));
+	CdcRequireArg(fcinfo, n, argname,
+				  strcmp(argname, "max_deliveries") == 0 ?
+				  "max_deliveries is how often a change is delivered before it goes to the dead letters (default 10)." :
+				  "batch_size is the most changes one call returns.");
 	v = PG_GETARG_INT32(n);
 	if (v <= 0)
 		ereport(ERROR,
@@ -398,10 +400,7 @@ interval_arg(FunctionCallInfo fcinfo, int n, const char *argname, bool allow_zer
 	Interval   *iv;
 	int64		us;
 
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" must not be null", argname)));
+	CdcRequireArg(fcinfo, n, argname, "Give an interval such as '30 s'.");
 	iv = PG_GETARG_INTERVAL_P(n);
 	us = iv->time + (int64) iv->day * USECS_PER_DAY +
 		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
@@ -2005,6 +2004,10 @@ one_position(FunctionCallInfo fcinfo)
 {
 	PosArg		p;
 
+	CdcRequireArg(fcinfo, 1, "commit_lsn",
+				  "Give the commit_lsn and seq of a change that cdc.read_group() returned.");
+	CdcRequireArg(fcinfo, 2, "seq",
+				  "Give the commit_lsn and seq of a change that cdc.read_group() returned.");
 	p.n = 1;
 	p.lsn = palloc(sizeof(Datum));
 	p.seq = palloc(sizeof(Datum));
@@ -2016,35 +2019,45 @@ one_position(FunctionCallInfo fcinfo)
 Datum
 cdc_ack(PG_FUNCTION_ARGS)
 {
+	char	   *name = text_arg(fcinfo, 0, "group");
 	PosArg		p = one_position(fcinfo);
 
-	(void) ack_positions(text_to_cstring(PG_GETARG_TEXT_PP(0)), &p, false);
+	(void) ack_positions(name, &p, false);
 	PG_RETURN_VOID();
 }
 
 Datum
 cdc_ack_array(PG_FUNCTION_ARGS)
 {
-	PosArg		p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+	char	   *name = text_arg(fcinfo, 0, "group");
+	PosArg		p;
 
-	PG_RETURN_INT32(ack_positions(text_to_cstring(PG_GETARG_TEXT_PP(0)), &p, false));
+	CdcRequireArg(fcinfo, 1, "commit_lsns", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
+	CdcRequireArg(fcinfo, 2, "seqs", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
+	p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+	PG_RETURN_INT32(ack_positions(name, &p, false));
 }
 
 Datum
 cdc_nack(PG_FUNCTION_ARGS)
 {
+	char	   *name = text_arg(fcinfo, 0, "group");
 	PosArg		p = one_position(fcinfo);
 
-	(void) ack_positions(text_to_cstring(PG_GETARG_TEXT_PP(0)), &p, true);
+	(void) ack_positions(name, &p, true);
 	PG_RETURN_VOID();
 }
 
 Datum
 cdc_nack_array(PG_FUNCTION_ARGS)
 {
-	PosArg		p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+	char	   *name = text_arg(fcinfo, 0, "group");
+	PosArg		p;
 
-	PG_RETURN_INT32(ack_positions(text_to_cstring(PG_GETARG_TEXT_PP(0)), &p, true));
+	CdcRequireArg(fcinfo, 1, "commit_lsns", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
+	CdcRequireArg(fcinfo, 2, "seqs", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
+	p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+	PG_RETURN_INT32(ack_positions(name, &p, true));
 }
 
 /* ---- inspection ---- */
@@ -2309,7 +2322,7 @@ Datum
 cdc_create_group(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "name");
-	char	   *start = PG_ARGISNULL(4) ? "now" : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	char	   *start = text_arg(fcinfo, 4, "start");
 	int32		maxd = positive_int_arg(fcinfo, 5, "max_deliveries");
 	bool		messages = false;
 	CdcPriv		priv;
@@ -2387,7 +2400,7 @@ cdc_create_group(PG_FUNCTION_ARGS)
 Datum
 cdc_drop_group(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *name = text_arg(fcinfo, 0, "name");
 	CdcPriv		priv;
 	CdcGroup		g;
 	Oid			types[] = {INT4OID};
@@ -2410,7 +2423,7 @@ Datum
 cdc_reset_group(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "group");
-	char	   *start = PG_ARGISNULL(1) ? "beginning" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *start = text_arg(fcinfo, 1, "start");
 	CdcPriv		priv;
 	CdcGroup		g;
 	XLogRecPtr	lsn;

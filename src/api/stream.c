@@ -269,7 +269,8 @@ timeout_arg(FunctionCallInfo fcinfo, int argno)
 static int32
 batch_size_arg(FunctionCallInfo fcinfo, int argno)
 {
-	if (PG_ARGISNULL(argno) || PG_GETARG_INT32(argno) < 1)
+	CdcRequireArg(fcinfo, argno, "batch_size", "batch_size is the most rows one call returns.");
+	if (PG_GETARG_INT32(argno) < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be at least 1"),

@@ -155,7 +155,7 @@ CREATE FUNCTION cdc.trim(before_lsn pg_lsn)
 RETURNS TABLE (partitions_dropped integer, freed_bytes bigint,
 			   oldest_lsn pg_lsn, consumers_with_gap integer)
 AS 'MODULE_PATHNAME', 'cdc_trim'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.trim(pg_lsn) IS
 	'Drop the log of transactions that committed before before_lsn; consumers that had not read a change of it they may see get a gap';
 

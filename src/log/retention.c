@@ -422,6 +422,12 @@ cdc_trim(PG_FUNCTION_ARGS)
 	XLogRecPtr	reach;
 
 	CdcCheckInstalledVersion(fcinfo, 1);
+	/* not STRICT: trim(NULL) is an error, not an empty result */
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"before_lsn\" must not be null"),
+				 errhint("For example: SELECT * FROM cdc.trim(cdc.current_lsn());")));
 	before = PG_GETARG_LSN(0);
 	if (XLogRecPtrIsInvalid(before))
 		ereport(ERROR,
