@@ -59,8 +59,8 @@ SELECT line FROM (
 	JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 	LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
 	UNION ALL
-	SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind || ' ' || coalesce(c.relacl::text, '-')
-		|| ' ' || c.relpersistence || coalesce(' ' || pg_get_viewdef(c.oid), '')
+	SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind::text || ' ' || coalesce(c.relacl::text, '-')
+		|| ' ' || c.relpersistence::text || coalesce(' ' || pg_get_viewdef(c.oid), '')
 		|| coalesce(' ' || pg_get_partkeydef(c.oid), '')
 		|| coalesce(' comment ' || obj_description(c.oid, 'pg_class'), '')
 	FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid

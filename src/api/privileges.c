@@ -10,9 +10,16 @@
  * (the caller of the read, or a consumer's owner for trim's decision), not
  * as of the change: after a REVOKE, the next read withholds the table,
  * changes made before the revoke included.
+ *   - As a direct SELECT: nothing without USAGE on the table's schema.
  *   - SELECT on the table: every column.
  *   - SELECT on some columns only: old_data/new_data carry those columns;
- *     entity_id only when every key column is among them.
+ *     entity_id only when every key column is among them.  Columns are
+ *     identified as the change was logged (cdc.log_shape: attnum, name and
+ *     key columns per table, recorded by the writer, src/log/ingest.c),
+ *     so a column dropped and added again under its name is another column
+ *     and a renamed one keeps its privileges; rows logged before any shape
+ *     was recorded (by 1.1) are matched by name, their key taken as the
+ *     columns of both the primary key and the replica identity index.
  *   - Row-level security applying to the role (check_enable_rls): the table
  *     is withheld, never filtered row by row with a chance of leaking.
  *   - A table dropped since the change: withheld, except for superusers and
