@@ -395,6 +395,7 @@ load_shapes(CdcReadFilter *rf, RelRule *rule)
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
+	Snapshot	snapshot;
 	List	   *shapes = NIL;
 	MemoryContext old;
 
@@ -402,9 +403,9 @@ load_shapes(CdcReadFilter *rf, RelRule *rule)
 	if (!OidIsValid(shape_relid))
 		return;
 	rel = table_open(shape_relid, AccessShareLock);
+	snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(rule->relid));
-	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
-							  GetActiveSnapshot(), 1, &key);
+	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, snapshot, 1, &key);
 	old = MemoryContextSwitchTo(rf->cxt);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
@@ -456,6 +457,7 @@ load_shapes(CdcReadFilter *rf, RelRule *rule)
 		shapes = lappend(shapes, sh);
 	}
 	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
 	table_close(rel, AccessShareLock);
 	rule->nshapes = list_length(shapes);
 	rule->shapes = palloc(sizeof(RelShape) * Max(rule->nshapes, 1));
