@@ -160,6 +160,8 @@ typedef struct CdcLogScan
 } CdcLogScan;
 
 extern void CdcLogScanRun(CdcLogScan *scan);
+extern void CdcLogCountReceived(CdcReadFilter *rf, XLogRecPtr after_lsn, int32 after_seq,
+								int64 *count, TimestampTz *first_ts);
 extern XLogRecPtr CdcLogOldestLsn(void);
 
 /* privileges.c */

@@ -2452,9 +2452,10 @@ cdc_reset_group(PG_FUNCTION_ARGS)
  * operations as text[], frontier) to the result, with the lag of each
  * group as its owner receives it: lag_changes adds to its unacknowledged
  * entries the log rows past the frontier that pass its filters and the
- * owner's privileges; lag_seconds is the age of the first such row after
- * the watermark.  So the lag says nothing about tables the owner may not
- * read.
+ * owner's privileges; lag_seconds is the age of the oldest such row after
+ * the watermark (CdcLogCountReceived).  So the lag says nothing about
+ * tables the owner may not read.  The statement's result is kept while
+ * they are counted (each count runs statements of its own).
  */
 static void
 group_info_rows(Out *out)
@@ -2468,8 +2469,12 @@ group_info_rows(Out *out)
 		bool		nl[21];
 		CdcFilter  *f = palloc0(sizeof(CdcFilter));
 		bool		messages;
-		CdcLogScan	scan;
+		CdcReadFilter *rf;
 		XLogRecPtr	oldest = log_oldest();
+		XLogRecPtr	lsn;
+		int32		seq;
+		int64		n;
+		TimestampTz first;
 		char		buf[64];
 
 		heap_deform_tuple(tt->vals[r], tt->tupdesc, v, nl);
@@ -2477,35 +2482,33 @@ group_info_rows(Out *out)
 		f->exclude_entities = pattern_list(v[3], nl[3], "exclude_entities");
 		f->operations = operation_mask(v[18], nl[18], &messages);
 
+		rf = CdcReadFilterCreate(DatumGetObjectId(v[17]), list_make1(f), messages, false);
+
 		/* log rows past the frontier it receives */
-		memset(&scan, 0, sizeof(scan));
-		scan.after_lsn = DatumGetLSN(v[19]);
-		scan.after_seq = DatumGetInt32(v[20]);
-		if (scan.after_lsn < oldest)
+		lsn = DatumGetLSN(v[19]);
+		seq = DatumGetInt32(v[20]);
+		if (lsn < oldest)
 		{
-			scan.after_lsn = oldest;
-			scan.after_seq = 0;
+			lsn = oldest;
+			seq = 0;
 		}
-		scan.limit = PG_INT64_MAX;
-		scan.rf = CdcReadFilterCreate(DatumGetObjectId(v[17]), list_make1(f), messages, false);
-		CdcLogScanRun(&scan);
-		v[11] = Int64GetDatum(DatumGetInt64(v[11]) + scan.returned);
+		CdcLogCountReceived(rf, lsn, seq, &n, &first);
+		v[11] = Int64GetDatum(DatumGetInt64(v[11]) + n);
 
 		/* the first change after the watermark it receives */
-		scan.after_lsn = DatumGetLSN(v[6]);
-		scan.after_seq = DatumGetInt32(v[7]);
-		if (scan.after_lsn < oldest)
+		lsn = DatumGetLSN(v[6]);
+		seq = DatumGetInt32(v[7]);
+		if (lsn < oldest)
 		{
-			scan.after_lsn = oldest;
-			scan.after_seq = 0;
+			lsn = oldest;
+			seq = 0;
 		}
-		scan.limit = 1;
-		CdcLogScanRun(&scan);
-		nl[12] = scan.returned == 0;
-		if (scan.returned > 0)
+		CdcLogCountReceived(rf, lsn, seq, &n, &first);
+		nl[12] = n == 0;
+		if (n > 0)
 		{
 			snprintf(buf, sizeof(buf), "%.3f",
-					 (double) (GetCurrentTimestamp() - scan.first_ts) / USECS_PER_SEC);
+					 (double) (GetCurrentTimestamp() - first) / USECS_PER_SEC);
 			v[12] = DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
 										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 		}

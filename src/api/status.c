@@ -148,25 +148,21 @@ static void
 consumer_lag(Oid owner, List *filters, bool messages, XLogRecPtr lsn, int32 seq,
 			 Datum *changes, Datum *seconds)
 {
-	CdcLogScan	scan;
 	XLogRecPtr	oldest = CdcLogOldestLsn();
+	int64		n;
+	TimestampTz first;
 	char		buf[64];
 
-	memset(&scan, 0, sizeof(scan));
-	scan.after_lsn = lsn;
-	scan.after_seq = seq;
-	if (scan.after_lsn < oldest)
+	if (lsn < oldest)
 	{
-		scan.after_lsn = oldest;
-		scan.after_seq = 0;
+		lsn = oldest;
+		seq = 0;
 	}
-	scan.before_lsn = InvalidXLogRecPtr;
-	scan.limit = PG_INT64_MAX;
-	scan.rf = CdcReadFilterCreate(owner, filters, messages, false);
-	CdcLogScanRun(&scan);
-	*changes = Int64GetDatum(scan.returned);
-	snprintf(buf, sizeof(buf), "%.3f", scan.returned == 0 ? 0.0 :
-			 Max(0.0, (double) (GetCurrentTransactionStartTimestamp() - scan.first_ts) / USECS_PER_SEC));
+	CdcLogCountReceived(CdcReadFilterCreate(owner, filters, messages, false), lsn, seq,
+						&n, &first);
+	*changes = Int64GetDatum(n);
+	snprintf(buf, sizeof(buf), "%.3f", n == 0 ? 0.0 :
+			 Max(0.0, (double) (GetCurrentTransactionStartTimestamp() - first) / USECS_PER_SEC));
 	*seconds = DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
 								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
