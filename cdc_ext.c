@@ -31,6 +31,7 @@ _PG_init(void)
 	{
 		CdcLogShmemRequest();
 		CdcLogRegisterLauncher();
+		CdcLogInstallDropdbHook();
 	}
 }
 

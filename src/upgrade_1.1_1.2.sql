@@ -146,3 +146,79 @@ COMMENT ON FUNCTION cdc.status() IS
 -- the log writer waited for this update (an older version's objects): ask
 -- for it now rather than at the launcher's next look
 SELECT cdc.start_writer();
+
+-- Issue 15 items 4, 10, 12-16 (src/log/log.sql, src/api/groups.sql)
+CREATE TABLE cdc.log_shape (
+	relid			oid NOT NULL,
+	commit_lsn		pg_lsn NOT NULL,
+	seq				integer NOT NULL,
+	attnums			smallint[] NOT NULL,
+	names			text[] NOT NULL,
+	key				smallint[] NOT NULL,
+	PRIMARY KEY (relid, commit_lsn, seq)
+);
+REVOKE ALL ON cdc.log_shape FROM PUBLIC;
+COMMENT ON TABLE cdc.log_shape IS
+	'Columns (attnum, name) and key of logged tables as of their changes, for column privileges at read time (internal)';
+
+-- The commit time of the last change removed from the log (src/log/log.sql).
+-- A 1.1 log that was trimmed does not know it: the time of the last row
+-- left before the horizon, else of the first one after it, else now (a
+-- timestamp start before it is refused rather than begin with a gap).
+ALTER TABLE cdc.log_horizon ADD COLUMN horizon_time timestamptz;
+UPDATE cdc.log_horizon s SET horizon_time = coalesce(
+	(SELECT l."timestamp" FROM cdc.log l WHERE l.commit_lsn OPERATOR(pg_catalog.<) s.oldest_lsn
+	 ORDER BY l.commit_lsn DESC, l.seq DESC LIMIT 1),
+	(SELECT l."timestamp" FROM cdc.log l WHERE l.commit_lsn OPERATOR(pg_catalog.>=) s.oldest_lsn
+	 ORDER BY l.commit_lsn, l.seq LIMIT 1),
+	pg_catalog.now())
+WHERE s.oldest_lsn OPERATOR(pg_catalog.>) '0/0';
+
+-- the view shows it (src/log/log.sql)
+CREATE OR REPLACE VIEW cdc.log_state AS
+SELECT w.id, w.slot_name, w.logged_commit_lsn, w.logged_seq, w.confirmed_lsn,
+	   (SELECT h.oldest_lsn FROM cdc.log_horizon h) AS oldest_lsn,
+	   w.capture_from, w.current_chunk, w.capture_entities,
+	   w.capture_exclude_entities, w.capture_messages,
+	   (SELECT s.retention_max_age FROM cdc.log_settings s) AS retention_max_age,
+	   (SELECT s.retention_max_bytes FROM cdc.log_settings s) AS retention_max_bytes,
+	   (SELECT s.chunk_max_age FROM cdc.log_settings s) AS chunk_max_age,
+	   (SELECT s.chunk_max_bytes FROM cdc.log_settings s) AS chunk_max_bytes,
+	   w.migrate_slots, w.ingested_at, w.capture_lsn, w.capture_at,
+	   w.lost_from, w.lost_to, w.lost_reason, w.lost_at, w.confirm_rule, w.created_at,
+	   (SELECT h.horizon_time FROM cdc.log_horizon h) AS horizon_time
+FROM cdc.log_writer w;
+
+
+-- Who was delivered a group's change last, for its dead letter (src/api/groups.sql).
+ALTER TABLE cdc.group_entry ADD COLUMN last_member text;
+
+-- No function is STRICT: a NULL that has no meaning is an error (22004)
+-- naming the argument, never an empty result (cdc.trim(NULL) once was).
+ALTER FUNCTION cdc.trim(pg_lsn) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.drop_consumer(text) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.checkpoint(text, pg_lsn, integer) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.drop_group(text) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.ack(text, pg_lsn, integer) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.ack(text, pg_lsn[], integer[]) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.nack(text, pg_lsn, integer) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.nack(text, pg_lsn[], integer[]) CALLED ON NULL INPUT;
+ALTER FUNCTION cdc.dead_letters(text) CALLED ON NULL INPUT;
+
+-- Objects this update creates carry the owner's privileges only, as in a
+-- fresh install (src/api/grants.sql): the installing role's default
+-- privileges, applied by CREATE, are revoked.  List every object 1.2 adds.
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN
+		SELECT DISTINCT format('REVOKE ALL ON TABLE %s FROM %s', c.oid::pg_catalog.regclass,
+							   pg_catalog.quote_ident(a.rolname)) AS cmd
+		FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) x, pg_catalog.pg_roles a
+		WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY['cdc.log_shape']::pg_catalog.regclass[])
+		  AND a.oid OPERATOR(pg_catalog.=) x.grantee AND x.grantee OPERATOR(pg_catalog.<>) c.relowner
+	LOOP
+		EXECUTE r.cmd;
+	END LOOP;
+END $$;

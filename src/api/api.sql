@@ -45,7 +45,7 @@ COMMENT ON FUNCTION cdc.create_consumer(text, text[], text[], cdc.operation[], t
 CREATE FUNCTION cdc.drop_consumer(name text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'cdc_drop_consumer'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.drop_consumer(text) IS
 	'Drop a consumer (transactional)';
 
@@ -80,7 +80,7 @@ COMMENT ON FUNCTION cdc.consume(text, integer, interval, boolean) IS
 CREATE FUNCTION cdc.checkpoint(consumer text, commit_lsn pg_lsn, seq integer DEFAULT 0)
 RETURNS void
 AS 'MODULE_PATHNAME', 'cdc_checkpoint'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.checkpoint(text, pg_lsn, integer) IS
 	'Record (transactionally) that the consumer is done with every change up to (commit_lsn, seq)';
 

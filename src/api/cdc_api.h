@@ -132,6 +132,8 @@ extern SPIPlanPtr CdcPreparePlan(SPIPlanPtr *cache, const char *query,
 extern List *CdcTextArrayToList(ArrayType *arr, const char *argname);
 extern uint8 CdcOperationArrayToMask(ArrayType *arr, const char *argname,
 									 bool *messages);
+extern void CdcRequireArg(FunctionCallInfo fcinfo, int argno, const char *argname,
+						  const char *hint);
 extern char *CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno);
 extern void CdcConsumerGet(const char *name, CdcLockMode lock, Oid invoker,
 						   CdcConsumer *c);
@@ -139,6 +141,8 @@ extern List *CdcConsumerFilters(const CdcConsumer *c);
 extern void CdcConsumerSetCheckpoint(const char *name, XLogRecPtr lsn,
 									 int32 seq);
 extern void CdcConsumerCheckGap(const CdcConsumer *c);
+extern XLogRecPtr CdcStartAtTime(const char *start, TimestampTz ts, Oid role,
+								 List *filters, bool messages);
 extern void CdcReaderLockAcquire(int32 consumer_id);
 extern void CdcReaderLockRelease(int32 consumer_id);
 
@@ -166,6 +170,7 @@ typedef struct CdcLogScan
 	/* results */
 	int64		returned;
 	int64		scanned;
+	TimestampTz first_ts;		/* commit time of the first row returned */
 	XLogRecPtr	last_lsn;		/* last row returned */
 	int32		last_seq;
 	XLogRecPtr	end_lsn;		/* last row scanned */
@@ -173,6 +178,8 @@ typedef struct CdcLogScan
 } CdcLogScan;
 
 extern void CdcLogScanRun(CdcLogScan *scan);
+extern void CdcLogCountReceived(CdcReadFilter *rf, XLogRecPtr after_lsn, int32 after_seq,
+								int64 *count, TimestampTz *first_ts);
 extern XLogRecPtr CdcLogOldestLsn(void);
 
 /* privileges.c */

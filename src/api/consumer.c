@@ -213,6 +213,21 @@ CdcOperationArrayToMask(ArrayType *arr, const char *argname, bool *messages)
 	return mask;
 }
 
+/*
+ * An argument that has no meaning as NULL: 22004 naming it, with hint.
+ * None of the API's functions is STRICT, so that a NULL never makes a call
+ * silently return nothing (SELECT * FROM cdc.trim(NULL) once did).
+ */
+void
+CdcRequireArg(FunctionCallInfo fcinfo, int argno, const char *argname, const char *hint)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", argname),
+				 hint ? errhint("%s", hint) : 0));
+}
+
 /* The consumer name argument: not null. */
 char *
 CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno)
@@ -220,7 +235,8 @@ CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno)
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("consumer name must not be null")));
+				 errmsg("consumer name must not be null"),
+				 errhint("SELECT name FROM cdc.consumers lists the consumers you may use.")));
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
@@ -288,17 +304,13 @@ CdcConsumerGet(const char *name, CdcLockMode lock, Oid invoker, CdcConsumer *c)
 	c->name = pstrdup(name);
 	c->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
 	c->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	/* the owner is not named: who owns what is not the invoker's business */
 	if (OidIsValid(invoker) && !has_privs_of_role(invoker, c->owner))
-	{
-		char	   *owner_name = GetUserNameFromId(c->owner, true);
-
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for consumer \"%s\"", name),
-				 errdetail("Consumer \"%s\" belongs to role \"%s\".", name,
-						   owner_name ? owner_name : "(dropped)"),
+				 errdetail("Consumer \"%s\" belongs to another role.", name),
 				 errhint("Only its owner, members of the owning role and superusers may read, checkpoint or drop a consumer.")));
-	}
 	c->entities = CdcSpiTextList(tup, desc, 3);
 	c->exclude_entities = CdcSpiTextList(tup, desc, 4);
 	c->operations = CDC_OP_ALL;
@@ -472,31 +484,88 @@ bad_start(const char *start, const char *detail)
 }
 
 /*
+ * A timestamp start (cdc.create_consumer, cdc.create_group,
+ * cdc.reset_group): the commit_lsn of the first logged change committed at
+ * or after ts that role receives through filters (its privileges now),
+ * else where the log is complete.  Only changes the role may see decide the
+ * position, so it tells nothing about tables the role may not read; a
+ * change the role cannot see now is skipped, also if a later GRANT would
+ * show it.  An ERROR (22023) when changes committed at or after ts were
+ * removed from the log (cdc.log_state.horizon_time, the commit time of the
+ * last removed change), however little of the log is left: such a start
+ * would begin with a gap.  Inside CdcPriv.
+ */
+XLogRecPtr
+CdcStartAtTime(const char *start, TimestampTz ts, Oid role, List *filters, bool messages)
+{
+	Oid			argtypes[2] = {TIMESTAMPTZOID, PG_LSNOID};
+	Datum		args[2];
+	XLogRecPtr	oldest;
+	XLogRecPtr	confirmed;
+	bool		isnull;
+	Datum		d;
+	CdcLogScan	scan;
+
+	if (SPI_execute("SELECT oldest_lsn, confirmed_lsn, horizon_time FROM cdc.log_state", false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "cdc_ext: reading cdc.log_state failed");
+	oldest = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	confirmed = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	if (!isnull && DatumGetTimestampTz(d) >= ts)
+		bad_start(start, psprintf("Changes committed at or after it were removed from the change log, which now starts at %X/%X; 'beginning' starts there.",
+								  LSN_FORMAT_ARGS(oldest)));
+
+	/* the first retained change at or after ts, of any table */
+	args[0] = TimestampTzGetDatum(ts);
+	args[1] = LSNGetDatum(oldest);
+	if (SPI_execute_with_args("SELECT l.commit_lsn, l.seq FROM cdc.log l WHERE l.chunk OPERATOR(pg_catalog.>=) "
+							  "  coalesce((SELECT pg_catalog.min(c.chunk) FROM cdc.log_chunk c "
+							  "   WHERE c.last_timestamp IS NULL OR c.last_timestamp OPERATOR(pg_catalog.>=) $1), 0) "
+							  "AND l.\"timestamp\" OPERATOR(pg_catalog.>=) $1 AND l.commit_lsn OPERATOR(pg_catalog.>=) $2 "
+							  "ORDER BY l.commit_lsn, l.seq LIMIT 1",
+							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "cdc_ext: reading cdc.log failed");
+	if (SPI_processed == 0)
+		return Max(confirmed, oldest);
+
+	/* from there, the first one role receives */
+	memset(&scan, 0, sizeof(scan));
+	scan.after_lsn = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	scan.after_seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) - 1;
+	scan.before_lsn = InvalidXLogRecPtr;
+	scan.has_from_ts = true;
+	scan.from_ts = ts;
+	scan.limit = 1;
+	scan.rf = CdcReadFilterCreate(role, filters, messages, false);
+	CdcLogScanRun(&scan);
+	if (scan.returned > 0)
+		return scan.last_lsn;
+	return Max(confirmed, oldest);
+}
+
+/*
  * Where a new consumer starts: the checkpoint (lsn, 0), i.e. it receives the
  * changes of transactions that committed at or after lsn.
  *   now:        the current WAL insert position;
  *   beginning:  the log's horizon (everything retained);
  *   an LSN:     that LSN, which must still be in the log and not in the future;
- *   a time:     the commit_lsn of the first logged change committed at or
- *               after it, or, when none is logged yet, the point up to which
- *               the log is complete (nothing committed after it is missed).
+ *   a time:     CdcStartAtTime, for the consumer's filters and its creator.
  * Inside CdcPriv.
  */
 static XLogRecPtr
-start_position(const char *start)
+start_position(const char *start, Oid role, List *filters, bool messages)
 {
 	XLogRecPtr	oldest;
-	XLogRecPtr	confirmed;
 	XLogRecPtr	lsn;
 	bool		have_error = false;
 	TimestampTz ts;
 	bool		isnull;
 
-	if (SPI_execute("SELECT oldest_lsn, confirmed_lsn FROM cdc.log_state", false, 1) != SPI_OK_SELECT ||
+	if (SPI_execute("SELECT oldest_lsn FROM cdc.log_state", false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "cdc_ext: reading cdc.log_state failed");
 	oldest = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	confirmed = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 
 	if (pg_strcasecmp(start, "now") == 0)
 	{
@@ -525,30 +594,7 @@ start_position(const char *start)
 	}
 
 	if (parse_timestamptz(start, &ts))
-	{
-		Oid			argtypes[1] = {TIMESTAMPTZOID};
-		Datum		args[1] = {TimestampTzGetDatum(ts)};
-
-		/* history after ts that was trimmed cannot be replayed: say so */
-		if (oldest > InvalidXLogRecPtr)
-		{
-			if (SPI_execute_with_args("SELECT \"timestamp\" OPERATOR(pg_catalog.>) $1 FROM cdc.log "
-									  "ORDER BY commit_lsn, seq LIMIT 1",
-									  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-				elog(ERROR, "cdc_ext: reading cdc.log failed");
-			if (SPI_processed == 1 &&
-				DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-				bad_start(start, psprintf("Changes committed after it were removed from the change log, which now starts at %X/%X; 'beginning' starts there.",
-										  LSN_FORMAT_ARGS(oldest)));
-		}
-		if (SPI_execute_with_args("SELECT commit_lsn FROM cdc.log WHERE \"timestamp\" OPERATOR(pg_catalog.>=) $1 "
-								  "ORDER BY commit_lsn, seq LIMIT 1",
-								  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "cdc_ext: reading cdc.log failed");
-		if (SPI_processed == 1)
-			return DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		return Max(confirmed, oldest);
-	}
+		return CdcStartAtTime(start, ts, role, filters, messages);
 	bad_start(start, NULL);
 	return InvalidXLogRecPtr;	/* keep compiler quiet */
 }
@@ -579,14 +625,16 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 	XLogRecPtr	lsn;
 	bool		messages;
 	int			rc;
+	CdcFilter  *filter = palloc0(sizeof(CdcFilter));
 
 	CdcCheckInstalledVersion(fcinfo, 5);
 	name = CdcConsumerNameArg(fcinfo, 0);
 	check_consumer_name(name);
-	(void) CdcTextArrayToList(PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), "entities");
-	(void) CdcTextArrayToList(PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2), "exclude_entities");
-	(void) CdcOperationArrayToMask(PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
-								   "operations", &messages);
+	filter->entities = CdcTextArrayToList(PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), "entities");
+	filter->exclude_entities = CdcTextArrayToList(PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2),
+												  "exclude_entities");
+	filter->operations = CdcOperationArrayToMask(PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
+												 "operations", &messages);
 	if (PG_ARGISNULL(4))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -602,7 +650,7 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 				 errhint("Set wal_level = logical in postgresql.conf (ALTER SYSTEM SET wal_level = logical) and restart the server.")));
 
 	CdcPrivBegin(&priv);
-	lsn = start_position(start);
+	lsn = start_position(start, priv.invoker, list_make1(filter), messages);
 
 	args[0] = CStringGetTextDatum(name);
 	args[1] = ObjectIdGetDatum(priv.invoker);
@@ -670,6 +718,10 @@ cdc_checkpoint(PG_FUNCTION_ARGS)
 
 	CdcCheckInstalledVersion(fcinfo, 3);
 	name = CdcConsumerNameArg(fcinfo, 0);
+	CdcRequireArg(fcinfo, 1, "commit_lsn",
+				  "A checkpoint is the commit_lsn and seq of a change that cdc.stream() returned.");
+	CdcRequireArg(fcinfo, 2, "seq",
+				  "Give 0 for a transaction boundary, or the seq of the last change done.");
 	lsn = PG_GETARG_LSN(1);
 	seq = PG_GETARG_INT32(2);
 	if (XLogRecPtrIsInvalid(lsn) || seq < 0)

@@ -75,6 +75,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/numeric.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -366,10 +367,12 @@ check_name(const char *what, const char *name)
 static char *
 text_arg(FunctionCallInfo fcinfo, int n, const char *argname)
 {
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" must not be null", argname)));
+	CdcRequireArg(fcinfo, n, argname,
+				  strcmp(argname, "group") == 0 || strcmp(argname, "name") == 0 ?
+				  "SELECT name FROM cdc.groups lists the groups you may use." :
+				  strcmp(argname, "start") == 0 ?
+				  "start is 'now', 'beginning', a pg_lsn or a timestamptz." :
+				  "A member is the name a worker gives itself, such as 'worker-1'.");
 	return text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
@@ -378,10 +381,10 @@ positive_int_arg(FunctionCallInfo fcinfo, int n, const char *argname)
 {
 	int32		v;
 
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" must not be null", argname)));
+	CdcRequireArg(fcinfo, n, argname,
+				  strcmp(argname, "max_deliveries") == 0 ?
+				  "max_deliveries is how often a change is delivered before it goes to the dead letters (default 10)." :
+				  "batch_size is the most changes one call returns.");
 	v = PG_GETARG_INT32(n);
 	if (v <= 0)
 		ereport(ERROR,
@@ -397,10 +400,7 @@ interval_arg(FunctionCallInfo fcinfo, int n, const char *argname, bool allow_zer
 	Interval   *iv;
 	int64		us;
 
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" must not be null", argname)));
+	CdcRequireArg(fcinfo, n, argname, "Give an interval such as '30 s'.");
 	iv = PG_GETARG_INTERVAL_P(n);
 	us = iv->time + (int64) iv->day * USECS_PER_DAY +
 		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
@@ -824,11 +824,13 @@ dead_letter(CdcGroup *g, PosList *pl)
 		"  USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 		"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked AND NOT e.replay "
 		"  AND e.commit_lsn BETWEEN $4 AND $5 "
-		"  RETURNING e.commit_lsn, e.seq, e.chunk, e.delivery_count, e.member, e.replay), "
+		"  RETURNING e.commit_lsn, e.seq, e.chunk, e.delivery_count, "
+		"    coalesce(e.member, e.last_member) AS member, e.replay), "
 		"dr AS (DELETE FROM cdc.group_entry e USING unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 		"  WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked AND e.replay "
 		"  AND e.commit_lsn BETWEEN $4 AND $5 "
-		"  RETURNING e.commit_lsn, e.seq, e.delivery_count, e.member), "
+		"  RETURNING e.commit_lsn, e.seq, e.delivery_count, "
+		"    coalesce(e.member, e.last_member) AS member), "
 		"r AS (UPDATE cdc.group_dead_letter dl SET replaying = false, "
 		"  delivery_count = dr.delivery_count, last_member = dr.member, moved_at = now() "
 		"  FROM dr WHERE dl.grp = $1 AND dl.commit_lsn = dr.commit_lsn AND dl.seq = dr.seq) "
@@ -1107,7 +1109,7 @@ lease_entries(CdcGroup *g, const char *member, List *ents, TimestampTz now,
 	values[5] = int4_array(pl.seq, pl.n);
 	values[6] = BoolGetDatum(for_claim);
 	lsn_bounds(pl.lsn, pl.n, &values[7], &values[8]);
-	RUN_HASHED("UPDATE cdc.group_entry e SET member = $2, lease_until = $4, delivered_at = $3, "
+	RUN_HASHED("UPDATE cdc.group_entry e SET member = $2, last_member = $2, lease_until = $4, delivered_at = $3, "
 		"  delivery_count = e.delivery_count + 1 "
 		"FROM unnest($5::pg_lsn[], $6::integer[]) AS u(c, s) "
 		"WHERE e.grp = $1 AND e.commit_lsn = u.c AND e.seq = u.s AND NOT e.acked "
@@ -1166,11 +1168,13 @@ entries_to_poslist(List *ents)
 /*
  * Phase 1 (and claims): candidates in cursor order, their keys locked with a
  * try, the keys' entries read again under the locks and leased by the
- * ordering rules.  Returns how many were leased.
+ * ordering rules.  Returns how many were leased; *ndead: how many were
+ * moved to the dead letters instead.
  */
 static int
-lease_known(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampTz until,
-			bool for_claim, const char *from_member, TimestampTz idle_before, Out *out)
+lease_known_once(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampTz until,
+				 bool for_claim, const char *from_member, TimestampTz idle_before, Out *out,
+				 int *ndead)
 {
 	List	   *keys = NIL;
 	XLogRecPtr	cut_lsn = InvalidXLogRecPtr;
@@ -1223,6 +1227,7 @@ lease_known(CdcGroup *g, const char *member, int want, TimestampTz now, Timestam
 			") c ORDER BY commit_lsn, seq LIMIT $3",
 			types, values, NULL, SPI_OK_SELECT, 0);
 	}
+	*ndead = 0;
 	if (SPI_processed == 0)
 		return 0;
 
@@ -1245,10 +1250,32 @@ lease_known(CdcGroup *g, const char *member, int want, TimestampTz now, Timestam
 	decide_keys(g, member, keys, cut_lsn, cut_seq, want, now, for_claim, from_member,
 				idle_before, &lease, &dead);
 	dl = entries_to_poslist(dead);
+	*ndead = dl.n;
 	dead_letter(g, &dl);
 	lease_entries(g, member, lease, now, until, for_claim, &leased, &counts, &replay);
 	deliver(g, out, &leased, counts, replay);
 	return leased.n;
+}
+
+/*
+ * Phase 1: as lease_known_once, again while candidates went to the dead
+ * letters and the batch is not full.  A candidate past max_deliveries takes
+ * no room in the batch: the next ready changes, older than anything at the
+ * frontier, fill it ("oldest first").
+ */
+static int
+lease_known(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampTz until,
+			bool for_claim, const char *from_member, TimestampTz idle_before, Out *out)
+{
+	int			got = 0;
+	int			ndead;
+
+	do
+	{
+		got += lease_known_once(g, member, want - got, now, until, for_claim, from_member,
+								idle_before, out, &ndead);
+	} while (!for_claim && ndead > 0 && got < want);
+	return got;
 }
 
 /* ---- phase 2: new log rows after the frontier ---- */
@@ -1568,10 +1595,11 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 			bool_array(il, ni)};
 
 			RUN("INSERT INTO cdc.group_entry (grp, commit_lsn, seq, chunk, khash, ehash, "
-				"  barrier, member, lease_until, delivered_at, delivery_count) "
+				"  barrier, member, lease_until, delivered_at, delivery_count, last_member) "
 				"SELECT $1, u.c, u.s, u.k, u.kh, u.eh, u.b, "
 				"  CASE WHEN u.l THEN $2 END, CASE WHEN u.l THEN $4 END, "
-				"  CASE WHEN u.l THEN $3 END, CASE WHEN u.l THEN 1 ELSE 0 END "
+				"  CASE WHEN u.l THEN $3 END, CASE WHEN u.l THEN 1 ELSE 0 END, "
+				"  CASE WHEN u.l THEN $2 END "
 				"FROM unnest($5::pg_lsn[], $6::integer[], $7::integer[], $8::integer[], "
 				"  $9::integer[], $10::boolean[], $11::boolean[]) AS u(c, s, k, kh, eh, b, l)",
 				types, values, NULL, SPI_OK_INSERT, 0);
@@ -1979,6 +2007,10 @@ one_position(FunctionCallInfo fcinfo)
 {
 	PosArg		p;
 
+	CdcRequireArg(fcinfo, 1, "commit_lsn",
+				  "Give the commit_lsn and seq of a change that cdc.read_group() returned.");
+	CdcRequireArg(fcinfo, 2, "seq",
+				  "Give the commit_lsn and seq of a change that cdc.read_group() returned.");
 	p.n = 1;
 	p.lsn = palloc(sizeof(Datum));
 	p.seq = palloc(sizeof(Datum));
@@ -1990,35 +2022,45 @@ one_position(FunctionCallInfo fcinfo)
 Datum
 cdc_ack(PG_FUNCTION_ARGS)
 {
+	char	   *name = text_arg(fcinfo, 0, "group");
 	PosArg		p = one_position(fcinfo);
 
-	(void) ack_positions(text_to_cstring(PG_GETARG_TEXT_PP(0)), &p, false);
+	(void) ack_positions(name, &p, false);
 	PG_RETURN_VOID();
 }
 
 Datum
 cdc_ack_array(PG_FUNCTION_ARGS)
 {
-	PosArg		p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+	char	   *name = text_arg(fcinfo, 0, "group");
+	PosArg		p;
 
-	PG_RETURN_INT32(ack_positions(text_to_cstring(PG_GETARG_TEXT_PP(0)), &p, false));
+	CdcRequireArg(fcinfo, 1, "commit_lsns", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
+	CdcRequireArg(fcinfo, 2, "seqs", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
+	p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+	PG_RETURN_INT32(ack_positions(name, &p, false));
 }
 
 Datum
 cdc_nack(PG_FUNCTION_ARGS)
 {
+	char	   *name = text_arg(fcinfo, 0, "group");
 	PosArg		p = one_position(fcinfo);
 
-	(void) ack_positions(text_to_cstring(PG_GETARG_TEXT_PP(0)), &p, true);
+	(void) ack_positions(name, &p, true);
 	PG_RETURN_VOID();
 }
 
 Datum
 cdc_nack_array(PG_FUNCTION_ARGS)
 {
-	PosArg		p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+	char	   *name = text_arg(fcinfo, 0, "group");
+	PosArg		p;
 
-	PG_RETURN_INT32(ack_positions(text_to_cstring(PG_GETARG_TEXT_PP(0)), &p, true));
+	CdcRequireArg(fcinfo, 1, "commit_lsns", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
+	CdcRequireArg(fcinfo, 2, "seqs", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
+	p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+	PG_RETURN_INT32(ack_positions(name, &p, true));
 }
 
 /* ---- inspection ---- */
@@ -2201,7 +2243,8 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
 				"  FROM unnest($2::pg_lsn[], $3::integer[], $4::integer[], $5::integer[], "
 				"    $6::integer[], $7::boolean[]) AS u(c, s, k, kh, eh, b) "
 				"  ON CONFLICT (grp, commit_lsn, seq) DO UPDATE SET acked = false, replay = true, "
-				"    member = NULL, lease_until = NULL, delivered_at = NULL, delivery_count = 0 "
+				"    member = NULL, lease_until = NULL, delivered_at = NULL, delivery_count = 0, "
+				"    last_member = NULL "
 				"  RETURNING e.commit_lsn, e.seq) "
 				"UPDATE cdc.group_dead_letter d SET replaying = true FROM i "
 				"WHERE d.grp = $1 AND d.commit_lsn = i.commit_lsn AND d.seq = i.seq",
@@ -2218,10 +2261,12 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
  * Where a group starts: every change at or before the returned position is
  * treated as done.  'now': what commits from now on; 'beginning':
  * everything retained; a pg_lsn: transactions that commit at or after it;
- * a timestamptz: transactions that committed at or after it.
+ * a timestamptz: transactions that committed at or after it, from the
+ * first change role receives through filters (CdcStartAtTime).
  */
 static void
-resolve_start(const char *start, XLogRecPtr *lsn, int32 *seq)
+resolve_start(const char *start, XLogRecPtr *lsn, int32 *seq, Oid role, List *filters,
+			  bool messages)
 {
 	bool		err = false;
 	XLogRecPtr	oldest = log_oldest();
@@ -2260,8 +2305,6 @@ resolve_start(const char *start, XLogRecPtr *lsn, int32 *seq)
 				 errmsg("invalid start \"%s\"", start),
 				 errhint("Start is 'now', 'beginning', a pg_lsn such as '0/16B3748' or a timestamptz.")));
 	{
-		Oid			types[] = {TIMESTAMPTZOID};
-		Datum		values[1];
 		TimestampTz ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
 																 CStringGetDatum(start),
 																 ObjectIdGetDatum(InvalidOid),
@@ -2272,20 +2315,7 @@ resolve_start(const char *start, XLogRecPtr *lsn, int32 *seq)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("start %s is in the future", start),
 					 errhint("Use 'now' to start with what commits from now on.")));
-		values[0] = TimestampTzGetDatum(ts);
-		RUN("SELECT l.commit_lsn FROM cdc.log l WHERE l.chunk >= "
-			"  coalesce((SELECT min(chunk) FROM cdc.log_chunk "
-			"   WHERE last_timestamp IS NULL OR last_timestamp >= $1), 0) "
-			"AND l.\"timestamp\" >= $1 ORDER BY l.commit_lsn, l.seq LIMIT 1",
-			types, values, NULL, SPI_OK_SELECT, 1);
-		if (SPI_processed > 0)
-			*lsn = DatumGetLSN(get_col(0, 1, &isnull));
-		else
-		{
-			if (SPI_execute("SELECT pg_current_wal_lsn()", true, 1) != SPI_OK_SELECT)
-				elog(ERROR, "cdc_ext: pg_current_wal_lsn() failed");
-			*lsn = DatumGetLSN(get_col(0, 1, &isnull));
-		}
+		*lsn = CdcStartAtTime(start, ts, role, filters, messages);
 		if (*lsn < oldest)
 			*lsn = oldest;
 	}
@@ -2296,18 +2326,24 @@ Datum
 cdc_create_group(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "name");
-	char	   *start = PG_ARGISNULL(4) ? "now" : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	char	   *start = text_arg(fcinfo, 4, "start");
 	int32		maxd = positive_int_arg(fcinfo, 5, "max_deliveries");
-	bool		messages;
+	bool		messages = false;
 	CdcPriv		priv;
 	XLogRecPtr	lsn;
 	int32		seq;
+	CdcFilter  *filter = palloc0(sizeof(CdcFilter));
 
 	check_name("consumer group", name);
-	(void) pattern_list(PG_GETARG_DATUM(1), PG_ARGISNULL(1), "entities");
-	(void) pattern_list(PG_GETARG_DATUM(2), PG_ARGISNULL(2), "exclude_entities");
+	filter->entities = pattern_list(PG_GETARG_DATUM(1), PG_ARGISNULL(1), "entities");
+	filter->exclude_entities = pattern_list(PG_GETARG_DATUM(2), PG_ARGISNULL(2), "exclude_entities");
+	filter->operations = CDC_OP_ALL;	/* an empty array too, as operation_mask */
+	if (!PG_ARGISNULL(3) &&
+		ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(3)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(3))) > 0)
+		filter->operations = CdcOperationArrayToMask(PG_GETARG_ARRAYTYPE_P(3), "operations",
+													 &messages);
 	group_priv_begin(&priv);
-	resolve_start(start, &lsn, &seq);
+	resolve_start(start, &lsn, &seq, priv.invoker, list_make1(filter), messages);
 	{
 		Oid			types[] = {TEXTOID, OIDOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT4OID, PG_LSNOID, INT4OID};
@@ -2368,7 +2404,7 @@ cdc_create_group(PG_FUNCTION_ARGS)
 Datum
 cdc_drop_group(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *name = text_arg(fcinfo, 0, "name");
 	CdcPriv		priv;
 	CdcGroup		g;
 	Oid			types[] = {INT4OID};
@@ -2391,7 +2427,7 @@ Datum
 cdc_reset_group(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "group");
-	char	   *start = PG_ARGISNULL(1) ? "beginning" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *start = text_arg(fcinfo, 1, "start");
 	CdcPriv		priv;
 	CdcGroup		g;
 	XLogRecPtr	lsn;
@@ -2400,7 +2436,7 @@ cdc_reset_group(PG_FUNCTION_ARGS)
 	group_priv_begin(&priv);
 	group_require(&priv, name, true, &g);
 	(void) group_lock(&g, 0, GROUP_LOCK_FRONTIER, true);
-	resolve_start(start, &lsn, &seq);
+	resolve_start(start, &lsn, &seq, g.owner, list_make1(g.filter), g.messages);
 	{
 		Oid			types[] = {INT4OID, PG_LSNOID, INT4OID};
 		Datum		values[] = {Int32GetDatum(g.id), LSNGetDatum(lsn), Int32GetDatum(seq)};
@@ -2413,6 +2449,75 @@ cdc_reset_group(PG_FUNCTION_ARGS)
 	}
 	CdcPrivEnd(&priv);
 	PG_RETURN_LSN(lsn);
+}
+
+/*
+ * The rows of cdc.group_info's statement (its 17 columns, then owner,
+ * operations as text[], frontier) to the result, with the lag of each
+ * group as its owner receives it: lag_changes adds to its unacknowledged
+ * entries the log rows past the frontier that pass its filters and the
+ * owner's privileges; lag_seconds is the age of the oldest such row after
+ * the watermark (CdcLogCountReceived).  So the lag says nothing about
+ * tables the owner may not read.  The statement's result is kept while
+ * they are counted (each count runs statements of its own).
+ */
+static void
+group_info_rows(Out *out)
+{
+	SPITupleTable *tt = SPI_tuptable;
+	uint64		n = SPI_processed;
+
+	for (uint64 r = 0; r < n; r++)
+	{
+		Datum		v[21];
+		bool		nl[21];
+		CdcFilter  *f = palloc0(sizeof(CdcFilter));
+		bool		messages;
+		CdcReadFilter *rf;
+		XLogRecPtr	oldest = log_oldest();
+		XLogRecPtr	lsn;
+		int32		seq;
+		int64		n;
+		TimestampTz first;
+		char		buf[64];
+
+		heap_deform_tuple(tt->vals[r], tt->tupdesc, v, nl);
+		f->entities = pattern_list(v[2], nl[2], "entities");
+		f->exclude_entities = pattern_list(v[3], nl[3], "exclude_entities");
+		f->operations = operation_mask(v[18], nl[18], &messages);
+
+		rf = CdcReadFilterCreate(DatumGetObjectId(v[17]), list_make1(f), messages, false);
+
+		/* log rows past the frontier it receives */
+		lsn = DatumGetLSN(v[19]);
+		seq = DatumGetInt32(v[20]);
+		if (lsn < oldest)
+		{
+			lsn = oldest;
+			seq = 0;
+		}
+		CdcLogCountReceived(rf, lsn, seq, &n, &first);
+		v[11] = Int64GetDatum(DatumGetInt64(v[11]) + n);
+
+		/* the first change after the watermark it receives */
+		lsn = DatumGetLSN(v[6]);
+		seq = DatumGetInt32(v[7]);
+		if (lsn < oldest)
+		{
+			lsn = oldest;
+			seq = 0;
+		}
+		CdcLogCountReceived(rf, lsn, seq, &n, &first);
+		nl[12] = n == 0;
+		if (n > 0)
+		{
+			snprintf(buf, sizeof(buf), "%.3f",
+					 (double) (GetCurrentTimestamp() - first) / USECS_PER_SEC);
+			v[12] = DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		}
+		tuplestore_putvalues(out->store, out->desc, v, nl);
+	}
 }
 
 /* cdc.group_info(): the rows of cdc.groups the caller may see */
@@ -2433,23 +2538,21 @@ cdc_group_info(PG_FUNCTION_ARGS)
 			"  g.max_deliveries, g.ack_lsn, g.ack_seq, "
 			"  (SELECT count(*) FROM cdc.group_member m WHERE m.grp = g.id)::integer, "
 			"  p.n, $2 - p.oldest, "
-			"  (SELECT count(*) FROM cdc.group_entry e WHERE e.grp = g.id AND NOT e.acked) "
-			"   + (SELECT count(*) FROM cdc.log l WHERE (l.commit_lsn, l.seq) > (g.scan_lsn, g.scan_seq)), "
-			"  round(extract(epoch FROM $2 - (SELECT l.\"timestamp\" FROM cdc.log l "
-			"    WHERE (l.commit_lsn, l.seq) > (g.ack_lsn, g.ack_seq) "
-			"    ORDER BY l.commit_lsn, l.seq LIMIT 1)), 3), "
+			"  (SELECT count(*) FROM cdc.group_entry e WHERE e.grp = g.id AND NOT e.acked), "
+			"  NULL::numeric, "
 			"  (SELECT count(*) FROM cdc.group_dead_letter d WHERE d.grp = g.id AND NOT d.replaying), "
 			"  g.gap_from IS NOT NULL OR (g.ack_lsn < s.oldest_lsn AND "
 			"   ((g.scan_lsn, g.scan_seq) < (s.oldest_lsn, 0) OR EXISTS (SELECT 1 FROM cdc.group_entry e "
 			"     WHERE e.grp = g.id AND NOT e.acked AND NOT e.replay AND e.commit_lsn < s.oldest_lsn))), "
-			"  g.gap_reason, g.created_at "
+			"  g.gap_reason, g.created_at, "
+			"  g.owner, g.operations::text[], g.scan_lsn, g.scan_seq "
 			"FROM cdc.group_state g CROSS JOIN cdc.log_state s "
 			"CROSS JOIN LATERAL (SELECT count(*) AS n, min(e.delivered_at) AS oldest "
 			"  FROM cdc.group_entry e WHERE e.grp = g.id AND NOT e.acked AND e.member IS NOT NULL) p "
 			"WHERE pg_has_role($1, g.owner, 'USAGE') ORDER BY g.name",
 			types, values, NULL, SPI_OK_SELECT, 0);
 	}
-	copy_result(&out);
+	group_info_rows(&out);
 	CdcPrivEnd(&priv);
 	return (Datum) 0;
 }

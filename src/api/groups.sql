@@ -64,6 +64,8 @@ REVOKE ALL ON cdc.group_member FROM PUBLIC;
 -- against every change of its table.  chunk: the log partition, so that a
 -- delivery reads one partition.  replay: content comes from
 -- cdc.group_dead_letter (cdc.replay_dead_letters), not from the log.
+-- last_member: who was delivered it last (a nack clears member, not this),
+-- recorded in its dead letter.
 CREATE TABLE cdc.group_entry (
 	grp				integer NOT NULL,
 	commit_lsn		pg_lsn NOT NULL,
@@ -78,6 +80,7 @@ CREATE TABLE cdc.group_entry (
 	delivery_count	integer NOT NULL DEFAULT 0,
 	acked			boolean NOT NULL DEFAULT false,
 	replay			boolean NOT NULL DEFAULT false,
+	last_member		text,
 	PRIMARY KEY (grp, commit_lsn, seq)
 ) WITH (fillfactor = 70,
 	  -- every change goes through here: vacuum as soon as a few thousand are done
@@ -143,7 +146,7 @@ COMMENT ON FUNCTION cdc.create_group(text, text[], text[], cdc.operation[], text
 CREATE FUNCTION cdc.drop_group(name text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'cdc_drop_group'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.drop_group(text) IS
 	'Drop a consumer group with its leases and dead letters (transactional)';
 
@@ -167,28 +170,28 @@ COMMENT ON FUNCTION cdc.read_group(text, text, integer, interval, interval, bool
 CREATE FUNCTION cdc.ack("group" text, commit_lsn pg_lsn, seq integer)
 RETURNS void
 AS 'MODULE_PATHNAME', 'cdc_ack'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.ack(text, pg_lsn, integer) IS
 	'Acknowledge one delivered change of the group, in the calling transaction (exactly-once when it is the sink''s)';
 
 CREATE FUNCTION cdc.ack("group" text, commit_lsns pg_lsn[], seqs integer[])
 RETURNS integer
 AS 'MODULE_PATHNAME', 'cdc_ack_array'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.ack(text, pg_lsn[], integer[]) IS
 	'Acknowledge delivered changes of the group (pairs commit_lsns[i], seqs[i]) in the calling transaction; all or nothing; returns how many';
 
 CREATE FUNCTION cdc.nack("group" text, commit_lsn pg_lsn, seq integer)
 RETURNS void
 AS 'MODULE_PATHNAME', 'cdc_nack'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.nack(text, pg_lsn, integer) IS
 	'Give a leased change back for delivery now (with the later changes to the same row that its member holds)';
 
 CREATE FUNCTION cdc.nack("group" text, commit_lsns pg_lsn[], seqs integer[])
 RETURNS integer
 AS 'MODULE_PATHNAME', 'cdc_nack_array'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.nack(text, pg_lsn[], integer[]) IS
 	'Give leased changes back for delivery now; all or nothing; returns how many';
 
@@ -226,7 +229,7 @@ RETURNS TABLE (
 	unchanged_toast text[], fallback text[], delivery_count integer,
 	last_member text, moved_at timestamptz, replaying boolean)
 AS 'MODULE_PATHNAME', 'cdc_dead_letters'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.dead_letters(text) IS
 	'Changes of the group moved aside after max_deliveries deliveries, as the caller may see them';
 

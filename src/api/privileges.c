@@ -10,9 +10,16 @@
  * (the caller of the read, or a consumer's owner for trim's decision), not
  * as of the change: after a REVOKE, the next read withholds the table,
  * changes made before the revoke included.
+ *   - As a direct SELECT: nothing without USAGE on the table's schema.
  *   - SELECT on the table: every column.
  *   - SELECT on some columns only: old_data/new_data carry those columns;
- *     entity_id only when every key column is among them.
+ *     entity_id only when every key column is among them.  Columns are
+ *     identified as the change was logged (cdc.log_shape: attnum, name and
+ *     key columns per table, recorded by the writer, src/log/ingest.c),
+ *     so a column dropped and added again under its name is another column
+ *     and a renamed one keeps its privileges; rows logged before any shape
+ *     was recorded (by 1.1) are matched by name, their key taken as the
+ *     columns of both the primary key and the replica identity index.
  *   - Row-level security applying to the role (check_enable_rls): the table
  *     is withheld, never filtered row by row with a chance of leaking.
  *   - A table dropped since the change: withheld, except for superusers and
@@ -28,7 +35,11 @@
  */
 #include "cdc_api.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_enum.h"
@@ -38,6 +49,9 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/pg_lsn.h"
+#include "utils/snapmgr.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -56,9 +70,29 @@ typedef enum RelAccess
 	REL_FULL,					/* every column */
 	REL_COLUMNS,				/* some columns only */
 	REL_NONE,					/* no SELECT at all */
+	REL_SCHEMA,					/* no USAGE on the table's schema */
 	REL_RLS,					/* row-level security applies: withheld */
 	REL_DROPPED					/* table gone, role may not see it */
 } RelAccess;
+
+/*
+ * The columns of a table as a change carried them: names (the keys of its
+ * row images) with what the role may see of each, and whether it may see
+ * the entity_id.  One per shape recorded in cdc.log_shape (by attnum: a
+ * column's identity), plus one from the current catalog for changes logged
+ * before any shape of the table was recorded (by name).
+ */
+typedef struct RelShape
+{
+	XLogRecPtr	commit_lsn;		/* in force from (commit_lsn, seq) */
+	int32		seq;
+	int			ncols;
+	char	  **names;
+	bool	   *allowed;
+	bool	   *numeric;		/* int8/numeric (or arrays of them); unknown: true */
+	bool		key_visible;
+	int			key_col;		/* the one key column (index into names), or -1 */
+} RelShape;
 
 typedef struct RelRule
 {
@@ -70,13 +104,15 @@ typedef struct RelRule
 	/* privileges, computed on the first row that passes the filters */
 	bool		checked;
 	RelAccess	access;
-	bool		key_visible;
-	bool		catalog_known;	/* columns below come from the catalog */
-	int			ncols;
-	char	  **names;
-	bool	   *allowed;
-	bool	   *numeric;		/* int8/numeric (or arrays of them) */
-	int			key_col;		/* the one key column (index into names), or -1 */
+	bool		catalog_known;	/* the shapes below are known */
+	RelShape	current;		/* from the current catalog, by name */
+	/* by attnum - 1, as the catalog is now: live and SELECT-able, numeric */
+	int			natts;
+	bool	   *att_allowed;
+	bool	   *att_numeric;
+	bool		shapes_loaded;
+	int			nshapes;		/* recorded shapes, in cursor order */
+	RelShape   *shapes;
 } RelRule;
 
 #define N_OPERATIONS 5
@@ -201,9 +237,33 @@ is_numeric_type(Oid typid)
 	return base == INT8OID || base == NUMERICOID;
 }
 
+/* Attnums of index indexoid's key columns into *cols (a Bitmapset). */
+static Bitmapset *
+index_columns(Oid indexoid, Bitmapset *cols)
+{
+	HeapTuple	itup;
+
+	if (!OidIsValid(indexoid))
+		return cols;
+	itup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+	if (!HeapTupleIsValid(itup))
+		return cols;
+	{
+		Form_pg_index idx = (Form_pg_index) GETSTRUCT(itup);
+
+		for (int k = 0; k < idx->indnkeyatts; k++)
+			if (idx->indkey.values[k] > 0)
+				cols = bms_add_member(cols, idx->indkey.values[k]);
+	}
+	ReleaseSysCache(itup);
+	return cols;
+}
+
 /*
  * Decide what role may see of relid, and learn its columns when the rows
- * need reshaping (column privileges, numeric_as_string).
+ * need reshaping (column privileges, numeric_as_string).  As a direct
+ * SELECT would: USAGE on the schema, then SELECT on the table or some of
+ * its columns, then row-level security.
  */
 static void
 compute_access(CdcReadFilter *rf, RelRule *rule)
@@ -211,16 +271,25 @@ compute_access(CdcReadFilter *rf, RelRule *rule)
 	Oid			relid = rule->relid;
 	Relation	rel;
 	TupleDesc	desc;
-	Oid			keyidx;
+	Oid			pk,
+				ri;
+	Bitmapset  *keys;
+	RelShape   *cur = &rule->current;
 	MemoryContext old;
 
 	rule->checked = true;
-	rule->key_visible = true;
-	rule->key_col = -1;
 	rule->catalog_known = false;
+	rule->shapes_loaded = false;
+	rule->nshapes = 0;
 	if (!OidIsValid(relid) || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 	{
 		rule->access = rf->role_sees_dropped ? REL_FULL : REL_DROPPED;
+		return;
+	}
+	/* as a direct SELECT: the schema's USAGE first (pg_read_all_data has it) */
+	if (pg_namespace_aclcheck(get_rel_namespace(relid), rf->role, ACL_USAGE) != ACLCHECK_OK)
+	{
+		rule->access = REL_SCHEMA;
 		return;
 	}
 	if (pg_class_aclcheck(relid, rf->role, ACL_SELECT) == ACLCHECK_OK)
@@ -249,66 +318,188 @@ compute_access(CdcReadFilter *rf, RelRule *rule)
 	desc = RelationGetDescr(rel);
 	old = MemoryContextSwitchTo(rf->cxt);
 	rule->catalog_known = true;
-	rule->names = palloc(sizeof(char *) * Max(desc->natts, 1));
-	rule->allowed = palloc(sizeof(bool) * Max(desc->natts, 1));
-	rule->numeric = palloc(sizeof(bool) * Max(desc->natts, 1));
-	rule->ncols = 0;
+	rule->natts = desc->natts;
+	rule->att_allowed = palloc0(sizeof(bool) * Max(desc->natts, 1));
+	rule->att_numeric = palloc0(sizeof(bool) * Max(desc->natts, 1));
+	cur->commit_lsn = InvalidXLogRecPtr;
+	cur->seq = 0;
+	cur->names = palloc(sizeof(char *) * Max(desc->natts, 1));
+	cur->allowed = palloc(sizeof(bool) * Max(desc->natts, 1));
+	cur->numeric = palloc(sizeof(bool) * Max(desc->natts, 1));
+	cur->ncols = 0;
+	cur->key_visible = true;
+	cur->key_col = -1;
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 		int			c;
 
 		if (att->attisdropped)
+		{
+			rule->att_numeric[i] = true;	/* unknown */
 			continue;
-		c = rule->ncols++;
-		rule->names[c] = pstrdup(NameStr(att->attname));
-		rule->allowed[c] = rule->access == REL_FULL ||
+		}
+		rule->att_allowed[i] = rule->access == REL_FULL ||
 			pg_attribute_aclcheck(relid, att->attnum, rf->role, ACL_SELECT) == ACLCHECK_OK;
-		rule->numeric[c] = is_numeric_type(att->atttypid);
+		rule->att_numeric[i] = is_numeric_type(att->atttypid);
+		c = cur->ncols++;
+		cur->names[c] = pstrdup(NameStr(att->attname));
+		cur->allowed[c] = rule->att_allowed[i];
+		cur->numeric[c] = rule->att_numeric[i];
 	}
 
-	/* the key: primary key, else replica identity index (as the plugin) */
-	keyidx = CdcRelationGetPrimaryKeyIndex(rel);
-	if (!OidIsValid(keyidx))
-		keyidx = RelationGetReplicaIndex(rel);
-	if (OidIsValid(keyidx))
+	/*
+	 * The key by name, for changes logged before any shape of the table was
+	 * recorded: the plugin takes the replica identity index when REPLICA
+	 * IDENTITY USING INDEX names one, else the primary key, else the
+	 * replica identity index (src/plugin/relcache.c); an older change may
+	 * have followed another of them, so entity_id needs the columns of
+	 * both.  key_col: the plugin's choice today, for numeric_as_string.
+	 */
+	pk = CdcRelationGetPrimaryKeyIndex(rel);
+	ri = RelationGetReplicaIndex(rel);
+	keys = index_columns(ri, index_columns(pk, NULL));
 	{
-		HeapTuple	itup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(keyidx));
+		Oid			chosen = (rel->rd_rel->relreplident == REPLICA_IDENTITY_INDEX && OidIsValid(ri)) ? ri :
+			(OidIsValid(pk) ? pk : ri);
+		Bitmapset  *ckeys = index_columns(chosen, NULL);
+		int			a = -1;
 
-		if (HeapTupleIsValid(itup))
+		while ((a = bms_next_member(keys, a)) >= 0)
+			if (a > desc->natts || !rule->att_allowed[a - 1])
+				cur->key_visible = false;
+		if (bms_num_members(ckeys) == 1)
 		{
-			Form_pg_index idx = (Form_pg_index) GETSTRUCT(itup);
+			const char *kname = NameStr(TupleDescAttr(desc, bms_singleton_member(ckeys) - 1)->attname);
 
-			for (int k = 0; k < idx->indnkeyatts; k++)
-			{
-				AttrNumber	attnum = idx->indkey.values[k];
-				const char *kname;
-
-				if (attnum <= 0)
-					continue;
-				kname = NameStr(TupleDescAttr(desc, attnum - 1)->attname);
-				for (int c = 0; c < rule->ncols; c++)
-					if (strcmp(rule->names[c], kname) == 0)
-					{
-						if (!rule->allowed[c])
-							rule->key_visible = false;
-						if (idx->indnkeyatts == 1)
-							rule->key_col = c;
-					}
-			}
-			ReleaseSysCache(itup);
+			for (int c = 0; c < cur->ncols; c++)
+				if (strcmp(cur->names[c], kname) == 0)
+					cur->key_col = c;
 		}
 	}
 	MemoryContextSwitchTo(old);
 	relation_close(rel, AccessShareLock);
 }
 
-/* Index of the column named key[0..len) in rule, or -1. */
-static int
-find_column(const RelRule *rule, const char *key, int len)
+/*
+ * The shapes recorded for rule's table (cdc.log_shape), with what the role
+ * may see of each column by its attnum today: a column dropped since is
+ * seen by nobody with column privileges only, whatever its name.  Read by
+ * the table's primary key (relid first), once per read filter and table.
+ */
+static void
+load_shapes(CdcReadFilter *rf, RelRule *rule)
 {
-	for (int c = 0; c < rule->ncols; c++)
-		if (strncmp(rule->names[c], key, len) == 0 && rule->names[c][len] == '\0')
+	Oid			nsp = get_namespace_oid("cdc", true);
+	Oid			shape_relid = OidIsValid(nsp) ? get_relname_relid("log_shape", nsp) : InvalidOid;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Snapshot	snapshot;
+	List	   *shapes = NIL;
+	MemoryContext old;
+
+	rule->shapes_loaded = true;
+	if (!OidIsValid(shape_relid))
+		return;
+	rel = table_open(shape_relid, AccessShareLock);
+	snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(rule->relid));
+	scan = systable_beginscan(rel, CdcRelationGetPrimaryKeyIndex(rel), true, snapshot, 1, &key);
+	old = MemoryContextSwitchTo(rf->cxt);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		RelShape   *sh = palloc0(sizeof(RelShape));
+		bool		isnull;
+		Datum	   *attnums,
+				   *names,
+				   *keyatts;
+		int			n,
+					nn,
+					nk;
+
+		sh->commit_lsn = DatumGetLSN(heap_getattr(tup, 2, desc, &isnull));
+		sh->seq = DatumGetInt32(heap_getattr(tup, 3, desc, &isnull));
+		deconstruct_array(DatumGetArrayTypeP(heap_getattr(tup, 4, desc, &isnull)),
+						  INT2OID, 2, true, TYPALIGN_SHORT, &attnums, NULL, &n);
+		deconstruct_array(DatumGetArrayTypeP(heap_getattr(tup, 5, desc, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &names, NULL, &nn);
+		deconstruct_array(DatumGetArrayTypeP(heap_getattr(tup, 6, desc, &isnull)),
+						  INT2OID, 2, true, TYPALIGN_SHORT, &keyatts, NULL, &nk);
+		n = Min(n, nn);
+		sh->ncols = n;
+		sh->names = palloc(sizeof(char *) * Max(n, 1));
+		sh->allowed = palloc(sizeof(bool) * Max(n, 1));
+		sh->numeric = palloc(sizeof(bool) * Max(n, 1));
+		sh->key_visible = true;
+		sh->key_col = -1;
+		for (int i = 0; i < n; i++)
+		{
+			int			a = DatumGetInt16(attnums[i]);
+			bool		live = a >= 1 && a <= rule->natts;
+
+			sh->names[i] = TextDatumGetCString(names[i]);
+			sh->allowed[i] = live && rule->att_allowed[a - 1];
+			sh->numeric[i] = !live || rule->att_numeric[a - 1];
+		}
+		for (int k = 0; k < nk; k++)
+		{
+			int			a = DatumGetInt16(keyatts[k]);
+
+			if (a < 1 || a > rule->natts || !rule->att_allowed[a - 1])
+				sh->key_visible = false;
+			if (nk == 1)
+				for (int i = 0; i < n; i++)
+					if (DatumGetInt16(attnums[i]) == a)
+						sh->key_col = i;
+		}
+		shapes = lappend(shapes, sh);
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	rule->nshapes = list_length(shapes);
+	rule->shapes = palloc(sizeof(RelShape) * Max(rule->nshapes, 1));
+	for (int i = 0; i < rule->nshapes; i++)
+		rule->shapes[i] = *(RelShape *) list_nth(shapes, i);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The shape a change at (commit_lsn, seq) followed: the last recorded at or
+ * before it; before the first one, the current catalog's (by name).
+ */
+static const RelShape *
+shape_at(CdcReadFilter *rf, RelRule *rule, XLogRecPtr commit_lsn, int32 seq)
+{
+	int			lo = 0,
+				hi;
+
+	if (!rule->shapes_loaded)
+		load_shapes(rf, rule);
+	hi = rule->nshapes;
+	/* first shape after the position */
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+		const RelShape *sh = &rule->shapes[mid];
+
+		if (sh->commit_lsn < commit_lsn || (sh->commit_lsn == commit_lsn && sh->seq <= seq))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == 0 ? &rule->current : &rule->shapes[lo - 1];
+}
+
+/* Index of the column named key[0..len) in shape, or -1. */
+static int
+find_column(const RelShape *shape, const char *key, int len)
+{
+	for (int c = 0; c < shape->ncols; c++)
+		if (strncmp(shape->names[c], key, len) == 0 && shape->names[c][len] == '\0')
 			return c;
 	return -1;
 }
@@ -395,7 +586,7 @@ push_converted(JsonbParseState **ps, JsonbIteratorToken tok, JsonbValue *v)
  * are dropped when narrowing and treated as numeric otherwise.
  */
 static Datum
-reshape_object(const RelRule *rule, Datum d, bool narrow, bool numbers)
+reshape_object(const RelShape *shape, Datum d, bool narrow, bool numbers)
 {
 	Jsonb	   *jb = DatumGetJsonbP(d);
 	JsonbIterator *it;
@@ -417,10 +608,10 @@ reshape_object(const RelRule *rule, Datum d, bool narrow, bool numbers)
 		if (tok != WJB_KEY)
 			continue;
 		tok = JsonbIteratorNext(&it, &v, true);
-		c = rule->catalog_known ? find_column(rule, k.val.string.val, k.val.string.len) : -1;
-		if (narrow && (c < 0 || !rule->allowed[c]))
+		c = shape ? find_column(shape, k.val.string.val, k.val.string.len) : -1;
+		if (narrow && (c < 0 || !shape->allowed[c]))
 			change = true;
-		else if (numbers && (c < 0 || rule->numeric[c]) && value_needs_strings(&v))
+		else if (numbers && (c < 0 || shape->numeric[c]) && value_needs_strings(&v))
 			change = true;
 	}
 	if (!change)
@@ -437,11 +628,11 @@ reshape_object(const RelRule *rule, Datum d, bool narrow, bool numbers)
 			continue;
 		}
 		tok = JsonbIteratorNext(&it, &v, true);
-		c = rule->catalog_known ? find_column(rule, k.val.string.val, k.val.string.len) : -1;
-		if (narrow && (c < 0 || !rule->allowed[c]))
+		c = shape ? find_column(shape, k.val.string.val, k.val.string.len) : -1;
+		if (narrow && (c < 0 || !shape->allowed[c]))
 			continue;
 		pushJsonbValue(&ps, WJB_KEY, &k);
-		if (numbers && (c < 0 || rule->numeric[c]))
+		if (numbers && (c < 0 || shape->numeric[c]))
 			push_converted(&ps, WJB_VALUE, &v);
 		else
 			pushJsonbValue(&ps, WJB_VALUE, &v);
@@ -451,16 +642,16 @@ reshape_object(const RelRule *rule, Datum d, bool narrow, bool numbers)
 
 /* entity_id: one key column's value, or an object of them. */
 static Datum
-reshape_key(const RelRule *rule, Datum d)
+reshape_key(const RelShape *shape, Datum d)
 {
 	Jsonb	   *jb = DatumGetJsonbP(d);
 	JsonbValue	v;
 
 	if (JB_ROOT_IS_OBJECT(jb))
-		return reshape_object(rule, d, false, true);
+		return reshape_object(shape, d, false, true);
 	if (!JB_ROOT_IS_SCALAR(jb) || !JsonbExtractScalar(&jb->root, &v))
 		return d;
-	if (rule->catalog_known && rule->key_col >= 0 && !rule->numeric[rule->key_col])
+	if (shape && shape->key_col >= 0 && !shape->numeric[shape->key_col])
 		return d;
 	if (!number_is_inexact(&v))
 		return d;
@@ -472,19 +663,16 @@ reshape_key(const RelRule *rule, Datum d)
 Datum
 CdcJsonbNumbersAsStrings(Datum jsonb, bool *changed)
 {
-	RelRule		rule;
 	Datum		r;
 
-	memset(&rule, 0, sizeof(rule));
-	rule.key_col = -1;
-	r = reshape_key(&rule, jsonb);
+	r = reshape_key(NULL, jsonb);
 	*changed = r != jsonb;
 	return r;
 }
 
 /* text[] of column names, without those the role may not see (NULL if none left). */
 static Datum
-narrow_names(const RelRule *rule, Datum d, bool *isnull)
+narrow_names(const RelShape *shape, Datum d, bool *isnull)
 {
 	Datum	   *elems;
 	bool	   *nulls;
@@ -501,8 +689,8 @@ narrow_names(const RelRule *rule, Datum d, bool *isnull)
 		if (nulls[i])
 			continue;
 		t = DatumGetTextPP(elems[i]);
-		c = find_column(rule, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-		if (c >= 0 && rule->allowed[c])
+		c = find_column(shape, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		if (c >= 0 && shape->allowed[c])
 			elems[kept++] = elems[i];
 	}
 	if (kept == 0)
@@ -534,6 +722,7 @@ CdcReadFilterApply(CdcReadFilter *rf, Datum *lv, bool *ln, Datum *ev, bool *en)
 	int			opi = operation_index(rf, DatumGetObjectId(lv[CDC_LOG_OPERATION]));
 	uint8		bit = operation_bits[opi];
 	RelRule    *rule = NULL;
+	const RelShape *shape;
 	bool		narrow = false;
 
 	if (bit == CDC_OP_MESSAGE)
@@ -610,28 +799,31 @@ CdcReadFilterApply(CdcReadFilter *rf, Datum *lv, bool *ln, Datum *ev, bool *en)
 	if (rule == NULL || (!narrow && !rf->numeric_as_string))
 		return true;
 
+	shape = rule->catalog_known ?
+		shape_at(rf, rule, DatumGetLSN(lv[CDC_LOG_COMMIT_LSN]), DatumGetInt32(lv[CDC_LOG_SEQ])) :
+		NULL;
 	if (narrow)
 	{
-		if (!en[CDC_ENTRY_ENTITY_ID] && !rule->key_visible)
+		if (!en[CDC_ENTRY_ENTITY_ID] && !shape->key_visible)
 		{
 			en[CDC_ENTRY_ENTITY_ID] = true;
 			ev[CDC_ENTRY_ENTITY_ID] = (Datum) 0;
 		}
 		if (!en[CDC_ENTRY_UNCHANGED_TOAST])
-			ev[CDC_ENTRY_UNCHANGED_TOAST] = narrow_names(rule, ev[CDC_ENTRY_UNCHANGED_TOAST],
+			ev[CDC_ENTRY_UNCHANGED_TOAST] = narrow_names(shape, ev[CDC_ENTRY_UNCHANGED_TOAST],
 														 &en[CDC_ENTRY_UNCHANGED_TOAST]);
 		if (!en[CDC_ENTRY_FALLBACK])
-			ev[CDC_ENTRY_FALLBACK] = narrow_names(rule, ev[CDC_ENTRY_FALLBACK],
+			ev[CDC_ENTRY_FALLBACK] = narrow_names(shape, ev[CDC_ENTRY_FALLBACK],
 												  &en[CDC_ENTRY_FALLBACK]);
 	}
 	if (!en[CDC_ENTRY_OLD_DATA])
-		ev[CDC_ENTRY_OLD_DATA] = reshape_object(rule, ev[CDC_ENTRY_OLD_DATA],
+		ev[CDC_ENTRY_OLD_DATA] = reshape_object(shape, ev[CDC_ENTRY_OLD_DATA],
 												narrow, rf->numeric_as_string);
 	if (!en[CDC_ENTRY_NEW_DATA])
-		ev[CDC_ENTRY_NEW_DATA] = reshape_object(rule, ev[CDC_ENTRY_NEW_DATA],
+		ev[CDC_ENTRY_NEW_DATA] = reshape_object(shape, ev[CDC_ENTRY_NEW_DATA],
 												narrow, rf->numeric_as_string);
 	if (!en[CDC_ENTRY_ENTITY_ID] && rf->numeric_as_string)
-		ev[CDC_ENTRY_ENTITY_ID] = reshape_key(rule, ev[CDC_ENTRY_ENTITY_ID]);
+		ev[CDC_ENTRY_ENTITY_ID] = reshape_key(shape, ev[CDC_ENTRY_ENTITY_ID]);
 	return true;
 }
 
@@ -695,15 +887,19 @@ CdcWithheldTables(Oid role, List *filters, bool explicit_entities)
 				if (explicit_entities)
 					appendStringInfoString(&why, "no SELECT privilege");
 				break;
+			case REL_SCHEMA:
+				if (explicit_entities)
+					appendStringInfoString(&why, "no USAGE privilege on its schema");
+				break;
 			case REL_RLS:
 				appendStringInfoString(&why, "row-level security applies (table withheld)");
 				break;
 			case REL_COLUMNS:
 				appendStringInfoString(&why, "columns withheld:");
-				for (int c = 0; c < rule.ncols; c++)
-					if (!rule.allowed[c])
-						appendStringInfo(&why, " %s", quote_identifier(rule.names[c]));
-				if (!rule.key_visible)
+				for (int c = 0; c < rule.current.ncols; c++)
+					if (!rule.current.allowed[c])
+						appendStringInfo(&why, " %s", quote_identifier(rule.current.names[c]));
+				if (!rule.current.key_visible)
 					appendStringInfoString(&why, "; entity_id withheld");
 				break;
 		}

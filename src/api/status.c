@@ -12,6 +12,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/numeric.h"
 #include "utils/pg_lsn.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -139,6 +140,36 @@ cdc_status(PG_FUNCTION_ARGS)
 	}
 }
 
+/*
+ * lag_changes and lag_seconds of a consumer: the log rows after its
+ * checkpoint (or the horizon) that it receives (its filters, its owner's
+ * privileges now), and the age of the first of them (0 when none).
+ * Counted through the read filter, so that the lag says nothing about
+ * tables the owner may not read.  Inside CdcPriv.
+ */
+static void
+consumer_lag(Oid owner, List *filters, bool messages, XLogRecPtr lsn, int32 seq,
+			 Datum *changes, Datum *seconds)
+{
+	XLogRecPtr	oldest = CdcLogOldestLsn();
+	int64		n;
+	TimestampTz first;
+	char		buf[64];
+
+	if (lsn < oldest)
+	{
+		lsn = oldest;
+		seq = 0;
+	}
+	CdcLogCountReceived(CdcReadFilterCreate(owner, filters, messages, false), lsn, seq,
+						&n, &first);
+	*changes = Int64GetDatum(n);
+	snprintf(buf, sizeof(buf), "%.3f", n == 0 ? 0.0 :
+			 Max(0.0, (double) (GetCurrentTransactionStartTimestamp() - first) / USECS_PER_SEC));
+	*seconds = DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
 /* Set behind the cdc.consumers view: the consumers the caller may use. */
 Datum
 cdc_consumer_info(PG_FUNCTION_ARGS)
@@ -159,11 +190,7 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 	if (SPI_execute_with_args(
 							  "SELECT c.name, c.owner, c.entities, c.exclude_entities, c.operations, "
 							  "c.checkpoint_lsn, c.checkpoint_seq, c.checkpoint_at, "
-							  "(SELECT pg_catalog.count(*) FROM cdc.log l "
-							  " WHERE (l.commit_lsn, l.seq) OPERATOR(pg_catalog.>) (c.checkpoint_lsn, c.checkpoint_seq)), "
-							  "coalesce((SELECT EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) l.\"timestamp\") "
-							  " FROM cdc.log l WHERE (l.commit_lsn, l.seq) OPERATOR(pg_catalog.>) (c.checkpoint_lsn, c.checkpoint_seq) "
-							  " ORDER BY l.commit_lsn, l.seq LIMIT 1), 0)::numeric(20, 3), "
+							  "NULL::bigint, NULL::numeric, "
 							  "greatest(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), c.checkpoint_lsn), 0)::bigint, "
 							  "(SELECT pg_catalog.count(DISTINCT k.pid) FROM pg_catalog.pg_locks k "
 							  " WHERE k.locktype OPERATOR(pg_catalog.=) 'advisory' AND k.granted "
@@ -200,6 +227,12 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 			CdcTextArrayToList(DatumGetArrayTypeP(values[3]), "exclude_entities");
 		f->operations = nulls[4] ? CDC_OP_ALL :
 			CdcOperationArrayToMask(DatumGetArrayTypeP(values[4]), "operations", &messages);
+		if (nulls[4])
+			messages = false;
+		consumer_lag(DatumGetObjectId(values[1]), list_make1(f), messages,
+					 DatumGetLSN(values[5]), DatumGetInt32(values[6]),
+					 &values[8], &values[9]);
+		nulls[8] = nulls[9] = false;
 		/* a consumer of messages only is withheld no table */
 		withheld = f->operations == 0 ? NIL :
 			CdcWithheldTables(DatumGetObjectId(values[1]), list_make1(f),

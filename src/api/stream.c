@@ -44,6 +44,7 @@ PG_FUNCTION_INFO_V1(cdc_consume);
 
 static SPIPlanPtr read_plan = NULL;
 static SPIPlanPtr oldest_plan = NULL;
+static SPIPlanPtr count_plan = NULL;
 
 #define MAX_LSN ((XLogRecPtr) PG_UINT64_MAX)
 
@@ -89,6 +90,8 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 					r->ev[i] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(r->ev[i])));
 			tuplestore_putvalues(scan->store, scan->desc, r->ev, r->en);
 		}
+		if (scan->returned == 0)
+			scan->first_ts = DatumGetTimestampTz(lv[CDC_LOG_TIMESTAMP]);
 		scan->returned++;
 		scan->last_lsn = scan->end_lsn;
 		scan->last_seq = scan->end_seq;
@@ -186,6 +189,75 @@ CdcLogScanRun(CdcLogScan *scan)
 	MemoryContextDelete(r.rowcxt);
 }
 
+/*
+ * How many log rows after (after_lsn, after_seq) rf's role receives, and
+ * the commit time of the oldest of them (*first_ts, when *count > 0): the
+ * lag of a consumer or group as its owner sees it (cdc.consumers,
+ * cdc.groups), so that it says nothing about tables the owner may not
+ * read.  Decided once per (table, entity name, operation): the log is
+ * grouped by them in one statement, so the cost is that of a count(*) over
+ * the range, not of reading each row through the filter.  Inside CdcPriv.
+ */
+void
+CdcLogCountReceived(CdcReadFilter *rf, XLogRecPtr after_lsn, int32 after_seq,
+					int64 *count, TimestampTz *first_ts)
+{
+	Oid			argtypes[2] = {PG_LSNOID, INT4OID};
+	Datum		args[2] = {LSNGetDatum(after_lsn), Int32GetDatum(after_seq)};
+	SPIPlanPtr	plan;
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "cdc_ext lag",
+												 ALLOCSET_DEFAULT_SIZES);
+
+	plan = CdcPreparePlan(&count_plan,
+						  "SELECT relid, entity, operation, pg_catalog.count(*), pg_catalog.min(\"timestamp\") "
+						  "FROM cdc.log "
+						  "WHERE (commit_lsn, seq) OPERATOR(pg_catalog.>) ($1, $2) "
+						  "AND chunk OPERATOR(pg_catalog.>=) (SELECT coalesce(pg_catalog.max(chunk), -2147483648) "
+						  "FROM cdc.log_chunk WHERE first_commit_lsn OPERATOR(pg_catalog.<) $1) "
+						  "GROUP BY relid, entity, operation",
+						  2, argtypes, 0);
+	if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "cdc_ext: counting the change log failed");
+	*count = 0;
+	*first_ts = 0;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Datum		lv[CDC_LOG_NCOLUMNS] = {0};
+		bool		ln[CDC_LOG_NCOLUMNS];
+		Datum		ev[CDC_ENTRY_NCOLUMNS];
+		bool		en[CDC_ENTRY_NCOLUMNS];
+		bool		isnull;
+		bool		passes;
+		MemoryContext old;
+
+		/* a log row of that table, name and operation, without its values */
+		for (int c = 0; c < CDC_LOG_NCOLUMNS; c++)
+			ln[c] = true;
+		lv[CDC_LOG_COMMIT_LSN] = LSNGetDatum(after_lsn);
+		ln[CDC_LOG_COMMIT_LSN] = false;
+		lv[CDC_LOG_SEQ] = Int32GetDatum(after_seq);
+		ln[CDC_LOG_SEQ] = false;
+		lv[CDC_LOG_RELID] = SPI_getbinval(tup, desc, 1, &ln[CDC_LOG_RELID]);
+		lv[CDC_LOG_ENTITY] = SPI_getbinval(tup, desc, 2, &ln[CDC_LOG_ENTITY]);
+		lv[CDC_LOG_OPERATION] = SPI_getbinval(tup, desc, 3, &ln[CDC_LOG_OPERATION]);
+		old = MemoryContextSwitchTo(rowcxt);
+		passes = CdcReadFilterApply(rf, lv, ln, ev, en);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+		if (passes)
+		{
+			TimestampTz ts = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+
+			if (*count == 0 || ts < *first_ts)
+				*first_ts = ts;
+			*count += DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		}
+	}
+	MemoryContextDelete(rowcxt);
+}
+
 /* The log's horizon, as committed now (inside CdcPriv). */
 XLogRecPtr
 CdcLogOldestLsn(void)
@@ -267,7 +339,8 @@ timeout_arg(FunctionCallInfo fcinfo, int argno)
 static int32
 batch_size_arg(FunctionCallInfo fcinfo, int argno)
 {
-	if (PG_ARGISNULL(argno) || PG_GETARG_INT32(argno) < 1)
+	CdcRequireArg(fcinfo, argno, "batch_size", "batch_size is the most rows one call returns.");
+	if (PG_GETARG_INT32(argno) < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be at least 1"),

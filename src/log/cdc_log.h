@@ -68,6 +68,8 @@ extern void CdcCaptureInForce(List **entities, List **exclude, TimestampTz *sinc
 /* worker.c: shared memory, launcher and writer */
 extern void CdcLogShmemRequest(void);	/* from _PG_init, under preload */
 extern void CdcLogRegisterLauncher(void);	/* from _PG_init, under preload */
+/* dropdb.c: DROP DATABASE ... WITH (FORCE) stops the writer (under preload) */
+extern void CdcLogInstallDropdbHook(void);
 extern bool CdcLogShmemAvailable(void);
 
 /*

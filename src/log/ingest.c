@@ -101,6 +101,13 @@ struct IngestSink
 	XLogRecPtr	capture_lsn;	/* commit of the set_capture() that made it */
 	TimestampTz capture_at;
 	bool		capture_changed;	/* this cycle: record it with the position */
+	/* table shapes (cdc.log_shape): see shape_note() */
+	MemoryContext shape_cxt;	/* the known shapes, as long as the sink */
+	HTAB	   *shapes;			/* relid -> LoggedShape */
+	MemoryContext pending_cxt;	/* shapes to record this cycle */
+	List	   *pending;		/* of PendingShape * */
+	bool		shapes_unconfirmed; /* recorded by a cycle not known committed */
+	bool		record_shapes;	/* cdc.log_shape exists (not before the 1.2 update) */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -627,6 +634,193 @@ confirm_slot(XLogRecPtr lsn, XLogRecPtr durable)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Table shapes                                                           */
+
+/*
+ * cdc.log_shape records, for each logged table, its columns (attnum, name)
+ * and key columns as of its changes, so that read-time column privileges
+ * (src/api/privileges.c) follow a column's identity and not its name: a
+ * column dropped and added again under the same name is another column.
+ * The decoder hands each row change with its relation entry, built from
+ * the catalog as of the change; when its version differs from the last
+ * one this sink saw for the table and its columns differ too, the shape is
+ * recorded at the change's position, in the cycle's transaction, unless the
+ * last recorded shape is the same (a new writer sees each table once
+ * more).  What this sink knows is forgotten when a cycle that recorded
+ * shapes is not known to have committed.
+ */
+typedef struct LoggedShape
+{
+	Oid			relid;			/* hash key */
+	uint64		version;		/* CdcRelEntry.version last compared */
+	int			ncols;			/* -1: unknown */
+	int16	   *attnums;
+	char	  **names;
+	int			nkey;
+	int16	   *key;
+} LoggedShape;
+
+typedef struct PendingShape
+{
+	Oid			relid;
+	XLogRecPtr	commit_lsn;
+	int32		seq;
+	Datum		attnums;		/* smallint[] */
+	Datum		names;			/* text[] */
+	Datum		key;			/* smallint[] */
+} PendingShape;
+
+static bool
+shape_equals(const LoggedShape *ls, const CdcRelEntry *re)
+{
+	if (ls->ncols != re->ncols || ls->nkey != re->nkeys)
+		return false;
+	for (int i = 0; i < re->ncols; i++)
+		if (ls->attnums[i] != re->cols[i].attnum || strcmp(ls->names[i], re->cols[i].name) != 0)
+			return false;
+	for (int i = 0; i < re->nkeys; i++)
+		if (ls->key[i] != re->cols[re->keys[i]].attnum)
+			return false;
+	return true;
+}
+
+static Datum
+int2_array(const int16 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int16GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, INT2OID, 2, true, TYPALIGN_SHORT));
+}
+
+/* Called for every row change the sink logs: queue its shape if new. */
+static void
+shape_note(IngestSink *s, const CdcChange *c)
+{
+	const CdcRelEntry *re = c->rel;
+	LoggedShape *ls;
+	bool		found;
+	MemoryContext old;
+	PendingShape *ps;
+	Datum	   *names;
+
+	if (re == NULL || !s->record_shapes)
+		return;
+	if (s->shapes == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(LoggedShape);
+		ctl.hcxt = s->shape_cxt;
+		s->shapes = hash_create("cdc_ext logged shapes", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	ls = hash_search(s->shapes, &c->relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		ls->version = 0;
+		ls->ncols = -1;
+		ls->attnums = NULL;
+		ls->names = NULL;
+		ls->key = NULL;
+	}
+	if (found && ls->version == re->version)
+		return;
+	ls->version = re->version;
+	if (ls->ncols >= 0 && shape_equals(ls, re))
+		return;
+
+	/* a new shape: remember it, and queue it for this cycle's transaction */
+	old = MemoryContextSwitchTo(s->shape_cxt);
+	if (ls->ncols >= 0)
+	{
+		for (int i = 0; i < ls->ncols; i++)
+			pfree(ls->names[i]);
+		pfree(ls->attnums);
+		pfree(ls->names);
+		pfree(ls->key);
+	}
+	ls->ncols = re->ncols;
+	ls->nkey = re->nkeys;
+	ls->attnums = palloc(sizeof(int16) * Max(re->ncols, 1));
+	ls->names = palloc(sizeof(char *) * Max(re->ncols, 1));
+	ls->key = palloc(sizeof(int16) * Max(re->nkeys, 1));
+	for (int i = 0; i < re->ncols; i++)
+	{
+		ls->attnums[i] = re->cols[i].attnum;
+		ls->names[i] = pstrdup(re->cols[i].name);
+	}
+	for (int i = 0; i < re->nkeys; i++)
+		ls->key[i] = re->cols[re->keys[i]].attnum;
+
+	MemoryContextSwitchTo(s->pending_cxt);
+	ps = palloc(sizeof(PendingShape));
+	ps->relid = c->relid;
+	ps->commit_lsn = c->commit_lsn;
+	ps->seq = c->seq;
+	ps->attnums = int2_array(ls->attnums, ls->ncols);
+	names = palloc(sizeof(Datum) * Max(ls->ncols, 1));
+	for (int i = 0; i < ls->ncols; i++)
+		names[i] = CStringGetTextDatum(ls->names[i]);
+	ps->names = PointerGetDatum(construct_array(names, ls->ncols, TEXTOID, -1, false, TYPALIGN_INT));
+	ps->key = int2_array(ls->key, ls->nkey);
+	s->pending = lappend(s->pending, ps);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Record the cycle's new shapes (inside the owner's SPI session, in the
+ * transaction that logs the rows), each unless the shape recorded last
+ * before it is the same.
+ */
+static void
+shapes_flush(IngestSink *s)
+{
+	ListCell   *lc;
+	Oid			t[6] = {OIDOID, PG_LSNOID, INT4OID, INT2ARRAYOID, TEXTARRAYOID, INT2ARRAYOID};
+
+	foreach(lc, s->pending)
+	{
+		PendingShape *ps = lfirst(lc);
+		Datum		a[6] = {ObjectIdGetDatum(ps->relid), LSNGetDatum(ps->commit_lsn),
+		Int32GetDatum(ps->seq), ps->attnums, ps->names, ps->key};
+
+		if (SPI_execute_with_args("INSERT INTO cdc.log_shape (relid, commit_lsn, seq, attnums, names, key) "
+								  "SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS ("
+								  " SELECT FROM (SELECT l.attnums, l.names, l.key FROM cdc.log_shape l "
+								  "  WHERE l.relid OPERATOR(pg_catalog.=) $1 "
+								  "  AND (l.commit_lsn, l.seq) OPERATOR(pg_catalog.<=) ($2, $3) "
+								  "  ORDER BY l.commit_lsn DESC, l.seq DESC LIMIT 1) l "
+								  " WHERE l.attnums OPERATOR(pg_catalog.=) $4 AND l.names OPERATOR(pg_catalog.=) $5 "
+								  " AND l.key OPERATOR(pg_catalog.=) $6) "
+								  "ON CONFLICT DO NOTHING",
+								  6, t, a, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "cdc_ext: recording the shape of table %u failed", ps->relid);
+	}
+	if (s->pending != NIL)
+		s->shapes_unconfirmed = true;
+	s->pending = NIL;
+	MemoryContextReset(s->pending_cxt);
+}
+
+/* At a cycle's start: forget shapes a failed cycle may not have recorded. */
+static void
+shapes_cycle_start(IngestSink *s)
+{
+	s->pending = NIL;
+	MemoryContextReset(s->pending_cxt);
+	if (s->shapes_unconfirmed && s->shapes != NULL)
+	{
+		hash_destroy(s->shapes);
+		s->shapes = NULL;
+	}
+	s->shapes_unconfirmed = false;
+}
+
+/* ---------------------------------------------------------------------- */
 /* The sink                                                               */
 
 static void
@@ -680,6 +874,7 @@ ingest_emit(CdcSink *base, const CdcChange *c)
 		v[CDC_LOG_FALLBACK] = PointerGetDatum(strlist_to_textarray(c->fallback));
 
 	tuplestore_putvalues(s->store, s->desc, v, n);
+	shape_note(s, c);
 	if (s->rows++ == 0)
 	{
 		s->first_commit_lsn = c->commit_lsn;
@@ -865,6 +1060,10 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 	old = MemoryContextSwitchTo(ing->cxt);
 	s = ing->sink = palloc0(sizeof(IngestSink));
 	f = palloc0(sizeof(CdcFilter));
+	s->shape_cxt = AllocSetContextCreate(ing->cxt, "cdc_ext logged shapes",
+										 ALLOCSET_SMALL_SIZES);
+	s->pending_cxt = AllocSetContextCreate(ing->cxt, "cdc_ext pending shapes",
+										   ALLOCSET_SMALL_SIZES);
 	MemoryContextSwitchTo(old);
 
 	if (writer)
@@ -916,6 +1115,7 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 	s->desc = CreateTupleDescCopy(RelationGetDescr(logrel));
 	table_close(logrel, AccessShareLock);
 	lookup_operation_oids(s);
+	s->record_shapes = OidIsValid(get_relname_relid("log_shape", get_namespace_oid("cdc", false)));
 	MemoryContextSwitchTo(old);
 	ing->extension = get_extension_oid("cdc_ext", false);
 
@@ -1095,6 +1295,7 @@ CdcIngestCycle(CdcIngest *ing)
 	s->base.after_seq = st.logged_seq;
 	s->chunk = st.current_chunk;
 	s->rows = 0;
+	shapes_cycle_start(s);
 	s->store = tuplestore_begin_heap(false, false, CDC_BUFFER_KB);
 
 	/*
@@ -1147,6 +1348,7 @@ CdcIngestCycle(CdcIngest *ing)
 		Datum		a[8];
 
 		insert_rows(s, CdcLogChunkRelid(s->chunk, false));
+		shapes_flush(s);
 		a[0] = LSNGetDatum(s->last_commit_lsn);
 		a[1] = Int32GetDatum(s->last_seq);
 		a[2] = LSNGetDatum(processed);
@@ -1214,6 +1416,8 @@ CdcIngestAfterCommit(CdcIngest *ing)
 {
 	if (MyReplicationSlot != NULL && ing->confirmable > MyReplicationSlot->data.confirmed_flush)
 		confirm_slot(ing->confirmable, XactLastCommitEnd);
+	if (ing->sink != NULL)
+		ing->sink->shapes_unconfirmed = false;
 }
 
 void

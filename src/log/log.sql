@@ -61,6 +61,27 @@ CREATE TABLE cdc.log_chunk (
 );
 REVOKE ALL ON cdc.log_chunk FROM PUBLIC;
 
+-- The columns of a logged table as its changes were made: a row each time
+-- the writer logs a change of relid whose shape differs from the last one
+-- recorded (first logged change, ADD/DROP/RENAME COLUMN, a new key).  A
+-- change follows the last shape at or before its (commit_lsn, seq).  Read
+-- privileges follow a column's identity (attnum), not its name: a column
+-- dropped and re-created under the same name is another column, and a grant
+-- on the new one never reveals the old one's values.  key: the attnums of
+-- the entity_id columns (empty: none).
+CREATE TABLE cdc.log_shape (
+	relid			oid NOT NULL,
+	commit_lsn		pg_lsn NOT NULL,
+	seq				integer NOT NULL,
+	attnums			smallint[] NOT NULL,
+	names			text[] NOT NULL,
+	key				smallint[] NOT NULL,
+	PRIMARY KEY (relid, commit_lsn, seq)
+);
+REVOKE ALL ON cdc.log_shape FROM PUBLIC;
+COMMENT ON TABLE cdc.log_shape IS
+	'Columns (attnum, name) and key of logged tables as of their changes, for column privileges at read time (internal)';
+
 -- The log's state is kept in three one-row tables, one per writer of it, so
 -- that nobody ever waits on another's row lock (issue 15 item 2): an
 -- administrator's transaction left open after cdc.set_retention() or
@@ -137,7 +158,11 @@ INSERT INTO cdc.log_settings DEFAULT VALUES;
 -- lock); the partitions wholly behind it are dropped by maintenance.
 CREATE TABLE cdc.log_horizon (
 	id				boolean PRIMARY KEY DEFAULT true CHECK (id),
-	oldest_lsn		pg_lsn NOT NULL DEFAULT '0/0'
+	oldest_lsn		pg_lsn NOT NULL DEFAULT '0/0',
+	-- the commit time of the last change removed from the log (trim,
+	-- retention; NULL: none removed yet): a start at or before it would
+	-- begin with a gap
+	horizon_time	timestamptz
 );
 REVOKE ALL ON cdc.log_horizon FROM PUBLIC;
 INSERT INTO cdc.log_horizon DEFAULT VALUES;
@@ -154,7 +179,8 @@ SELECT w.id, w.slot_name, w.logged_commit_lsn, w.logged_seq, w.confirmed_lsn,
 	   (SELECT s.chunk_max_age FROM cdc.log_settings s) AS chunk_max_age,
 	   (SELECT s.chunk_max_bytes FROM cdc.log_settings s) AS chunk_max_bytes,
 	   w.migrate_slots, w.ingested_at, w.capture_lsn, w.capture_at,
-	   w.lost_from, w.lost_to, w.lost_reason, w.lost_at, w.confirm_rule, w.created_at
+	   w.lost_from, w.lost_to, w.lost_reason, w.lost_at, w.confirm_rule, w.created_at,
+	   (SELECT h.horizon_time FROM cdc.log_horizon h) AS horizon_time
 FROM cdc.log_writer w;
 REVOKE ALL ON cdc.log_state FROM PUBLIC;
 COMMENT ON VIEW cdc.log_state IS
@@ -211,7 +237,7 @@ CREATE FUNCTION cdc.trim(before_lsn pg_lsn)
 RETURNS TABLE (partitions_dropped integer, freed_bytes bigint,
 			   oldest_lsn pg_lsn, consumers_with_gap integer)
 AS 'MODULE_PATHNAME', 'cdc_trim'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.trim(pg_lsn) IS
 	'Administration: drop the log of transactions that committed before before_lsn (its partitions are dropped by the log writer); consumers that had not read a change of it they may see get a gap';
 

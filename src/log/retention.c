@@ -126,12 +126,50 @@ try_lock_chunks(void)
 				 errmsg("another maintenance of cdc.log is running")));
 }
 
+/*
+ * Give table cdc.<relname>, just created by the extension's owner, the ACL
+ * the install script gives its tables: the owner's privileges and nothing
+ * else.  CREATE TABLE applies the owner's default privileges (ALTER
+ * DEFAULT PRIVILEGES FOR ROLE <owner> GRANT SELECT ON TABLES TO ...), which
+ * would let a role read every change through the new partition directly,
+ * past every read-time rule; those grants (made by the owner, like every
+ * default privilege) are revoked here, before the table joins the
+ * extension (so that pg_init_privs records the reset ACL).  Its indexes
+ * have no ACL.
+ */
+static void
+reset_acl(const char *relname)
+{
+	char	   *qname = quote_qualified_identifier("cdc", relname);
+	List	   *revokes = NIL;
+	ListCell   *lc;
+	Oid			t[1] = {TEXTOID};
+	Datum		a[1] = {CStringGetTextDatum(qname)};
+
+	spi_exec(psprintf("REVOKE ALL ON %s FROM PUBLIC", qname), SPI_OK_UTILITY);
+	if (SPI_execute_with_args("SELECT DISTINCT pg_catalog.quote_ident(r.rolname) "
+							  "FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) x, pg_catalog.pg_roles r "
+							  "WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+							  "AND r.oid OPERATOR(pg_catalog.=) x.grantee "
+							  "AND x.grantee OPERATOR(pg_catalog.<>) c.relowner",
+							  1, t, a, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "cdc_ext: reading the ACL of %s failed", qname);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		revokes = lappend(revokes, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	foreach(lc, revokes)
+		spi_exec(psprintf("REVOKE ALL ON %s FROM %s CASCADE", qname, (char *) lfirst(lc)),
+				 SPI_OK_UTILITY);
+	/* default privileges may have taken some of the owner's own */
+	spi_exec(psprintf("GRANT ALL ON %s TO CURRENT_USER", qname), SPI_OK_UTILITY);
+}
+
 /* Create partition "chunk" of cdc.log (as a member of the extension). */
 static void
 create_chunk(int32 chunk)
 {
 	spi_exec(psprintf("CREATE TABLE cdc.log_%d PARTITION OF cdc.log FOR VALUES FROM (%d) TO (%d)",
 					  chunk, chunk, chunk + 1), SPI_OK_UTILITY);
+	reset_acl(psprintf("log_%d", chunk));
 	spi_exec(psprintf("ALTER EXTENSION cdc_ext ADD TABLE cdc.log_%d", chunk), SPI_OK_UTILITY);
 	spi_exec(psprintf("INSERT INTO cdc.log_chunk (chunk, relname) VALUES (%d, 'log_%d')",
 					  chunk, chunk), SPI_OK_INSERT);
@@ -341,7 +379,12 @@ drop_chunks(void *arg)
 		Datum		a[1] = {LSNGetDatum(horizon)};
 
 		plan->gaps = CdcLogRunHorizonHooks(st.oldest_lsn, horizon, plan->reason);
-		if (SPI_execute_with_args(psprintf("UPDATE %s SET oldest_lsn = $1", CdcLogHorizonTable()),
+		/* horizon_time: the last removed change's commit time (a backward index probe) */
+		if (SPI_execute_with_args(psprintf("UPDATE %s SET oldest_lsn = $1, horizon_time = "
+										   "coalesce((SELECT l.\"timestamp\" FROM cdc.log l "
+										   "  WHERE l.commit_lsn OPERATOR(pg_catalog.<) $1 "
+										   "  ORDER BY l.commit_lsn DESC, l.seq DESC LIMIT 1), horizon_time)",
+										   CdcLogHorizonTable()),
 								  1, t, a, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "cdc_ext: moving the log's horizon failed");
 		plan->oldest = horizon;
@@ -433,6 +476,12 @@ cdc_trim(PG_FUNCTION_ARGS)
 	CdcCheckInstalledVersion(fcinfo, 1);
 	CdcRequireAdmin("cdc.trim()");
 	CdcRequireSettings();
+	/* not STRICT: trim(NULL) is an error, not an empty result */
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"before_lsn\" must not be null"),
+				 errhint("For example: SELECT * FROM cdc.trim(cdc.current_lsn());")));
 	before = PG_GETARG_LSN(0);
 	if (XLogRecPtrIsInvalid(before))
 		ereport(ERROR,

@@ -136,6 +136,7 @@ typedef struct CdcRelEntry
 {
 	Oid			relid;			/* hash key */
 	bool		valid;
+	uint64		version;		/* new at every (re)build: its columns may differ */
 	uint8		operations;		/* CDC_OP_* that pass every filter; 0 = skip */
 	char	   *entity;			/* schema.table, quoted as PostgreSQL would */
 	char	   *entity_json;	/* the same as a JSON string, with quotes */
@@ -254,6 +255,7 @@ typedef struct CdcChange
 	Datum		new_data;
 	List	   *unchanged_toast;	/* of char * */
 	List	   *fallback;		/* of char *: columns given as JSON text (DESIGN §10) */
+	const CdcRelEntry *rel;		/* columns and key as of the change (row changes) */
 } CdcChange;
 
 typedef struct CdcSink CdcSink;

@@ -312,6 +312,7 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 		c.commit_time = CdcTxnCommitTime(txn);
 		c.relid = re->relid;
 		c.entity = re->entity;
+		c.rel = re;
 		c.op = op;
 		c.unchanged_toast = toast;
 		st->sink->emit(st->sink, &c);

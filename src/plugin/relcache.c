@@ -51,6 +51,8 @@ static MemoryContext rel_cache_cxt = NULL;
 static bool callbacks_registered = false;
 /* how many valid entries have a composite column (see the relcache callback) */
 static int	composite_entries = 0;
+/* CdcRelEntry.version: a sink that keeps per-relation state compares it */
+static uint64 entry_versions = 0;
 
 /* Flag entries invalid: all of them, or those with a cast, or a composite. */
 #define INVAL_ALL		0
@@ -336,6 +338,7 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts, Oid acl_role)
 		pg_class_aclcheck(RelationGetRelid(rel), acl_role, ACL_SELECT) != ACLCHECK_OK)
 		re->operations = 0;
 
+	re->version = ++entry_versions;
 	re->natts = desc->natts;
 	re->replident_full = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
 	re->ncols = 0;
