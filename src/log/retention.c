@@ -510,8 +510,12 @@ cdc_trim(PG_FUNCTION_ARGS)
 		Datum		a[1] = {LSNGetDatum(horizon)};
 
 		gaps = CdcLogRunHorizonHooks(old_oldest, horizon, "trimmed by cdc.trim()");
-		if (SPI_execute_with_args("UPDATE cdc.log_horizon SET oldest_lsn = $1", 1, t, a, NULL,
-								  false, 0) != SPI_OK_UPDATE)
+		/* horizon_time: the last removed change's commit time (a backward index probe) */
+		if (SPI_execute_with_args("UPDATE cdc.log_horizon SET oldest_lsn = $1, horizon_time = "
+								  "coalesce((SELECT l.\"timestamp\" FROM cdc.log l "
+								  "  WHERE l.commit_lsn OPERATOR(pg_catalog.<) $1 "
+								  "  ORDER BY l.commit_lsn DESC, l.seq DESC LIMIT 1), horizon_time)",
+								  1, t, a, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "cdc_ext: moving the log's horizon failed");
 	}
 
