@@ -123,6 +123,23 @@
 #endif
 
 /*
+ * Is role the owner of database db?  16 made the per-catalog owner checks
+ * one object_ownercheck.
+ */
+#if PG_VERSION_NUM >= 160000
+#define CdcDatabaseOwnercheck(db, role) object_ownercheck(DatabaseRelationId, (db), (role))
+#else
+#define CdcDatabaseOwnercheck(db, role) pg_database_ownercheck((db), (role))
+#endif
+
+/* May role use schema nsp?  (16: object_aclcheck for every catalog) */
+#if PG_VERSION_NUM >= 160000
+#define CdcNamespaceAclcheck(nsp, role, mode) object_aclcheck(NamespaceRelationId, (nsp), (role), (mode))
+#else
+#define CdcNamespaceAclcheck(nsp, role, mode) pg_namespace_aclcheck((nsp), (role), (mode))
+#endif
+
+/*
  * A logical message from C: 17 added whether to flush it at once (the
  * capture setting's message is transactional: its commit flushes it).
  */

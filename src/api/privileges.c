@@ -287,7 +287,7 @@ compute_access(CdcReadFilter *rf, RelRule *rule)
 		return;
 	}
 	/* as a direct SELECT: the schema's USAGE first (pg_read_all_data has it) */
-	if (pg_namespace_aclcheck(get_rel_namespace(relid), rf->role, ACL_USAGE) != ACLCHECK_OK)
+	if (CdcNamespaceAclcheck(get_rel_namespace(relid), rf->role, ACL_USAGE) != ACLCHECK_OK)
 	{
 		rule->access = REL_SCHEMA;
 		return;

@@ -33,6 +33,7 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 
+#include "compat.h"
 #include "cdc_log.h"
 
 /* how long DROP DATABASE ... WITH (FORCE) waits for the writer to let go */
@@ -106,7 +107,7 @@ stop_writer_for_dropdb(DropdbStmt *stmt, bool top_level)
 		return;					/* dropdb says what is wrong */
 	dboid = get_database_oid(stmt->dbname, true);
 	if (!OidIsValid(dboid) || dboid == MyDatabaseId ||
-		!pg_database_ownercheck(dboid, GetUserId()))
+		!CdcDatabaseOwnercheck(dboid, GetUserId()))
 		return;
 
 	/* as dropdb will: from now on nobody connects to it, a new writer neither */
