@@ -74,7 +74,12 @@ like($err, qr/permission denied for table/, "mallory cannot read $part directly"
 ($ret, $out, $err) = $node->psql('acl', "SET ROLE mallory; SELECT count(*) FROM cdc.log");
 like($err, qr/permission denied for table log/, 'nor cdc.log');
 ($ret, $out, $err) = $node->psql('acl', "SET ROLE mallory; SELECT count(*) FROM cdc.log_state");
-like($err, qr/permission denied for table log_state/, 'nor cdc.log_state');
+like($err, qr/permission denied for view log_state/, 'nor cdc.log_state');
+for my $t ('log_writer', 'log_settings', 'log_horizon', 'log_shape')
+{
+	($ret, $out, $err) = $node->psql('acl', "SET ROLE mallory; SELECT count(*) FROM cdc.$t");
+	like($err, qr/permission denied for table $t/, "nor cdc.$t");
+}
 # pg_dump's view: the partitions' initial privileges are the owner's only
 is($node->safe_psql('acl', q{
 	SELECT count(*) FROM pg_init_privs i, aclexplode(i.initprivs) a
