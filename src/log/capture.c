@@ -174,12 +174,6 @@ static List *
 text_array_list(HeapTuple tup, TupleDesc desc, const char *column)
 {
 	AttrNumber	att = InvalidAttrNumber;
-	bool		isnull;
-	Datum		d;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	List	   *result = NIL;
 
 	for (int i = 0; i < desc->natts; i++)
 		if (!TupleDescAttr(desc, i)->attisdropped &&
@@ -187,15 +181,7 @@ text_array_list(HeapTuple tup, TupleDesc desc, const char *column)
 			att = i + 1;
 	if (att == InvalidAttrNumber)
 		elog(ERROR, "cdc_ext: cdc.log_settings has no column %s", column);
-	d = heap_getattr(tup, att, desc, &isnull);
-	if (isnull)
-		return NIL;
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-		if (!nulls[i])
-			result = lappend(result, TextDatumGetCString(elems[i]));
-	return result;
+	return CdcSpiTextList(tup, desc, att);
 }
 
 /*

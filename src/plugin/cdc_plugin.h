@@ -212,6 +212,7 @@ extern void CdcSessionUnpin(int nestlevel);
 
 extern void CdcClassifyReset(void);
 extern void CdcRelCacheSweep(void);
+extern ErrorData *CdcRunCaught(void (*fn) (void *), void *arg);
 extern text *CdcCastToJson(const CdcType *type, Datum value);
 extern void CdcAppendValue(StringInfo out, const CdcType *type, Datum value,
 						   bool numeric_as_string);

@@ -151,28 +151,32 @@ trusted_json_cast(Oid typid)
  * are rare (types not built in, with a superuser's cast to json), so the
  * subtransaction per value costs nothing elsewhere.
  */
-text *
-CdcCastToJson(const CdcType *type, Datum value)
+/*
+ * Run fn(arg) in a subtransaction, in the caller's memory context: NULL
+ * when it returned, else the error it raised (copied; the subtransaction
+ * rolled back, the error state flushed).  A cancel or shutdown is raised
+ * again.  For conversions that run code cdc_ext does not control, or that
+ * may pass jsonb's limits, which must never stop the log (their callers
+ * then write the fallback form).
+ */
+ErrorData *
+CdcRunCaught(void (*fn) (void *), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	text	   *volatile result = NULL;
+	ErrorData  *volatile edata = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		Datum		d = FunctionCall1((FmgrInfo *) &type->func, value);
-
-		result = DatumGetTextPP(d);
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -182,16 +186,41 @@ CdcCastToJson(const CdcType *type, Datum value)
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
 			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
 			ReThrowError(edata);
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("cdc_ext: the cast of type %s to json failed: %s",
-						format_type_be(type->typid), edata->message),
-				 errdetail("The value is written as its text, and its column is named in the change's fallback list.")));
-		FreeErrorData(edata);
-		result = NULL;
 	}
 	PG_END_TRY();
-	return result;
+	return edata;
+}
+
+typedef struct CastCall
+{
+	const CdcType *type;
+	Datum		value;
+	text	   *result;
+} CastCall;
+
+static void
+cast_call(void *arg)
+{
+	CastCall   *c = arg;
+
+	c->result = DatumGetTextPP(FunctionCall1((FmgrInfo *) &c->type->func, c->value));
+}
+
+text *
+CdcCastToJson(const CdcType *type, Datum value)
+{
+	CastCall	call = {type, value, NULL};
+	ErrorData  *edata = CdcRunCaught(cast_call, &call);
+
+	if (edata == NULL)
+		return call.result;
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("cdc_ext: the cast of type %s to json failed: %s",
+					format_type_be(type->typid), edata->message),
+			 errdetail("The value is written as its text, and its column is named in the change's fallback list.")));
+	FreeErrorData(edata);
+	return NULL;
 }
 
 static CdcType *classify_type(Oid typid, MemoryContext cxt);

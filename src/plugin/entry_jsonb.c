@@ -519,6 +519,35 @@ push_column(JsonbParseState **ps, JsonbIteratorToken tok, const CdcColumn *col,
 	(void) pushJsonbValue(ps, tok, &v);
 }
 
+typedef struct AloneCall
+{
+	const CdcType *type;
+	Datum		d;
+	bool		numeric_as_string;
+	JsonbValue *v;
+	Size		room;
+	Size		size;			/* out: what it adds, 0 when it does not fit */
+} AloneCall;
+
+/* large_value's conversion, run by CdcRunCaught. */
+static void
+alone_call(void *arg)
+{
+	AloneCall  *c = arg;
+
+	c->size = 0;
+	if (value_alone(c->type, c->d, c->numeric_as_string, c->v))
+	{
+		Jsonb	   *jb = JsonbValueToJsonb(c->v);
+
+		c->size = VARSIZE(jb) + 16;
+		if (c->size <= c->room)
+			set_binary(c->v, jb);
+		else
+			c->size = 0;
+	}
+}
+
 /*
  * A varlena value whose size bound does not fit in the room the row has
  * left, converted on its own and measured: returns what it adds to the
@@ -534,9 +563,8 @@ large_value(const CdcColumn *col, Datum d, bool numeric_as_string, Size room,
 			JsonbValue *v, List **fallback_columns)
 {
 	const CdcType *type = col->type;
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile Size size = 0;
+	AloneCall	call = {type, d, numeric_as_string, v, room, 0};
+	ErrorData  *edata;
 
 	if (type->enc == CDC_ENC_TEXT || type->enc == CDC_ENC_BYTEA ||
 		type->enc == CDC_ENC_JSONB)
@@ -550,42 +578,13 @@ large_value(const CdcColumn *col, Datum d, bool numeric_as_string, Size room,
 		return value_size_bound(type, raw, numeric_as_string);
 	}
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	edata = CdcRunCaught(alone_call, &call);
+	if (edata != NULL)
 	{
-		if (value_alone(type, d, numeric_as_string, v))
-		{
-			Jsonb	   *jb = JsonbValueToJsonb(v);
-
-			size = VARSIZE(jb) + 16;
-			if (size <= room)
-				set_binary(v, jb);
-			else
-				size = 0;
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			ReThrowError(edata);
 		FreeErrorData(edata);
-		size = 0;
+		return 0;
 	}
-	PG_END_TRY();
-	return size;
+	return call.size;
 }
 
 /*
