@@ -48,8 +48,15 @@ test('SIGKILL the consumer five times while a writer inserts: every row exactly 
 	})();
 	let kills = 0;
 	for (let round = 0; round < 5; round++) {
+		// killed once it has committed a batch (a fixed delay was shorter
+		// than a worker's start on a loaded machine), at a random point after
+		const before = (await sql('SELECT count(*)::int AS n FROM eo_sink')).rows[0].n;
 		const w = run(consumer);
-		await sleep(400 + Math.random() * 600);
+		for (let i = 0; i < 600; i++) {
+			if ((await sql('SELECT count(*)::int AS n FROM eo_sink')).rows[0].n > before) break;
+			await sleep(50);
+		}
+		await sleep(Math.random() * 600);
 		w.child.kill('SIGKILL');
 		const r = await w.done;
 		assert.equal(r.signal, 'SIGKILL', `worker died before it was killed: ${r.out}`);
