@@ -40,6 +40,7 @@ $primary->safe_psql('postgres', q{
 	SELECT pg_create_physical_replication_slot('standby1_slot');
 	CREATE EXTENSION cdc_ext;
 	CREATE TABLE t (client int, n int, PRIMARY KEY (client, n));
+	CREATE TABLE warm (i int);
 	CREATE TABLE consumer_sink (commit_lsn pg_lsn, seq int, client int, n int);
 	CREATE TABLE group_sink (commit_lsn pg_lsn, seq int, client int, n int);
 	SELECT cdc.create_consumer('c1', entities => '{public.t}');
@@ -79,9 +80,21 @@ if ($failover_slots)
 	is($primary->safe_psql('postgres', qq{
 		SELECT failover FROM pg_replication_slots WHERE slot_name = '$slot'}),
 		't', 'the writer\'s slot is a failover slot');
-	is(poll_for($standby, 'postgres', qq{
-		SELECT synced AND NOT temporary FROM pg_replication_slots WHERE slot_name = '$slot'}, 't', 1200),
-		't', 'the standby has a synchronized copy of the writer\'s slot');
+	# the standby copies the slot once the slot's catalog horizon has
+	# passed the one the standby can guarantee (PostgreSQL: "could not
+	# synchronize replication slot ... could lead to data loss"): the slot
+	# moves when the writer confirms what it logged, so a trickle of
+	# changes to a captured table (16 MB of WAL without any would do too)
+	my $synced = '';
+	for (my $i = 0; $i < 600 && $synced ne 't'; $i++)
+	{
+		$primary->safe_psql('postgres', "INSERT INTO warm VALUES ($i)");
+		$synced = $standby->safe_psql('postgres', qq{
+			SELECT coalesce(bool_and(synced AND NOT temporary), false)
+			FROM pg_replication_slots WHERE slot_name = '$slot'});
+		usleep(500_000) if $synced ne 't';
+	}
+	is($synced, 't', 'the standby has a synchronized copy of the writer\'s slot');
 }
 
 # two clients, one row per transaction, each printing what was acknowledged
