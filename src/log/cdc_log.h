@@ -1,8 +1,9 @@
 /*
  * cdc_log.h
- *		The change log (src/log/): the launcher and per-database log writer
- *		(worker.c), exactly-once ingest of decoded changes into cdc.log
- *		(ingest.c), partitions, retention and trim (retention.c).
+ *		The change log (src/log/): the launcher (launcher.c) and the log writer
+ *		of each database (writer.c), exactly-once ingest of decoded changes
+ *		into cdc.log (ingest.c, sink.c, slot.c), partitions, retention and
+ *		trim (retention.c); log_internal.h draws how these files layer.
  *
  * What the API (src/api/) may rely on:
  * - cdc.log holds ChangeEntries in (commit_lsn, seq) order; rows become
@@ -54,7 +55,7 @@ typedef enum CdcLogColumn
  */
 extern void CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs);
 
-/* ingest.c: a text[] column of an SPI result row as a List of C strings */
+/* base.c: a text[] column of an SPI result row as a List of C strings */
 extern List *CdcSpiTextList(HeapTuple tup, TupleDesc desc, int col);
 
 /*
@@ -65,7 +66,7 @@ extern List *CdcSpiTextList(HeapTuple tup, TupleDesc desc, int col);
  */
 extern void CdcCaptureInForce(List **entities, List **exclude, TimestampTz *since);
 
-/* worker.c: shared memory, launcher and writer */
+/* shmem.c and launcher.c: shared memory, launcher and writer */
 extern void CdcLogShmemRequest(void);	/* from _PG_init, under preload */
 extern void CdcLogRegisterLauncher(void);	/* from _PG_init, under preload */
 /* dropdb.c: DROP DATABASE ... WITH (FORCE) stops the writer (under preload) */
@@ -105,7 +106,7 @@ typedef int (*CdcHorizonHook) (XLogRecPtr old_oldest, XLogRecPtr new_oldest,
 extern void CdcLogSetHorizonHook(CdcHorizonHook hook);
 
 /*
- * ingest.c: a range of WAL whose changes could not be logged (the writer's
+ * slot.c: a range of WAL whose changes could not be logged (the writer's
  * slot was invalidated, moved or dropped by someone else, or the log
  * started after consumers did).  What it held is unknown, so every consumer
  * and group whose position is before `to` records a gap [from, to) (from

@@ -236,7 +236,7 @@ extern Datum CdcKeyToJsonb(CdcRelEntry *re, const CdcRow *row,
 						   bool *isnull, List **fallback_columns);
 
 /*
- * A typed sink: the log writer (src/log/ingest.c) decodes with the plugin in
+ * A typed sink: the log writer (src/log/sink.c) decodes with the plugin in
  * process and receives each change as parts instead of one JSON line.  The
  * decoder hands it a CdcChange whose datums live in the per-change memory
  * context: the sink copies what it keeps.
