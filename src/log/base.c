@@ -35,36 +35,42 @@
 
 #include "log_internal.h"
 
-/* pg_extension.extversion of extension ext (palloc'd), NULL if gone. */
-static char *
-extension_version(Oid ext)
+/*
+ * The pg_extension row of extension ext: false if there is none; else its
+ * owner and extversion (palloc'd; NULL if null), when asked for.  An index
+ * scan: no SQL runs, so nothing here depends on the caller's search_path.
+ */
+static bool
+extension_row(Oid ext, Oid *owner, char **version)
 {
 	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	char	   *version = NULL;
+	bool		found;
 
 	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(ext));
 	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
 	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
+	found = HeapTupleIsValid(tup);
+	if (found && owner != NULL)
+		*owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	if (found && version != NULL)
 	{
 		bool		isnull;
 		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion,
 									 RelationGetDescr(rel), &isnull);
 
-		if (!isnull)
-			version = TextDatumGetCString(d);
+		*version = isnull ? NULL : TextDatumGetCString(d);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	return version;
+	return found;
 }
 
 /*
- * Is cdc_ext 1.1 here?  Also takes a share lock on the extension for the
+ * Is this library's cdc_ext here (CDC_SQL_VERSION)?  Also takes a share lock on the extension for the
  * rest of the transaction: DROP EXTENSION locks the extension itself before
  * any of its tables, so it then waits for the writer's transaction to end
  * instead of deadlocking with it on the log's tables (the writer takes them
@@ -86,7 +92,8 @@ CdcLogPresent(void)
 	nsp = get_namespace_oid("cdc", true);
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("log_state", nsp)))
 		return CDC_LOG_OLD_VERSION;
-	version = extension_version(ext);
+	if (!extension_row(ext, NULL, &version))
+		return CDC_LOG_ABSENT;
 	if (version == NULL || strcmp(version, CDC_SQL_VERSION) != 0)
 		return CDC_LOG_OLD_VERSION;
 	return CDC_LOG_PRESENT;
@@ -147,39 +154,62 @@ CdcLogHorizonTable(void)
 	return CdcLogSettingsPresent() ? "cdc.log_horizon" : "cdc.log_state";
 }
 
+/*
+ * The owner switch of cdc_ext, the one the log and the API (src/api/) both
+ * use: the SQL they run on the extension's tables (which PUBLIC may not
+ * touch) runs as the extension's owner, with search_path pinned to
+ * pg_catalog, pg_temp, inside an SPI session.  The SQL functions themselves
+ * are not SECURITY DEFINER: they run as their caller, check what the caller
+ * may do, and switch only around these statements.  scope->invoker is the
+ * role that was current (the caller).
+ *
+ * Begin looks the owner up first (by index scan, so that no SQL runs as
+ * the caller; an error if cdc_ext is not installed, before anything has
+ * changed), then opens SPI, pins search_path in a new GUC nest level, and
+ * only then becomes the owner (SECURITY_LOCAL_USERID_CHANGE: SET ROLE and
+ * SET SESSION AUTHORIZATION are refused meanwhile).  End undoes the three
+ * in the reverse order: user and security context, then the GUC nest level,
+ * then SPI.  That order is the one the error path follows: (sub)transaction
+ * abort restores the user id first, then the GUC nest levels
+ * (AtEOXact_GUC), then SPI (AtEOSubXact_SPI), so an error between Begin
+ * and End needs no cleanup here and leaves what End would have left.  And
+ * at no moment does anything run as the owner under the caller's
+ * search_path: the path is pinned before the owner comes and restored only
+ * after the caller is back.  (The log's switch used to close SPI first and
+ * restore the GUC level last, the API's restored the user first: two
+ * orders for one mechanism; this is the API's, which matches abort.)
+ * Pairs must nest: End in the (sub)transaction of its Begin, after the End
+ * of any scope opened inside it.
+ */
 void
 CdcOwnerBegin(CdcOwnerScope *scope)
 {
+	Oid			ext = get_extension_oid("cdc_ext", true);
 	Oid			owner = InvalidOid;
-	int			rc;
-	bool		isnull;
 
-	GetUserIdAndSecContext(&scope->saved_user, &scope->saved_sec);
-	scope->guc_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "cdc_ext: SPI_connect failed");
-	rc = SPI_execute("SELECT extowner FROM pg_catalog.pg_extension "
-					 "WHERE extname OPERATOR(pg_catalog.=) 'cdc_ext'", true, 1);
-	if (rc == SPI_OK_SELECT && SPI_processed == 1)
-		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1, &isnull));
-	if (!OidIsValid(owner))
+	if (!OidIsValid(ext) || !extension_row(ext, &owner, NULL) || !OidIsValid(owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"cdc_ext\" is not installed in this database"),
 				 errhint("Run CREATE EXTENSION cdc_ext first.")));
+	GetUserIdAndSecContext(&scope->saved_user, &scope->saved_sec);
+	scope->invoker = scope->saved_user;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "cdc_ext: SPI_connect failed");
+	scope->guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	SetUserIdAndSecContext(owner, scope->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 }
 
+/* Leave the owner's scope: see CdcOwnerBegin for the order and why. */
 void
 CdcOwnerEnd(CdcOwnerScope *scope)
 {
-	SPI_finish();
 	SetUserIdAndSecContext(scope->saved_user, scope->saved_sec);
 	AtEOXact_GUC(true, scope->guc_level);
+	SPI_finish();
 }
 
 /* Column col (1-based) of row row of the last SPI result: pg_lsn (null: Invalid), int4 (null: 0). */

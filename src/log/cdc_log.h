@@ -59,6 +59,24 @@ extern void CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs);
 extern List *CdcSpiTextList(HeapTuple tup, TupleDesc desc, int col);
 
 /*
+ * base.c: the owner switch, for the log and the API alike.  Between
+ * CdcOwnerBegin and CdcOwnerEnd, an SPI session runs as the extension's
+ * owner with search_path pinned to pg_catalog, pg_temp; invoker is the role
+ * that called (the SQL function's caller).  An error in between needs no
+ * cleanup: (sub)transaction abort restores the same things in the same
+ * order as CdcOwnerEnd (see base.c).
+ */
+typedef struct CdcOwnerScope
+{
+	Oid			saved_user;
+	int			saved_sec;
+	int			guc_level;
+	Oid			invoker;		/* the role that called the SQL function */
+} CdcOwnerScope;
+extern void CdcOwnerBegin(CdcOwnerScope *scope);
+extern void CdcOwnerEnd(CdcOwnerScope *scope);
+
+/*
  * capture.c: the capture setting in force (inside SPI): the patterns of
  * tables the log captures now, and since when (0: the default, since the
  * log began).  For cdc.consumers, which names the tables a consumer's
@@ -72,6 +90,8 @@ extern void CdcLogRegisterLauncher(void);	/* from _PG_init, under preload */
 /* dropdb.c: DROP DATABASE ... WITH (FORCE) stops the writer (under preload) */
 extern void CdcLogInstallDropdbHook(void);
 extern bool CdcLogShmemAvailable(void);
+/* shmem.c: does this database's log writer run now?  (its PID into *pid) */
+extern bool CdcLogWriterRunning(int *pid);
 
 /*
  * Long poll: a counter the writer of this database bumps after each ingest

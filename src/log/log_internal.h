@@ -74,19 +74,6 @@ extern bool CdcLogSettingsPresent(void);
 extern void CdcRequireSettings(void);
 extern const char *CdcLogHorizonTable(void);
 
-/*
- * Running as the extension's owner with search_path pinned, for the SQL
- * on the log's tables (which PUBLIC may not touch).
- */
-typedef struct CdcOwnerScope
-{
-	Oid			saved_user;
-	int			saved_sec;
-	int			guc_level;
-} CdcOwnerScope;
-extern void CdcOwnerBegin(CdcOwnerScope *scope);
-extern void CdcOwnerEnd(CdcOwnerScope *scope);
-
 /* The log_state row (the parts the log's code reads). */
 typedef struct CdcLogStateRow
 {
@@ -155,7 +142,6 @@ extern CdcLogDb *CdcLogDbEntry(Oid dboid, bool create, bool *made);
 extern void CdcLogResetEntry(CdcLogDb *e, Oid dboid);
 extern CdcLogDb *CdcLogMyEntry(void);
 extern void CdcLogSetProcessed(XLogRecPtr lsn, bool logged);
-extern bool CdcLogWriterRunning(int *pid);
 
 /* ---------------------------------------------------------------------- */
 /* capture.c                                                              */
