@@ -177,8 +177,7 @@ typedef struct CdcRow
 /* relcache.c */
 extern void CdcRelCacheInit(void);
 extern void CdcRelCacheDestroy(void);
-extern CdcRelEntry *CdcRelCacheGet(Relation rel, const CdcOptions *opts,
-								   Oid acl_role);
+extern CdcRelEntry *CdcRelCacheGet(Relation rel, const CdcOptions *opts);
 extern bool CdcEntityMatches(const char *entity, const char *table,
 							 List *patterns);
 extern void CdcRelCacheInvalidateAll(void);
@@ -269,16 +268,9 @@ struct CdcSink
 	List	   *filters;
 	/* transactional logical messages whose prefix matches (NIL: none) */
 	List	   *messages;
-	/* only tables this role may SELECT, or InvalidOid */
-	Oid			acl_role;
 	/* drop transactions of this replication origin (the sink's own writes) */
 	RepOriginId skip_origin;
-	/* set by the sink when it wants no more rows */
-	bool		full;
 	void		(*emit) (CdcSink *sink, const CdcChange *change);
-	/* after every transaction, emitted or not: end_lsn is its commit record's end */
-	void		(*txn_end) (CdcSink *sink, XLogRecPtr commit_lsn, XLogRecPtr end_lsn,
-							int32 last_seq, bool any_emitted);
 
 	/*
 	 * At a transactional CDC_CAPTURE_PREFIX message of the transaction that
@@ -288,7 +280,6 @@ struct CdcSink
 	 */
 	bool		(*capture_changed) (CdcSink *sink, XLogRecPtr commit_lsn,
 									TimestampTz commit_time);
-	void	   *private_data;
 };
 
 /*
