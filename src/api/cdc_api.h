@@ -6,9 +6,13 @@
 #ifndef CDC_API_H
 #define CDC_API_H
 
-#include "cdc_plugin.h"
+#include "postgres.h"
 
+#include "compat.h"
+
+#include "cdc_filter.h"
 #include "cdc_log.h"
+#include "cdc_ops.h"
 
 /* Attribute numbers (0-based) of cdc.change_entry, as created in log.sql. */
 typedef enum CdcEntryColumn

@@ -318,19 +318,17 @@ CdcStartTransaction(void)
 void
 CdcLogOperationOids(Oid *oids)
 {
-	static const char *const labels[CDC_LOG_N_OPERATIONS] =
-	{"insert", "update", "delete", "truncate", "message"};
 	Oid			enum_type;
 
 	enum_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
 								CStringGetDatum("operation"),
 								ObjectIdGetDatum(get_namespace_oid("cdc", false)));
-	for (int i = 0; i < CDC_LOG_N_OPERATIONS; i++)
+	for (int i = 0; i < CDC_N_OPERATIONS; i++)
 	{
 		oids[i] = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
 										ObjectIdGetDatum(enum_type),
-										CStringGetDatum(labels[i]));
+										CStringGetDatum(cdc_operations[i].label));
 		if (!OidIsValid(oids[i]))
-			elog(ERROR, "cdc_ext: enum label cdc.operation '%s' is missing", labels[i]);
+			elog(ERROR, "cdc_ext: enum label cdc.operation '%s' is missing", cdc_operations[i].label);
 	}
 }

@@ -93,8 +93,7 @@ extern char *CdcLogSlotName(Oid dboid);
 /* StartTransactionCommand for the log's processes: now() moves on */
 extern void CdcStartTransaction(void);
 
-/* cdc.operation's labels, as OIDs, in the enum's order */
-#define CDC_LOG_N_OPERATIONS 5
+/* cdc.operation's labels (cdc_operations, cdc_ops.h) as OIDs, in that order */
 extern void CdcLogOperationOids(Oid *oids);
 
 /* interval argument in microseconds; negative -> ERROR naming argname */
@@ -174,7 +173,7 @@ typedef struct IngestSink
 	CdcSink		base;
 	Tuplestorestate *store;		/* this cycle's rows, in cdc.log's row type */
 	TupleDesc	desc;			/* of cdc.log */
-	Oid			op_oids[CDC_LOG_N_OPERATIONS];	/* cdc.operation: insert..message */
+	Oid			op_oids[CDC_N_OPERATIONS];	/* cdc.operation, as cdc_operations */
 	int32		chunk;			/* partition the rows go to */
 	int64		rows;
 	XLogRecPtr	first_commit_lsn;

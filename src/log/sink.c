@@ -231,26 +231,10 @@ ingest_emit(CdcSink *base, const CdcChange *c)
 	IngestSink *s = (IngestSink *) base;
 	Datum		v[CDC_LOG_NCOLUMNS];
 	bool		n[CDC_LOG_NCOLUMNS] = {0};
-	int			opi;
+	int			opi = cdc_operation_index(c->op);
 
-	switch (c->op)
-	{
-		case CDC_OP_INSERT:
-			opi = 0;
-			break;
-		case CDC_OP_UPDATE:
-			opi = 1;
-			break;
-		case CDC_OP_DELETE:
-			opi = 2;
-			break;
-		case CDC_OP_TRUNCATE:
-			opi = 3;
-			break;
-		default:
-			opi = 4;
-			break;
-	}
+	if (opi < 0)
+		elog(ERROR, "cdc_ext: unexpected operation %d", c->op);
 	v[CDC_LOG_COMMIT_LSN] = LSNGetDatum(c->commit_lsn);
 	v[CDC_LOG_SEQ] = Int32GetDatum(c->seq);
 	v[CDC_LOG_CHUNK] = Int32GetDatum(s->chunk);

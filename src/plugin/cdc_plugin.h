@@ -20,28 +20,9 @@
 
 #include "compat.h"
 
-/* Operations, as bits of a filter mask. */
-#define CDC_OP_INSERT	0x01
-#define CDC_OP_UPDATE	0x02
-#define CDC_OP_DELETE	0x04
-#define CDC_OP_TRUNCATE 0x08
-#define CDC_OP_ALL		(CDC_OP_INSERT | CDC_OP_UPDATE | CDC_OP_DELETE | CDC_OP_TRUNCATE)
-/* not part of a filter mask: logical messages are chosen by prefix */
-#define CDC_OP_MESSAGE	0x10
-
-/*
- * One layer of entity/operation filters.  A relation passes a layer when it
- * matches one of the entities patterns (or the list is NIL), none of the
- * exclude_entities patterns, and the operation is in the mask.  A decoding
- * session may stack several layers (a consumer's stored filters and the
- * filters of one cdc.stream call): a change must pass them all.
- */
-typedef struct CdcFilter
-{
-	List	   *entities;		/* of char *, glob patterns; NIL = all */
-	List	   *exclude_entities;	/* of char *, glob patterns */
-	uint8		operations;		/* CDC_OP_* mask */
-} CdcFilter;
+/* operations (CDC_OP_*) and filter layers (CdcFilter): shared with the log and the API */
+#include "cdc_filter.h"
+#include "cdc_ops.h"
 
 /* What the plugin options asked for (options.c). */
 typedef struct CdcOptions
@@ -54,7 +35,6 @@ typedef struct CdcOptions
 } CdcOptions;
 
 extern void CdcParseOptions(List *defels, CdcOptions *opts);
-extern int CdcParseOperation(const char *name);
 extern void CdcCheckPattern(const char *option, const char *pattern);
 
 /*
@@ -178,8 +158,6 @@ typedef struct CdcRow
 extern void CdcRelCacheInit(void);
 extern void CdcRelCacheDestroy(void);
 extern CdcRelEntry *CdcRelCacheGet(Relation rel, const CdcOptions *opts);
-extern bool CdcEntityMatches(const char *entity, const char *table,
-							 List *patterns);
 extern void CdcRelCacheInvalidateAll(void);
 
 /* column.c: categorisation, rows, TOAST, session pinning (both writers) */

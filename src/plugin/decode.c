@@ -241,7 +241,7 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 		newtup = CdcDeformRow(re, CdcChangeTuple(change->data.tp.newtuple), CDC_ROW_NEW, &newrow);
 	if (change->data.tp.oldtuple != NULL)
 		oldtup = CdcDeformRow(re, CdcChangeTuple(change->data.tp.oldtuple), CDC_ROW_OLD, &oldrow);
-	opname = op == CDC_OP_INSERT ? "insert" : op == CDC_OP_UPDATE ? "update" : "delete";
+	opname = cdc_operations[cdc_operation_index(op)].label;
 
 	if (st->sink == NULL)
 	{

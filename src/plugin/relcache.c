@@ -203,7 +203,7 @@ CdcRelCacheDestroy(void)
  * the table part alone ("order*" matches orders in any schema).
  */
 bool
-CdcEntityMatches(const char *entity, const char *table, List *patterns)
+CdcEntityMatches(const char *entity, const char *table, struct List *patterns)
 {
 	ListCell   *lc;
 
