@@ -4,7 +4,7 @@
  *		into cdc.log, exactly once.  Used by the log writer (writer.c) in a
  *		loop, and by CALL cdc.ingest() where there is no writer.
  *
- * Exactly-once (DESIGN §10).  A cycle, in one transaction:
+ * Exactly-once.  A cycle, in one transaction:
  *   1. reads the log head (logged_commit_lsn, logged_seq) from cdc.log_state;
  *   2. decodes the WAL flushed so far; the plugin hands every change of
  *      every transaction that commits in it to our sink, which skips

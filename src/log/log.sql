@@ -1,4 +1,5 @@
--- src/log/log.sql: the change log (DESIGN §10).  Part of cdc_ext--1.2.sql
+-- src/log/log.sql: the change log (how it is written exactly once:
+-- src/log/ingest.c).  Part of cdc_ext--1.2.sql
 -- (the Makefile concatenates the parts); written by the log writer only.
 
 CREATE TYPE cdc.operation AS ENUM ('insert', 'update', 'delete', 'truncate', 'message');

@@ -232,7 +232,7 @@ typedef struct CdcChange
 	Datum		old_data;
 	Datum		new_data;
 	List	   *unchanged_toast;	/* of char * */
-	List	   *fallback;		/* of char *: columns given as JSON text (DESIGN §10) */
+	List	   *fallback;		/* of char *: columns given as JSON text (entry_jsonb.c) */
 	const CdcRelEntry *rel;		/* columns and key as of the change (row changes) */
 } CdcChange;
 
