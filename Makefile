@@ -6,12 +6,13 @@ MODULE_big = cdc_ext
 # plugin -> log -> api, over the pure-C common layer (see ../shared/STYLE.md)
 PLUGIN_OBJS = src/plugin/decode.o src/plugin/options.o src/plugin/relcache.o \
 	src/plugin/column.o src/plugin/entry_json.o src/plugin/entry_jsonb.o
-LOG_OBJS = src/log/worker.o src/log/ingest.o src/log/retention.o src/log/capture.o \
-	src/log/dropdb.o
+LOG_OBJS = src/log/base.o src/log/shmem.o src/log/capture.o src/log/slot.o \
+	src/log/retention.o src/log/sink.o src/log/ingest.o src/log/launcher.o \
+	src/log/writer.o src/log/dropdb.o
 API_OBJS = src/api/consumer.o src/api/stream.o src/api/privileges.o \
 	src/api/status.o src/api/horizon.o src/api/groups.o
 COMMON_OBJS = src/common/json.o src/common/glob.o src/common/optlist.o \
-	src/common/lsn.o
+	src/common/lsn.o src/common/ops.o
 OBJS = cdc_ext.o $(PLUGIN_OBJS) $(LOG_OBJS) $(API_OBJS) $(COMMON_OBJS)
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/common -I$(srcdir)/src/plugin \
 	-I$(srcdir)/src/log -I$(srcdir)/src/api
@@ -45,7 +46,8 @@ cdc_ext--1.1--1.2.sql: src/upgrade_1.1_1.2.sql
 	cat $^ > $@
 
 # Pure-C unit tests (Check), built without the server headers.
-PURE_SRCS = src/common/json.c src/common/glob.c src/common/optlist.c src/common/lsn.c
+PURE_SRCS = src/common/json.c src/common/glob.c src/common/optlist.c src/common/lsn.c \
+	src/common/ops.c
 UNIT_CFLAGS ?= -O1 -g -Wall -Wextra -Werror
 .PHONY: unit
 unit: test/unit/run_unit

@@ -6,9 +6,14 @@
 #ifndef CDC_API_H
 #define CDC_API_H
 
-#include "cdc_plugin.h"
+#include "postgres.h"
 
+#include "compat.h"
+
+#include "cdc_filter.h"
+#include "cdc_locks.h"
 #include "cdc_log.h"
+#include "cdc_ops.h"
 
 /* Attribute numbers (0-based) of cdc.change_entry, as created in log.sql. */
 typedef enum CdcEntryColumn
@@ -145,10 +150,6 @@ extern XLogRecPtr CdcStartAtTime(const char *start, TimestampTz ts, Oid role,
 								 List *filters, bool messages);
 extern void CdcReaderLockAcquire(int32 consumer_id);
 extern void CdcReaderLockRelease(int32 consumer_id);
-
-/* the advisory lock tag of "reading consumer id" (pg_locks: classid, objsubid) */
-#define CDC_READER_LOCK_CLASSID 0x63646300
-#define CDC_READER_LOCK_SUBID	3
 
 /*
  * stream.c: one scan of the log in cursor order, after (after_lsn,

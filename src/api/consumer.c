@@ -426,8 +426,7 @@ CdcConsumerSetCheckpoint(const char *name, XLogRecPtr lsn, int32 seq)
 static void
 reader_locktag(LOCKTAG *tag, int32 consumer_id)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, CDC_READER_LOCK_CLASSID,
-						 (uint32) consumer_id, CDC_READER_LOCK_SUBID);
+	SET_CDC_LOCKTAG_READER(*tag, consumer_id);
 }
 
 void

@@ -98,10 +98,6 @@ PG_FUNCTION_INFO_V1(cdc_replay_dead_letters);
 PG_FUNCTION_INFO_V1(cdc_reset_group);
 PG_FUNCTION_INFO_V1(cdc_group_info);
 
-/* field4 of the lock tags: outside SQL advisory locks' 1 and 2 */
-#define GROUP_LOCK_FRONTIER 0xCDC0
-#define GROUP_LOCK_KEY		0xCDC1
-
 /* delivery_count: the column after cdc.change_entry's in read_group/claim */
 #define GROUP_OUT_NCOLUMNS (CDC_ENTRY_NCOLUMNS + 1)
 
@@ -663,7 +659,7 @@ group_lock(CdcGroup *g, uint32 key, uint16 kind, bool wait)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) g->id, key, kind);
+	SET_CDC_LOCKTAG_GROUP(tag, g->id, key, kind);
 	return LockAcquire(&tag, ExclusiveLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
 }
 
@@ -1241,7 +1237,7 @@ lease_known_once(CdcGroup *g, const char *member, int want, TimestampTz now, Tim
 		if (list_member_oid(keys, (Oid) kh))
 			continue;
 		/* a key another member is leasing right now is skipped, not waited for */
-		if (group_lock(g, kh, GROUP_LOCK_KEY, false))
+		if (group_lock(g, kh, CDC_LOCK_GROUP_KEY, false))
 			keys = lappend_oid(keys, (Oid) kh);
 	}
 	if (keys == NIL)
@@ -1546,7 +1542,7 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 
 				if (db == NULL)
 					ks->state = 'f';	/* nobody's */
-				else if (db->state == 'm' && group_lock(g, kh[i], GROUP_LOCK_KEY, false))
+				else if (db->state == 'm' && group_lock(g, kh[i], CDC_LOCK_GROUP_KEY, false))
 					ks->state = 'l';	/* mine, in flight: more of it in order */
 				else
 					ks->state = 'r';
@@ -1695,7 +1691,7 @@ cdc_read_group(PG_FUNCTION_ARGS)
 			 * another member's read; with nothing, wait for it (one short
 			 * transaction) and continue after what it took.
 			 */
-			if (group_lock(&g, 0, GROUP_LOCK_FRONTIER, got == 0))
+			if (group_lock(&g, 0, CDC_LOCK_GROUP_FRONTIER, got == 0))
 			{
 				group_reload(&g);
 				/* a trim that committed meanwhile recorded its gap here */
@@ -1715,7 +1711,7 @@ cdc_read_group(PG_FUNCTION_ARGS)
 		{
 			LOCKTAG		tag;
 
-			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) g.id, 0, GROUP_LOCK_FRONTIER);
+			SET_CDC_LOCKTAG_GROUP(tag, g.id, 0, CDC_LOCK_GROUP_FRONTIER);
 			LockRelease(&tag, ExclusiveLock, false);
 		}
 		(void) CdcLogWait(gen, deadline);
@@ -2435,7 +2431,7 @@ cdc_reset_group(PG_FUNCTION_ARGS)
 
 	group_priv_begin(&priv);
 	group_require(&priv, name, true, &g);
-	(void) group_lock(&g, 0, GROUP_LOCK_FRONTIER, true);
+	(void) group_lock(&g, 0, CDC_LOCK_GROUP_FRONTIER, true);
 	resolve_start(start, &lsn, &seq, g.owner, list_make1(g.filter), g.messages);
 	{
 		Oid			types[] = {INT4OID, PG_LSNOID, INT4OID};

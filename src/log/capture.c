@@ -77,37 +77,6 @@ CdcRequireAdmin(const char *what)
 					 CDC_ADMIN_ROLE, quote_identifier(GetUserNameFromId(user, false)))));
 }
 
-/* Are cdc_ext 1.2's settings and horizon tables installed (not 1.1's)? */
-bool
-CdcLogSettingsPresent(void)
-{
-	Oid			nsp = get_namespace_oid("cdc", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid("log_settings", nsp));
-}
-
-/*
- * The administration functions need 1.2's tables: under 1.1's SQL objects
- * (the library was updated, ALTER EXTENSION not yet run) they refuse
- * cleanly.  The log writer and the consumers keep working meanwhile.
- */
-void
-CdcRequireSettings(void)
-{
-	if (!CdcLogSettingsPresent())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cdc_ext 1.1 SQL objects are installed"),
-				 errdetail("The cdc_ext library loaded is version 1.2."),
-				 errhint("Run ALTER EXTENSION cdc_ext UPDATE.")));
-}
-
-/* The table that holds the horizon, oldest_lsn: 1.2's, else 1.1's. */
-const char *
-CdcLogHorizonTable(void)
-{
-	return CdcLogSettingsPresent() ? "cdc.log_horizon" : "cdc.log_state";
-}
 
 /* text[] argument checked as patterns; NULL stays NULL */
 static Datum

@@ -1,8 +1,9 @@
 /*
  * cdc_log.h
- *		The change log (src/log/): the launcher and per-database log writer
- *		(worker.c), exactly-once ingest of decoded changes into cdc.log
- *		(ingest.c), partitions, retention and trim (retention.c).
+ *		The change log (src/log/): the launcher (launcher.c) and the log writer
+ *		of each database (writer.c), exactly-once ingest of decoded changes
+ *		into cdc.log (ingest.c, sink.c, slot.c), partitions, retention and
+ *		trim (retention.c); log_internal.h draws how these files layer.
  *
  * What the API (src/api/) may rely on:
  * - cdc.log holds ChangeEntries in (commit_lsn, seq) order; rows become
@@ -54,8 +55,26 @@ typedef enum CdcLogColumn
  */
 extern void CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs);
 
-/* ingest.c: a text[] column of an SPI result row as a List of C strings */
+/* base.c: a text[] column of an SPI result row as a List of C strings */
 extern List *CdcSpiTextList(HeapTuple tup, TupleDesc desc, int col);
+
+/*
+ * base.c: the owner switch, for the log and the API alike.  Between
+ * CdcOwnerBegin and CdcOwnerEnd, an SPI session runs as the extension's
+ * owner with search_path pinned to pg_catalog, pg_temp; invoker is the role
+ * that called (the SQL function's caller).  An error in between needs no
+ * cleanup: (sub)transaction abort restores the same things in the same
+ * order as CdcOwnerEnd (see base.c).
+ */
+typedef struct CdcOwnerScope
+{
+	Oid			saved_user;
+	int			saved_sec;
+	int			guc_level;
+	Oid			invoker;		/* the role that called the SQL function */
+} CdcOwnerScope;
+extern void CdcOwnerBegin(CdcOwnerScope *scope);
+extern void CdcOwnerEnd(CdcOwnerScope *scope);
 
 /*
  * capture.c: the capture setting in force (inside SPI): the patterns of
@@ -65,12 +84,14 @@ extern List *CdcSpiTextList(HeapTuple tup, TupleDesc desc, int col);
  */
 extern void CdcCaptureInForce(List **entities, List **exclude, TimestampTz *since);
 
-/* worker.c: shared memory, launcher and writer */
+/* shmem.c and launcher.c: shared memory, launcher and writer */
 extern void CdcLogShmemRequest(void);	/* from _PG_init, under preload */
 extern void CdcLogRegisterLauncher(void);	/* from _PG_init, under preload */
 /* dropdb.c: DROP DATABASE ... WITH (FORCE) stops the writer (under preload) */
 extern void CdcLogInstallDropdbHook(void);
 extern bool CdcLogShmemAvailable(void);
+/* shmem.c: does this database's log writer run now?  (its PID into *pid) */
+extern bool CdcLogWriterRunning(int *pid);
 
 /*
  * Long poll: a counter the writer of this database bumps after each ingest
@@ -105,7 +126,7 @@ typedef int (*CdcHorizonHook) (XLogRecPtr old_oldest, XLogRecPtr new_oldest,
 extern void CdcLogSetHorizonHook(CdcHorizonHook hook);
 
 /*
- * ingest.c: a range of WAL whose changes could not be logged (the writer's
+ * slot.c: a range of WAL whose changes could not be logged (the writer's
  * slot was invalidated, moved or dropped by someone else, or the log
  * started after consumers did).  What it held is unknown, so every consumer
  * and group whose position is before `to` records a gap [from, to) (from

@@ -34,7 +34,7 @@
 #include "utils/acl.h"
 
 #include "compat.h"
-#include "cdc_log.h"
+#include "log_internal.h"
 
 /* how long DROP DATABASE ... WITH (FORCE) waits for the writer to let go */
 #define DROPDB_WAIT_MS 5000
@@ -112,7 +112,7 @@ stop_writer_for_dropdb(DropdbStmt *stmt, bool top_level)
 
 	/* as dropdb will: from now on nobody connects to it, a new writer neither */
 	LockSharedObject(DatabaseRelationId, dboid, 0, AccessExclusiveLock);
-	snprintf(slot, sizeof(slot), "cdc_ext_log_%u", dboid);
+	strlcpy(slot, CdcLogSlotName(dboid), sizeof(slot));
 	for (;;)
 	{
 		int			pid = slot_holder(slot);

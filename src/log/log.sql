@@ -1,4 +1,5 @@
--- src/log/log.sql: the change log (DESIGN §10).  Part of cdc_ext--1.2.sql
+-- src/log/log.sql: the change log (how it is written exactly once:
+-- src/log/ingest.c).  Part of cdc_ext--1.2.sql
 -- (the Makefile concatenates the parts); written by the log writer only.
 
 CREATE TYPE cdc.operation AS ENUM ('insert', 'update', 'delete', 'truncate', 'message');
@@ -116,7 +117,7 @@ CREATE TABLE cdc.log_writer (
 	capture_at		timestamptz,
 	-- the last range of WAL whose changes could not be logged (the writer's
 	-- slot invalidated, moved or dropped by someone else, or the log began
-	-- after consumers did; src/log/ingest.c): every consumer and group
+	-- after consumers did; src/log/slot.c): every consumer and group
 	-- behind lost_to got a gap.  confirm_rule 1: the slot is never
 	-- confirmed past confirmed_lsn (1.1 confirmed idle progress in memory
 	-- only, so the first 1.2 writer after an update cannot tell that from a

@@ -2,16 +2,59 @@
  * log_internal.h
  *		What the files of src/log/ share among themselves (cdc_log.h is what
  *		the rest of cdc_ext may use).
+ *
+ * Layers.  A file calls only files on a line below its own (and the plugin,
+ * src/plugin/, below the whole log); nothing calls up or sideways, so the
+ * calls form no circle.  Upward calls go through hooks the API registers
+ * (CdcLogSetHorizonHook, CdcLogSetLostRangeHook), never by name.
+ *
+ *   launcher.c   writer.c    the processes: starting writers; one writer's loop
+ *        |          |
+ *        |       ingest.c    open the decoding, one cycle, close; CALL cdc.ingest()
+ *        |        /  |  \
+ *        |  sink.c slot.c retention.c   the sink (rows, capture, shapes);
+ *        |     |     |       |          the writer's slot and lost ranges;
+ *        |     |     |       |          partitions, retention, trim
+ *        |  capture.c|       |          capture setting, who administers
+ *        |     |     |       |
+ *     shmem.c  |     |       |          shared memory, per-database entries,
+ *        |     |     |       |          processed LSN, the long poll
+ *     base.c (every file above)        presence and version, the owner
+ *                                        switch, log_state, transaction start,
+ *                                        SPI readers, enum lookups, intervals
+ *   dropdb.c: base.c only (the writer's slot name).
+ *
+ * Precisely, each file calls (besides itself and PostgreSQL):
+ *   base.c       -
+ *   shmem.c      base
+ *   capture.c    base
+ *   slot.c       base
+ *   retention.c  base, shmem, capture
+ *   sink.c       base, capture
+ *   ingest.c     base, shmem, capture, slot, sink, retention
+ *   launcher.c   base, shmem
+ *   writer.c     base, shmem, slot, ingest, retention
+ *   dropdb.c     base
  */
 #ifndef CDC_LOG_INTERNAL_H
 #define CDC_LOG_INTERNAL_H
 
 #include "postgres.h"
 
+#include "port/atomics.h"
 #include "replication/logical.h"
+#include "storage/condition_variable.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/hsearch.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
+#include "cdc_plugin.h"
 #include "cdc_log.h"
+
+/* ---------------------------------------------------------------------- */
+/* base.c                                                                 */
 
 /*
  * Is this library's version of cdc_ext installed in this database?  (in a
@@ -27,19 +70,9 @@ typedef enum CdcLogPresence
 	CDC_LOG_PRESENT
 } CdcLogPresence;
 extern CdcLogPresence CdcLogPresent(void);
-
-/*
- * Running as the extension's owner with search_path pinned, for the SQL
- * on the log's tables (which PUBLIC may not touch).
- */
-typedef struct CdcOwnerScope
-{
-	Oid			saved_user;
-	int			saved_sec;
-	int			guc_level;
-} CdcOwnerScope;
-extern void CdcOwnerBegin(CdcOwnerScope *scope);
-extern void CdcOwnerEnd(CdcOwnerScope *scope);
+extern bool CdcLogSettingsPresent(void);
+extern void CdcRequireSettings(void);
+extern const char *CdcLogHorizonTable(void);
 
 /* The log_state row (the parts the log's code reads). */
 typedef struct CdcLogStateRow
@@ -54,7 +87,125 @@ typedef struct CdcLogStateRow
 } CdcLogStateRow;
 extern void CdcLogStateLoad(CdcLogStateRow *row);	/* inside SPI */
 
-/* ingest.c */
+extern XLogRecPtr CdcSpiLsn(int row, int col);
+extern int32 CdcSpiInt32(int row, int col);
+extern char *CdcLogSlotName(Oid dboid);
+/* StartTransactionCommand for the log's processes: now() moves on */
+extern void CdcStartTransaction(void);
+
+/* cdc.operation's labels (cdc_operations, cdc_ops.h) as OIDs, in that order */
+extern void CdcLogOperationOids(Oid *oids);
+
+/* interval argument in microseconds; negative -> ERROR naming argname */
+extern int64 CdcIntervalMicros(const Interval *iv, const char *argname);
+
+/* ---------------------------------------------------------------------- */
+/* shmem.c                                                                */
+
+#define CDC_MAX_DATABASES 64
+
+typedef enum CdcWriterState
+{
+	CDC_WRITER_NONE,			/* never started, or gone */
+	CDC_WRITER_STARTING,		/* launched, not yet known */
+	CDC_WRITER_RUNNING,
+	CDC_WRITER_NO_EXTENSION		/* exited: no cdc_ext 1.2 in that database */
+} CdcWriterState;
+
+/* One database's entry. */
+typedef struct CdcLogDb
+{
+	Oid			dboid;			/* InvalidOid: free */
+	CdcWriterState state;
+	pid_t		writer_pid;
+	TimestampTz started_at;
+	TimestampTz wanted_at;		/* cdc.start_writer() asked at */
+	TransactionId wanted_xid;	/* ... in this transaction (CREATE EXTENSION's) */
+	pg_atomic_uint64 generation;	/* bumped after each logging commit */
+	pg_atomic_uint64 processed_lsn;	/* every transaction committed before it is logged */
+	Oid			extension;		/* ... by the writer of this cdc_ext (its OID) */
+	ConditionVariable cv;
+} CdcLogDb;
+
+typedef struct CdcLogShared
+{
+	LWLock	   *lock;			/* the dbs array's dboid and state fields */
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	bool		rescan;			/* a database may be new to the launcher */
+	CdcLogDb	dbs[CDC_MAX_DATABASES];
+} CdcLogShared;
+
+extern CdcLogShared *CdcLogShmem;	/* NULL without the preload */
+extern CdcLogDb *CdcLogDbEntry(Oid dboid, bool create, bool *made);
+extern void CdcLogResetEntry(CdcLogDb *e, Oid dboid);
+extern CdcLogDb *CdcLogMyEntry(void);
+extern void CdcLogSetProcessed(XLogRecPtr lsn, bool logged);
+
+/* ---------------------------------------------------------------------- */
+/* capture.c                                                              */
+
+extern void CdcRequireAdmin(const char *what);
+extern bool CdcCaptureReadHistoric(MemoryContext cxt, List **entities,
+								   List **exclude, List **messages);
+
+/* ---------------------------------------------------------------------- */
+/* slot.c                                                                 */
+
+extern bool CdcIngestPrepareSlot(bool own_transactions);
+extern void CdcIngestDropSlot(void);
+extern void CdcLogRecordLostRange(XLogRecPtr from, XLogRecPtr to, const char *reason);
+extern void CdcLogConfirmSlot(XLogRecPtr lsn, XLogRecPtr durable);
+
+/* ---------------------------------------------------------------------- */
+/* retention.c                                                            */
+
+extern void CdcLogMaintain(bool own_transaction, Oid extension);
+extern Oid	CdcLogChunkRelid(int32 chunk, bool create);
+extern int	CdcLogRunHorizonHooks(XLogRecPtr old_oldest, XLogRecPtr new_oldest,
+								  const char *reason);
+
+/* ---------------------------------------------------------------------- */
+/* sink.c                                                                 */
+
+typedef struct IngestSink
+{
+	CdcSink		base;
+	Tuplestorestate *store;		/* this cycle's rows, in cdc.log's row type */
+	TupleDesc	desc;			/* of cdc.log */
+	Oid			op_oids[CDC_N_OPERATIONS];	/* cdc.operation, as cdc_operations */
+	int32		chunk;			/* partition the rows go to */
+	int64		rows;
+	XLogRecPtr	first_commit_lsn;
+	XLogRecPtr	last_commit_lsn;
+	int32		last_seq;
+	TimestampTz first_ts;
+	TimestampTz last_ts;
+	/* the capture setting in force (capture.c) */
+	CdcFilter  *capture;		/* in base.filters */
+	MemoryContext capture_cxt;	/* its patterns and base.messages */
+	XLogRecPtr	capture_lsn;	/* commit of the set_capture() that made it */
+	TimestampTz capture_at;
+	bool		capture_changed;	/* this cycle: record it with the position */
+	/* table shapes (cdc.log_shape): see shape_note() */
+	MemoryContext shape_cxt;	/* the known shapes, as long as the sink */
+	HTAB	   *shapes;			/* relid -> LoggedShape */
+	MemoryContext pending_cxt;	/* shapes to record this cycle */
+	List	   *pending;		/* of PendingShape * */
+	bool		shapes_unconfirmed; /* recorded by a cycle not known committed */
+	bool		record_shapes;	/* cdc.log_shape exists (not before the 1.2 update) */
+} IngestSink;
+
+extern IngestSink *CdcSinkCreate(MemoryContext cxt);
+extern void CdcSinkLoad(IngestSink *s, MemoryContext cxt);
+extern void CdcSinkCycleStart(IngestSink *s);
+extern void CdcSinkFlushShapes(IngestSink *s);
+extern void CdcSinkPersistCapture(IngestSink *s, XLogRecPtr processed);
+extern void CdcSinkInsertRows(IngestSink *s, Oid partoid);
+
+/* ---------------------------------------------------------------------- */
+/* ingest.c                                                               */
+
 typedef enum CdcIngestStep
 {
 	CDC_INGEST_IDLE,			/* nothing to log in what was decoded */
@@ -65,7 +216,6 @@ typedef enum CdcIngestStep
 	CDC_INGEST_GONE				/* the extension was dropped */
 } CdcIngestStep;
 
-typedef struct IngestSink IngestSink;
 typedef struct CdcIngest
 {
 	MemoryContext cxt;			/* as long as the decoding context */
@@ -79,34 +229,9 @@ typedef struct CdcIngest
 	bool		origin_set;
 } CdcIngest;
 
-extern bool CdcIngestPrepareSlot(bool own_transactions);
-extern void CdcIngestDropSlot(void);
 extern bool CdcIngestOpen(CdcIngest *ing, bool writer);
 extern CdcIngestStep CdcIngestCycle(CdcIngest *ing);
 extern void CdcIngestAfterCommit(CdcIngest *ing);
 extern void CdcIngestClose(CdcIngest *ing);
-
-/* capture.c */
-extern void CdcRequireAdmin(const char *what);
-extern void CdcRequireSettings(void);
-extern bool CdcLogSettingsPresent(void);
-extern const char *CdcLogHorizonTable(void);
-extern bool CdcCaptureReadHistoric(MemoryContext cxt, List **entities,
-								   List **exclude, List **messages);
-
-/* retention.c */
-extern void CdcLogMaintain(bool own_transaction, Oid extension);
-extern Oid	CdcLogChunkRelid(int32 chunk, bool create);
-extern int	CdcLogRunHorizonHooks(XLogRecPtr old_oldest, XLogRecPtr new_oldest,
-								  const char *reason);
-
-/* worker.c */
-/* StartTransactionCommand for the log's processes: now() moves on */
-extern void CdcStartTransaction(void);
-extern void CdcLogSetProcessed(XLogRecPtr lsn, bool logged);
-extern bool CdcLogWriterRunning(int *pid);
-
-/* interval argument in microseconds; negative -> ERROR naming argname */
-extern int64 CdcIntervalMicros(const Interval *iv, const char *argname);
 
 #endif

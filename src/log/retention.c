@@ -26,8 +26,8 @@
  * moves; maintenance takes it with NOWAIT, so an administrator's open
  * transaction postpones retention, never logging.
  *
- * Chunk management runs under a transaction-level advisory lock, so that
- * two maintenance passes (the writer, CALL cdc.ingest()) never drop the same
+ * Chunk management runs under the chunk lock (cdc_locks.h), so that two
+ * maintenance passes (the writer, CALL cdc.ingest()) never drop the same
  * chunk twice; maintenance only tries it.
  */
 #include "postgres.h"
@@ -50,23 +50,11 @@
 #include "utils/snapmgr.h"
 
 #include "cdc_plugin.h"
+#include "cdc_locks.h"
 #include "log_internal.h"
 
 PG_FUNCTION_INFO_V1(cdc_trim);
 PG_FUNCTION_INFO_V1(cdc_set_retention);
-
-/*
- * The lock of chunk management: an advisory-type lock tag ("cdc", 1) whose
- * field4 SQL's advisory lock functions (1 and 2) cannot reach, so that no
- * role can take it: pg_advisory_lock(6513763, 1), open to any role with
- * CONNECT, held the writer's first cycle and every maintenance pass (the
- * log stayed empty, or never switched or dropped a partition).  The other
- * tags of this field4 space: the readers' (cdc_api.h, 3) and the groups'
- * (groups.c, 0xCDC0 and 0xCDC1).
- */
-#define CDC_LOCK_CLASS 0x636463
-#define CDC_LOCK_CHUNKS 1
-#define CDC_LOCK_CHUNKS_FIELD4 4
 
 #define MAX_HORIZON_HOOKS 4
 static CdcHorizonHook horizon_hooks[MAX_HORIZON_HOOKS];
@@ -102,25 +90,20 @@ spi_exec(const char *sql, int expected)
 		elog(ERROR, "cdc_ext: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
 }
 
+/*
+ * The chunk lock (cdc_locks.h), for the transaction.  Maintenance only
+ * tries it (wait false): taken elsewhere, the pass is postponed (55P03).
+ * (Maintenance used to try it through pg_try_advisory_xact_lock(6513763,
+ * 1), a tag that is not the one lock_chunks(true) takes and that any role
+ * could hold: specs/user_locks.spec.)
+ */
 static void
-lock_chunks(void)
+lock_chunks(bool wait)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, CDC_LOCK_CLASS, CDC_LOCK_CHUNKS,
-						 CDC_LOCK_CHUNKS_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-}
-
-/* Maintenance: the chunk lock if it is free now, else 55P03 (postponed). */
-static void
-try_lock_chunks(void)
-{
-	bool		isnull;
-
-	spi_exec(psprintf("SELECT pg_catalog.pg_try_advisory_xact_lock(%d, %d)",
-					  CDC_LOCK_CLASS, CDC_LOCK_CHUNKS), SPI_OK_SELECT);
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	SET_CDC_LOCKTAG_CHUNKS(tag);
+	if (LockAcquire(&tag, ExclusiveLock, false, !wait) == LOCKACQUIRE_NOT_AVAIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("another maintenance of cdc.log is running")));
@@ -199,7 +182,7 @@ CdcLogChunkRelid(int32 chunk, bool create)
 	{
 		CdcLogStateRow st;
 
-		lock_chunks();
+		lock_chunks(true);
 		CdcLogStateLoad(&st);
 		if (st.current_chunk > 0)
 			return get_relname_relid(psprintf("log_%d", st.current_chunk), nsp);
@@ -278,7 +261,7 @@ roll_chunks(void *arg)
 				next_exists;
 	Oid			nsp = get_namespace_oid("cdc", false);
 
-	try_lock_chunks();
+	lock_chunks(false);
 	if (SPI_execute("SELECT s.current_chunk, "
 					"  (c.rows > 0 AND c.created_at < pg_catalog.now() "
 					"     - LEAST(s.chunk_max_age, s.retention_max_age / 4)) "
@@ -339,7 +322,7 @@ drop_chunks(void *arg)
 	ListCell   *lc;
 	uint64		n;
 
-	try_lock_chunks();
+	lock_chunks(false);
 	/* the horizon's row: a trim's open transaction postpones us */
 	spi_exec(psprintf("SELECT oldest_lsn FROM %s FOR UPDATE NOWAIT", CdcLogHorizonTable()),
 			 SPI_OK_SELECT);

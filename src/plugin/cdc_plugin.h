@@ -20,28 +20,9 @@
 
 #include "compat.h"
 
-/* Operations, as bits of a filter mask. */
-#define CDC_OP_INSERT	0x01
-#define CDC_OP_UPDATE	0x02
-#define CDC_OP_DELETE	0x04
-#define CDC_OP_TRUNCATE 0x08
-#define CDC_OP_ALL		(CDC_OP_INSERT | CDC_OP_UPDATE | CDC_OP_DELETE | CDC_OP_TRUNCATE)
-/* not part of a filter mask: logical messages are chosen by prefix */
-#define CDC_OP_MESSAGE	0x10
-
-/*
- * One layer of entity/operation filters.  A relation passes a layer when it
- * matches one of the entities patterns (or the list is NIL), none of the
- * exclude_entities patterns, and the operation is in the mask.  A decoding
- * session may stack several layers (a consumer's stored filters and the
- * filters of one cdc.stream call): a change must pass them all.
- */
-typedef struct CdcFilter
-{
-	List	   *entities;		/* of char *, glob patterns; NIL = all */
-	List	   *exclude_entities;	/* of char *, glob patterns */
-	uint8		operations;		/* CDC_OP_* mask */
-} CdcFilter;
+/* operations (CDC_OP_*) and filter layers (CdcFilter): shared with the log and the API */
+#include "cdc_filter.h"
+#include "cdc_ops.h"
 
 /* What the plugin options asked for (options.c). */
 typedef struct CdcOptions
@@ -54,7 +35,6 @@ typedef struct CdcOptions
 } CdcOptions;
 
 extern void CdcParseOptions(List *defels, CdcOptions *opts);
-extern int CdcParseOperation(const char *name);
 extern void CdcCheckPattern(const char *option, const char *pattern);
 
 /*
@@ -177,10 +157,7 @@ typedef struct CdcRow
 /* relcache.c */
 extern void CdcRelCacheInit(void);
 extern void CdcRelCacheDestroy(void);
-extern CdcRelEntry *CdcRelCacheGet(Relation rel, const CdcOptions *opts,
-								   Oid acl_role);
-extern bool CdcEntityMatches(const char *entity, const char *table,
-							 List *patterns);
+extern CdcRelEntry *CdcRelCacheGet(Relation rel, const CdcOptions *opts);
 extern void CdcRelCacheInvalidateAll(void);
 
 /* column.c: categorisation, rows, TOAST, session pinning (both writers) */
@@ -236,7 +213,7 @@ extern Datum CdcKeyToJsonb(CdcRelEntry *re, const CdcRow *row,
 						   bool *isnull, List **fallback_columns);
 
 /*
- * A typed sink: the log writer (src/log/ingest.c) decodes with the plugin in
+ * A typed sink: the log writer (src/log/sink.c) decodes with the plugin in
  * process and receives each change as parts instead of one JSON line.  The
  * decoder hands it a CdcChange whose datums live in the per-change memory
  * context: the sink copies what it keeps.
@@ -255,7 +232,7 @@ typedef struct CdcChange
 	Datum		old_data;
 	Datum		new_data;
 	List	   *unchanged_toast;	/* of char * */
-	List	   *fallback;		/* of char *: columns given as JSON text (DESIGN §10) */
+	List	   *fallback;		/* of char *: columns given as JSON text (entry_jsonb.c) */
 	const CdcRelEntry *rel;		/* columns and key as of the change (row changes) */
 } CdcChange;
 
@@ -269,16 +246,9 @@ struct CdcSink
 	List	   *filters;
 	/* transactional logical messages whose prefix matches (NIL: none) */
 	List	   *messages;
-	/* only tables this role may SELECT, or InvalidOid */
-	Oid			acl_role;
 	/* drop transactions of this replication origin (the sink's own writes) */
 	RepOriginId skip_origin;
-	/* set by the sink when it wants no more rows */
-	bool		full;
 	void		(*emit) (CdcSink *sink, const CdcChange *change);
-	/* after every transaction, emitted or not: end_lsn is its commit record's end */
-	void		(*txn_end) (CdcSink *sink, XLogRecPtr commit_lsn, XLogRecPtr end_lsn,
-							int32 last_seq, bool any_emitted);
 
 	/*
 	 * At a transactional CDC_CAPTURE_PREFIX message of the transaction that
@@ -288,7 +258,6 @@ struct CdcSink
 	 */
 	bool		(*capture_changed) (CdcSink *sink, XLogRecPtr commit_lsn,
 									TimestampTz commit_time);
-	void	   *private_data;
 };
 
 /*

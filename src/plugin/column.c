@@ -13,7 +13,7 @@
  * composites JSON objects of their attributes; everything else is the text
  * of its output function.
  *
- * One difference, for security (DESIGN §6): no code owned by an
+ * One difference, for security: no code owned by an
  * unprivileged role may run while decoding, because decoding runs with the
  * rights of whoever reads the slot (often a superuser).  to_json() would run
  * a user-created CREATE CAST (t AS json) function, and would reach such a
@@ -623,9 +623,10 @@ CdcHexEncode(char *dst, const unsigned char *src, size_t n)
 
 /*
  * Session pinning.  Output functions (and casts) write text shaped by the
- * reading session's settings; the output must not depend on them (DESIGN
- * §1).  The settings that shape the text of built-in types are set to
- * PostgreSQL's defaults in a new GUC nest level, the way postgres_fdw pins
+ * reading session's settings; the output must not depend on them (every
+ * reader of a change gets the same entry: sql/plugin_types.sql).  The
+ * settings that shape the text of built-in types are set to PostgreSQL's
+ * defaults in a new GUC nest level, the way postgres_fdw pins
  * its transmission settings, and restored by CdcSessionUnpin.  An error in
  * between needs no handler: the abort of the (sub)transaction that decoding
  * runs in pops the nest level and restores them.  Settings that already

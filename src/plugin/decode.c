@@ -2,7 +2,7 @@
  * decode.c
  *		The output plugin's callbacks: begin, change, truncate, message,
  *		commit.  One ChangeEntry per row change, as one JSON object per output
- *		row, or as parts handed to a typed sink (cdc.stream).
+ *		row, or as parts handed to a typed sink (the log writer: src/log/sink.c).
  *
  * Cursor: every entry carries (commit_lsn, seq).  seq counts every change of
  * the transaction that reaches the plugin (rows, truncated tables and
@@ -42,7 +42,6 @@ typedef struct DecodingState
 	MemoryContext change_cxt;	/* reset after every entry */
 	CdcOptions	opts;
 	CdcSink    *sink;			/* typed output instead of JSON, or NULL */
-	Oid			acl_role;
 	/* per transaction */
 	int32		seq;
 	int32		emitted;
@@ -68,7 +67,6 @@ cdc_decode_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
 	{
 		st->opts.filters = list_concat(st->opts.filters, st->sink->filters);
 		st->opts.messages = list_copy(st->sink->messages);
-		st->acl_role = st->sink->acl_role;
 	}
 	MemoryContextSwitchTo(old);
 
@@ -159,14 +157,7 @@ cdc_decode_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 {
 	DecodingState *st = ctx->output_plugin_private;
 
-	if (st->sink != NULL)
-	{
-		if (st->sink->txn_end != NULL)
-			st->sink->txn_end(st->sink, txn->final_lsn, txn->end_lsn, st->seq,
-							  st->emitted > 0);
-		return;
-	}
-	if (!st->begin_written)
+	if (st->sink != NULL || !st->begin_written)
 		return;
 
 	OutputPluginPrepareWrite(ctx, true);
@@ -203,8 +194,6 @@ skipped(LogicalDecodingContext *ctx, DecodingState *st)
 static bool
 sink_wants(CdcSink *sink, XLogRecPtr commit_lsn, int32 seq)
 {
-	if (sink->full)
-		return false;
 	if (commit_lsn < sink->after_commit_lsn)
 		return false;
 	if (commit_lsn == sink->after_commit_lsn && seq <= sink->after_seq)
@@ -252,7 +241,7 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 		newtup = CdcDeformRow(re, CdcChangeTuple(change->data.tp.newtuple), CDC_ROW_NEW, &newrow);
 	if (change->data.tp.oldtuple != NULL)
 		oldtup = CdcDeformRow(re, CdcChangeTuple(change->data.tp.oldtuple), CDC_ROW_OLD, &oldrow);
-	opname = op == CDC_OP_INSERT ? "insert" : op == CDC_OP_UPDATE ? "update" : "delete";
+	opname = cdc_operations[cdc_operation_index(op)].label;
 
 	if (st->sink == NULL)
 	{
@@ -350,7 +339,7 @@ cdc_decode_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	st->seq++;
 
 	old = MemoryContextSwitchTo(st->change_cxt);
-	re = CdcRelCacheGet(relation, &st->opts, st->acl_role);
+	re = CdcRelCacheGet(relation, &st->opts);
 	if ((re->operations & op) == 0 ||
 		(st->sink != NULL && !sink_wants(st->sink, txn->final_lsn, st->seq)))
 		skipped(ctx, st);
@@ -373,7 +362,7 @@ cdc_decode_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		CdcRelEntry *re;
 
 		st->seq++;
-		re = CdcRelCacheGet(relations[i], &st->opts, st->acl_role);
+		re = CdcRelCacheGet(relations[i], &st->opts);
 		if ((re->operations & CDC_OP_TRUNCATE) == 0 ||
 			(st->sink != NULL && !sink_wants(st->sink, txn->final_lsn, st->seq)))
 			continue;

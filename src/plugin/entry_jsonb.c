@@ -1,7 +1,7 @@
 /*
  * entry_jsonb.c
  *		The jsonb writer: rows and keys of a ChangeEntry as jsonb datums, for
- *		the typed sink (the log writer decodes in process, DESIGN §10).
+ *		the typed sink (the log writer decodes in process: src/log/sink.c).
  *
  * The same values as entry_json.c writes, by the same categories
  * (column.c), built from the datums directly rather than by writing JSON
@@ -10,7 +10,7 @@
  * arrays and composites are pushed element by element.  The only parse
  * left is of json text: json columns and superuser-owned casts to json.
  *
- * Fallback (DESIGN §10): json text that jsonb cannot hold (a \u0000, a \u
+ * Fallback: json text that jsonb cannot hold (a \u0000, a \u
  * escape the server encoding cannot represent, a number beyond numeric's
  * range, a value past jsonb's size limits) must not stop the log.  Such a
  * column, and any array or composite column holding such json, is given as

@@ -56,18 +56,6 @@ static const OptionSpec option_table[] = {
 #define N_OPTIONS lengthof(option_table)
 #define VALID_OPTIONS "entities, exclude_entities, operations, messages, transactions, numeric_as_string, only_local"
 
-static const char *const operation_names[] = {"insert", "update", "delete", "truncate"};
-
-/* The CDC_OP_* bit of an operation name, or 0 if it is none. */
-int
-CdcParseOperation(const char *name)
-{
-	for (int i = 0; i < (int) lengthof(operation_names); i++)
-		if (strcmp(name, operation_names[i]) == 0)
-			return 1 << i;
-	return 0;
-}
-
 /* Reject a pattern the matcher cannot read, naming the option it came from. */
 void
 CdcCheckPattern(const char *option, const char *pattern)

@@ -203,7 +203,7 @@ CdcRelCacheDestroy(void)
  * the table part alone ("order*" matches orders in any schema).
  */
 bool
-CdcEntityMatches(const char *entity, const char *table, List *patterns)
+CdcEntityMatches(const char *entity, const char *table, struct List *patterns)
 {
 	ListCell   *lc;
 
@@ -289,7 +289,7 @@ type_has_composite(const CdcType *t)
 }
 
 static void
-build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts, Oid acl_role)
+build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	char	   *nspname = get_namespace_name(RelationGetNamespace(rel));
@@ -333,9 +333,6 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts, Oid acl_role)
 		re->operations &= f->operations;
 	}
 	if (re->operations != 0 && is_extension_table(RelationGetRelid(rel)))
-		re->operations = 0;
-	if (re->operations != 0 && OidIsValid(acl_role) &&
-		pg_class_aclcheck(RelationGetRelid(rel), acl_role, ACL_SELECT) != ACLCHECK_OK)
 		re->operations = 0;
 
 	re->version = ++entry_versions;
@@ -405,12 +402,13 @@ CdcRelCacheSweep(void)
 }
 
 /*
- * The cache entry of rel, built if need be.  acl_role, when valid, drops
- * relations that role may not SELECT.  opts and acl_role must stay the same
- * for the whole session (the cache is emptied at each startup).
+ * The cache entry of rel, built if need be.  opts must stay the same for
+ * the whole session (the cache is emptied at each startup).  Privileges are
+ * not decided here: the log records every captured change, and what a role
+ * receives of it is decided when it reads (src/api/privileges.c).
  */
 CdcRelEntry *
-CdcRelCacheGet(Relation rel, const CdcOptions *opts, Oid acl_role)
+CdcRelCacheGet(Relation rel, const CdcOptions *opts)
 {
 	Oid			relid = RelationGetRelid(rel);
 	CdcRelEntry *re;
@@ -429,7 +427,7 @@ CdcRelCacheGet(Relation rel, const CdcOptions *opts, Oid acl_role)
 	re->cxt = NULL;
 	re->valid = false;
 	CdcClassifyReset();			/* (after an error in a build, too) */
-	build_entry(re, rel, opts, acl_role);
+	build_entry(re, rel, opts);
 	CdcClassifyReset();
 	re->desc = RelationGetDescr(rel);
 	re->valid = true;

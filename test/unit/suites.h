@@ -5,4 +5,5 @@ Suite	   *make_json_suite(void);
 Suite	   *make_glob_suite(void);
 Suite	   *make_optlist_suite(void);
 Suite	   *make_lsn_suite(void);
+Suite	   *make_ops_suite(void);
 #endif

@@ -17,6 +17,7 @@ main(void)
 	srunner_add_suite(sr, make_glob_suite());
 	srunner_add_suite(sr, make_optlist_suite());
 	srunner_add_suite(sr, make_lsn_suite());
+	srunner_add_suite(sr, make_ops_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
