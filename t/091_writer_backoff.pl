@@ -90,7 +90,7 @@ $node->safe_psql('postgres', q{CREATE EXTENSION cdc_ext});
 is(writer_running($node, 'postgres', 150), 't',
 	'among 70 databases without cdc_ext, the one with it has its writer');
 my %probed;
-for (my $i = 0; $i < 1800 && keys %probed < 71; $i++)
+for (my $i = 0; $i < 6000 && keys %probed < 71; $i++)	# up to 10 minutes (a loaded 2-core machine took over 3)
 {
 	%probed = map { $_ => 1 } $starts->($log_offset);
 	select(undef, undef, undef, 0.1);
