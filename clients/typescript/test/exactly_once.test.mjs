@@ -46,10 +46,18 @@ test('SIGKILL the consumer five times while a writer inserts: every row exactly 
 			await sleep(3);
 		}
 	})();
+	const sunk = async () => (await sql('SELECT count(*)::int AS n FROM eo_sink')).rows[0].n;
 	let kills = 0;
 	for (let round = 0; round < 5; round++) {
+		// killed mid-work: at a random moment once it has committed a batch
+		// (node alone takes seconds to start on a loaded machine)
+		const before = await sunk();
 		const w = run(consumer);
-		await sleep(400 + Math.random() * 600);
+		let exited = false;
+		w.done.then(() => { exited = true; });
+		for (const until = Date.now() + 60000; !exited && Date.now() < until && await sunk() <= before;)
+			await sleep(50);
+		await sleep(Math.random() * 600);
 		w.child.kill('SIGKILL');
 		const r = await w.done;
 		assert.equal(r.signal, 'SIGKILL', `worker died before it was killed: ${r.out}`);
