@@ -1,12 +1,38 @@
 #!/usr/bin/env bash
-# Run every test layer of cdc_ext: Check unit tests (plain and under
-# ASan/UBSan), bounded libFuzzer runs of the pure-C modules (FUZZ_SECONDS per
-# target, default 20), then pg_regress, isolation, TAP, the TypeScript
-# client's tests (node) and the Rust client's (cargo test), each against
-# throwaway clusters (wal_level=logical) run as the unprivileged "postgres"
-# OS user.  Installs what it needs first (as root).
-# Ends with one line: "N passed, N failed[, N skipped]".
+# Run the test layers of cdc_ext, each against throwaway clusters
+# (wal_level=logical) run as the unprivileged "postgres" OS user.  Installs
+# what it needs first (as root).
+#
+#   bash scripts/test.sh [LAYER]
+#
+# LAYER is one of (none: all of them, in this order, as CI runs them):
+#   unit       Check unit tests of the pure-C modules, plain and under ASan/UBSan
+#   fuzz       bounded libFuzzer runs of the pure-C modules (FUZZ_SECONDS per
+#              target, default 20)
+#   regress    pg_regress (sql/, expected/)
+#   isolation  pg_isolation_regress (specs/)
+#   tap        the TAP tests (t/*.pl; TAP_TESTS="t/060_groups.pl t/070_log_writer.pl"
+#              runs only those)
+#   client     both clients' tests: node (the TypeScript client, node --test)
+#              and rust (the Rust client, cargo test)
+#   node, rust one of the two
+# Every layer but unit and fuzz builds and installs the extension first.
+# Every run ends with one line: "N passed, N failed[, N skipped]" (.ci/run
+# and scripts/matrix.sh read it); the exit status is 0 when nothing failed.
 set -uo pipefail
+layer=${1:-all}
+case $layer in
+	all|unit|fuzz|regress|isolation|tap|client|node|rust) ;;
+	*) echo "usage: $0 [unit|fuzz|regress|isolation|tap|client|node|rust]" >&2; exit 2 ;;
+esac
+# runs LAYER...: whether this invocation runs one of them
+runs() {
+	local l
+	for l in "$@"; do
+		[ "$layer" = all ] || [ "$layer" = "$l" ] && return 0
+	done
+	return 1
+}
 here=$(cd "$(dirname "$0")/.." && pwd)
 PGV=${PGV:-$(bash "$(dirname "$0")/pgmajor.sh")}
 [ -n "$PGV" ] || exit 1
@@ -38,11 +64,13 @@ count() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped +
 cd "$here"
 # the throwaway clusters' settings (test/logical.conf is generated, not kept)
 { bash scripts/pgconf.sh; echo "logical_decoding_work_mem = 64kB"; } > test/logical.conf
-note "build and install"
-if ! { make -s clean && make -s PG_CFLAGS="$CFLAGS_CI" && make -s install; } >/tmp/cdc_ext_build.log 2>&1; then
-	cat /tmp/cdc_ext_build.log
-	echo "0 passed, 1 failed"
-	exit 1
+if runs regress isolation tap client node rust; then
+	note "build and install"
+	if ! { make -s clean && make -s PG_CFLAGS="$CFLAGS_CI" && make -s install; } >/tmp/cdc_ext_build.log 2>&1; then
+		cat /tmp/cdc_ext_build.log
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
 fi
 
 # Servers refuse to run as root: tests run as postgres in a copy it owns.
@@ -75,21 +103,25 @@ count_check() {
 	fi
 }
 
-note "unit tests (Check)"
-out=$(make -s unit 2>&1); rc=$?; echo "$out"
-count_check "$out" "$rc"
+if runs unit; then
+	note "unit tests (Check)"
+	out=$(make -s unit 2>&1); rc=$?; echo "$out"
+	count_check "$out" "$rc"
 
-note "unit tests under ASan/UBSan"
-out=$(make -s unit-asan ${CLANG:+UNIT_ASAN_CC="$CLANG"} 2>&1); rc=$?; echo "$out"
-count_check "$out" "$rc"
+	note "unit tests under ASan/UBSan"
+	out=$(make -s unit-asan ${CLANG:+UNIT_ASAN_CC="$CLANG"} 2>&1); rc=$?; echo "$out"
+	count_check "$out" "$rc"
+fi
 
-note "fuzzing (libFuzzer, bounded)"
-out=$(bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}" 2>&1); echo "$out"
-if line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' <<<"$out" | tail -1); then
-	read -r fp _ ff _ fs _ <<<"$line"
-	count "$fp" "$ff" "$fs"
-else
-	count 0 1
+if runs fuzz; then
+	note "fuzzing (libFuzzer, bounded)"
+	out=$(bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}" 2>&1); echo "$out"
+	if line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' <<<"$out" | tail -1); then
+		read -r fp _ ff _ fs _ <<<"$line"
+		count "$fp" "$ff" "$fs"
+	else
+		count 0 1
+	fi
 fi
 
 # pg_regress and isolation run separately: in one "make installcheck" a
@@ -112,21 +144,34 @@ suite() {
 	fi
 	return 0
 }
-suite "regression tests (pg_regress)" "$(ls sql/*.sql | wc -l)" \
-	ISOLATION= EXTRA_REGRESS_OPTS="--temp-instance=$work/tmp_check_regress"
-if ls specs/*.spec >/dev/null 2>&1; then
+if runs regress; then
+	suite "regression tests (pg_regress)" "$(ls sql/*.sql | wc -l)" \
+		ISOLATION= EXTRA_REGRESS_OPTS="--temp-instance=$work/tmp_check_regress"
+fi
+if runs isolation && ls specs/*.spec >/dev/null 2>&1; then
 	suite "isolation tests (pg_isolation_regress)" "$(ls specs/*.spec | wc -l)" \
 		REGRESS= EXTRA_REGRESS_OPTS="--temp-instance=$work/tmp_check_iso"
 fi
 
-note "TAP tests (prove)"
-if ls "$work"/t/*.pl >/dev/null 2>&1; then
+# TAP_TESTS: the files to run (t/NNN_x.pl or NNN_x.pl), default all
+tap_files=()
+if runs tap; then
+	note "TAP tests (prove)"
+	for f in ${TAP_TESTS:-t/*.pl}; do
+		if [ -f "$work/t/$(basename "$f")" ]; then
+			tap_files+=("$work/t/$(basename "$f")")
+		else
+			echo "TAP_TESTS: no such file: $f"; count 0 1
+		fi
+	done
+fi
+if [ ${#tap_files[@]} -gt 0 ]; then
 	# TESTDATADIR/TESTLOGDIR: where 17 and later put the nodes and logs
 	# (they default to the current directory there, to tmp_check/ before)
 	out=$(as_pg env PERL5LIB="$PGXS_DIR/src/test/perl" TESTDIR="$work" \
 		TESTDATADIR="$work/tmp_check" TESTLOGDIR="$work/tmp_check/log" \
 		PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
-		prove -I "$PGXS_DIR/src/test/perl" "$work"/t/*.pl 2>&1); echo "$out"
+		prove -I "$PGXS_DIR/src/test/perl" "${tap_files[@]}" 2>&1); echo "$out"
 	total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' <<<"$out" | tail -1)
 	# test files that ran no test at all count as a failure
 	[ "${total:-0}" -eq 0 ] && total=""
@@ -158,8 +203,8 @@ fi
 # The TypeScript client (clients/typescript) against a throwaway cluster of
 # its own: node's test runner, one test file at a time (they share the server
 # and some restart it), counted from each file's "# pass/# fail/# skipped".
-note "client tests (node)"
 client_tests() {
+	note "client tests (node)"
 	local cdir="$work/clients/typescript" data="$work/tmp_check_client/data" port f out p fl sk cx
 	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 		if [ "$(id -u)" -eq 0 ]; then
@@ -203,7 +248,7 @@ client_tests() {
 	[ "$bad" -gt 0 ] && [ -f "$data/server.log" ] && tail -n 30 "$data/server.log"
 	return 0
 }
-client_tests
+runs client node && client_tests
 
 # The Rust client (clients/rust) against a throwaway cluster of its own:
 # cargo test with Debian's cargo, rustc and packaged crates (offline: the
@@ -212,8 +257,8 @@ client_tests
 # (the tests restart the server).  Counted from each test binary's
 # "test result: ... N passed; N failed; N ignored" line; a build that fails,
 # or a run that ends badly without a failed test, counts as one failure.
-note "client tests (rust)"
 rust_tests() {
+	note "client tests (rust)"
 	local cdir="$work/clients/rust" rdir="$work/tmp_check_rust" port out rc p fl ig
 	local cargo=${CDC_CARGO:-/usr/bin/cargo} rustc=${CDC_RUSTC:-/usr/bin/rustc}
 	local pkgs=(cargo rustc librust-tokio-postgres-dev librust-tokio-dev librust-serde-json-dev librust-futures-dev) missing=()
@@ -258,7 +303,7 @@ rust_tests() {
 	[ "$fl" -gt 0 ] && [ -f "$rdir/data/server.log" ] && tail -n 30 "$rdir/data/server.log"
 	return 0
 }
-rust_tests
+runs client rust && rust_tests
 
 echo
 echo "$passed passed, $failed failed, $skipped skipped"

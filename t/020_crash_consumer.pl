@@ -9,13 +9,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use IPC::Run;
+use lib "$ENV{TESTDIR}/t";
+use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->append_conf('postgresql.conf', "logical_decoding_work_mem = 64kB\n");
-$node->start;
+my $node = cdc_node('crash', spill => 1);
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext;
@@ -50,31 +47,21 @@ $node->safe_psql('postgres', q{
 	END $$;
 });
 # wait for the log writer to capture
-$node->poll_query_until('postgres', q{SELECT capture_from IS NOT NULL FROM cdc.log_state})
-  or die 'the log writer did not start';
+wait_for_capture($node, 'postgres');
 $node->safe_psql('postgres', q{SELECT cdc.create_consumer('loop', entities => '{src}')});
-
-sub start_loop
-{
-	my ($proc) = @_;
-	my ($out, $err) = ('', '');
-	return IPC::Run::start(
-		[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c', "CALL $proc()" ],
-		'>', \$out, '2>', \$err);
-}
 
 my @sleeps = (1.5, 0.7, 2.2, 0.3, 1.1);
 for my $round (1 .. @sleeps)
 {
-	my $writer = start_loop('writer_loop');
-	my $consumer = start_loop('consumer_loop');
+	my $writer = start_psql($node, 'postgres', 'CALL writer_loop()');
+	my $consumer = start_psql($node, 'postgres', 'CALL consumer_loop()');
 	select(undef, undef, undef, $sleeps[ $round - 1 ]);
 	my ($rows, $sunk) = split /\|/, $node->safe_psql('postgres',
 		'SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM sink)');
 	note "round $round: $rows rows committed, $sunk in the sink before the crash";
 	$node->stop('immediate');
-	$writer->finish;
-	$consumer->finish;
+	$writer->{h}->finish;
+	$consumer->{h}->finish;
 	$node->start;
 }
 

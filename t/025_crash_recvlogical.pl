@@ -9,11 +9,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use lib "$ENV{TESTDIR}/t";
+use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('recvcrash');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->start;
+my $node = cdc_node('recvcrash');
 
 $node->safe_psql('postgres', q{
 	CREATE TABLE src (id int PRIMARY KEY);
@@ -43,11 +42,10 @@ sub start_client
 for my $sleep (1.2, 0.4, 1.8)
 {
 	my $client = start_client();
-	my $writer = IPC::Run::start([ 'psql', '-X', '-d', $node->connstr('postgres'), '-c', 'CALL writer_loop()' ],
-		'>', \my $o, '2>', \my $e);
+	my $writer = start_psql($node, 'postgres', 'CALL writer_loop()');
 	select(undef, undef, undef, $sleep);
 	$node->stop('immediate');
-	$writer->finish;
+	$writer->{h}->finish;
 	$client->finish;
 	$node->start;
 }

@@ -11,17 +11,15 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
+use lib "$ENV{TESTDIR}/t";
+use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('readers');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->start;
+my $node = cdc_node('readers');
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext;
 	CREATE TABLE t (id int PRIMARY KEY);
 });
-$node->poll_query_until('postgres', q{SELECT capture_from IS NOT NULL FROM cdc.log_state})
-  or die 'the log writer did not start';
+wait_for_capture($node, 'postgres');
 $node->safe_psql('postgres', q{SELECT cdc.create_consumer('shared', entities => '{t}')});
 
 # a long poll, woken by the writer

@@ -17,13 +17,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use IPC::Run;
 use Time::HiRes qw(usleep);
+use lib "$ENV{TESTDIR}/t";
+use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('groups');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->start;
+my $node = cdc_node('groups');
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext;
@@ -114,21 +112,8 @@ $node->safe_psql('postgres', q{
 sub start_loop
 {
 	my ($call, $name) = @_;
-	my ($out, $err) = ('', '');
-	local $ENV{PGOPTIONS} = "-c client_connection_check_interval=100";
-	local $ENV{PGAPPNAME} = $name;
-	my $h = IPC::Run::start(
-		[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c', "CALL $call" ],
-		'>', \$out, '2>', \$err);
-	return { h => $h, out => \$out, err => \$err, name => $name };
-}
-
-sub stop_loop
-{
-	my ($l) = @_;
-	$node->safe_psql('postgres',
-		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$l->{name}'");
-	$l->{h}->finish;
+	return start_psql($node, 'postgres', "CALL $call", name => $name,
+		options => '-c client_connection_check_interval=100');
 }
 
 my $writer = start_loop('writer_loop()', 'writer');
@@ -175,7 +160,7 @@ for my $round (1 .. 4)
 		$members{"${kind}2"} = start_loop("member_$kind('$kind$gen')", "${kind}2");
 	}
 }
-stop_loop($writer);
+stop_psql($node, $writer);
 $node->safe_psql('postgres', 'SELECT cdc.wait_for_log()');
 my $logged = $node->safe_psql('postgres', "SELECT count(*) FROM cdc.log WHERE entity = 'public.src'");
 ok($logged > 100, "the writer logged changes ($logged)");
@@ -190,7 +175,7 @@ for (1 .. 600)
 	usleep(100_000);
 }
 ok($drained, 'both groups acknowledged everything');
-stop_loop($_) for values %members;
+stop_psql($node, $_) for values %members;
 
 # exactly-once: every logged change in the sink once, nothing else
 is($node->safe_psql('postgres', q{

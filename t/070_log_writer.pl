@@ -11,12 +11,8 @@ use Test::More;
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('writer');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
 # a killed writer or launcher makes the postmaster restart everything
-$node->append_conf('postgresql.conf', "restart_after_crash = on\n");
-$node->start;
+my $node = cdc_node('writer', conf => "restart_after_crash = on\n");
 
 my $slot = q{SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'cdc_ext_log_%'};
 is($node->safe_psql('postgres', $slot), '0', 'no writer slot before CREATE EXTENSION');
@@ -25,7 +21,7 @@ $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext;
 	CREATE TABLE t (id int PRIMARY KEY, v text);
 });
-is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't',
+is(writer_running($node, 'postgres'), 't',
 	'CREATE EXTENSION starts the writer, without a restart');
 is($node->safe_psql('postgres', $slot), '1', 'the writer owns one slot');
 $node->safe_psql('postgres', q{SELECT cdc.wait_for_log()});
@@ -46,7 +42,7 @@ is($node->safe_psql('postgres', q{SELECT lag_changes FROM cdc.consumers WHERE na
 # a second database: its own writer, its own slot, its own log
 $node->safe_psql('postgres', q{CREATE DATABASE other});
 $node->safe_psql('other', q{CREATE EXTENSION cdc_ext; CREATE TABLE u (id int PRIMARY KEY)});
-is(poll_for($node, 'other', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'a writer for the second database');
+is(writer_running($node, 'other'), 't', 'a writer for the second database');
 # the launcher's bookkeeping after it started the writer must not hide it
 # (it once marked a writer that was already running as "starting")
 select(undef, undef, undef, 1.0);
@@ -82,7 +78,7 @@ kill 'KILL', $launcher;
 is(poll_for($node, 'postgres',
 	q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'cdc_ext launcher' AND pid <> } . $launcher, '1'),
 	'1', 'the launcher is back after a crash');
-is(poll_for($node, 'other', q{SELECT running FROM cdc.writer_info()}, 't'), 't', '... and so are the writers');
+is(writer_running($node, 'other'), 't', '... and so are the writers');
 $node->safe_psql('other', q{INSERT INTO u VALUES (2); SELECT cdc.wait_for_log()});
 is($node->safe_psql('other', q{SELECT count(*) FROM cdc.log}), '2', 'logging goes on');
 

@@ -10,12 +10,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
+use lib "$ENV{TESTDIR}/t";
+use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('logcrash');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->append_conf('postgresql.conf', "logical_decoding_work_mem = 64kB\n");
-$node->start;
+my $node = cdc_node('logcrash', spill => 1);
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext;

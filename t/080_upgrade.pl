@@ -11,11 +11,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib "$ENV{TESTDIR}/t";
+use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('upgrade');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->start;
+my $node = cdc_node('upgrade');
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext VERSION '1.0';

@@ -12,10 +12,7 @@ use Test::More;
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('upgrade12');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->start;
+my $node = cdc_node('upgrade12');
 
 $node->safe_psql('postgres', q{CREATE DATABASE fresh; CREATE DATABASE from11; CREATE DATABASE from10});
 $node->safe_psql('fresh', q{CREATE EXTENSION cdc_ext});
@@ -136,7 +133,7 @@ for my $db ('from11', 'from10')
 
 # the consumer made under 1.1 reads under 1.2: the change committed before
 # the update (kept by the slot) and one after it, with no gap
-is(poll_for($node, 'from11', q{SELECT running FROM cdc.writer_info()}, 't'), 't',
+is(writer_running($node, 'from11'), 't',
 	'after the update the writer runs');
 $node->safe_psql('from11', q{INSERT INTO t VALUES (2, 'after')});
 $node->safe_psql('from11', q{SELECT cdc.wait_for_log()});

@@ -10,14 +10,10 @@ use Test::More;
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('launcher');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->append_conf('postgresql.conf', "restart_after_crash = on\n");
-$node->start;
+my $node = cdc_node('launcher', conf => "restart_after_crash = on\n");
 
 $node->safe_psql('postgres', q{CREATE EXTENSION cdc_ext; CREATE TABLE t (id int PRIMARY KEY)});
-is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'the writer runs');
+is(writer_running($node, 'postgres'), 't', 'the writer runs');
 my $writer = $node->safe_psql('postgres', q{SELECT pid FROM cdc.writer_info()});
 my $launcher = $node->safe_psql('postgres',
 	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'cdc_ext launcher'});

@@ -10,11 +10,7 @@ use Test::More;
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('backoff');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->append_conf('postgresql.conf', "max_replication_slots = 1\n");
-$node->start;
+my $node = cdc_node('backoff', conf => "max_replication_slots = 1\n");
 
 # the only slot is taken: the writer fails creating its own
 $node->safe_psql('postgres', q{SELECT pg_create_physical_replication_slot('taken')});
@@ -42,7 +38,7 @@ my $fails = () = slurp_file($node->logfile, $log_offset) =~ /all replication slo
 ok($fails <= 6, "a failing writer is retried about once a second, not in a tight loop ($fails failures in 3 s)");
 ok(failures_from($log_offset, $fails + 1) > $fails, '... and it is retried');
 $node->safe_psql('postgres', q{SELECT pg_drop_replication_slot('taken')});
-is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't',
+is(writer_running($node, 'postgres'), 't',
 	'once a slot is free the writer runs');
 $node->safe_psql('postgres', q{DROP EXTENSION cdc_ext});
 is(poll_for($node, 'postgres', q{SELECT count(*) FROM pg_replication_slots}, '0'), '0', 'its slot is gone');
@@ -65,7 +61,7 @@ is(poll_for($node, 'postgres', q{SELECT count(*) FROM pg_replication_slots}, '0'
 sleep 11;
 $node->safe_psql('postgres', q{CREATE DATABASE fresh});
 $node->safe_psql('fresh', q{CREATE EXTENSION cdc_ext});
-is(poll_for($node, 'fresh', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
+is(writer_running($node, 'fresh', 150), 't',
 	'a database created after 64 others were dropped gets its writer');
 $node->safe_psql('fresh', q{DROP EXTENSION cdc_ext});
 
@@ -91,7 +87,7 @@ my $starts = sub {
 };
 $log_offset = -s $node->logfile;
 $node->safe_psql('postgres', q{CREATE EXTENSION cdc_ext});
-is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
+is(writer_running($node, 'postgres', 150), 't',
 	'among 70 databases without cdc_ext, the one with it has its writer');
 my %probed;
 for (my $i = 0; $i < 6000 && keys %probed < 71; $i++)	# up to 10 minutes (a loaded 2-core machine took over 3)
@@ -109,9 +105,9 @@ ok($probes <= 40, "databases without cdc_ext are probed now and then, not in a l
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET log_min_messages; SELECT pg_reload_conf()});
 $node->safe_psql('postgres', q{CREATE DATABASE fresh2});
 $node->safe_psql('fresh2', q{CREATE EXTENSION cdc_ext});
-is(poll_for($node, 'fresh2', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
+is(writer_running($node, 'fresh2', 150), 't',
 	'a database that creates the extension then gets its writer');
-is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't', 150), 't',
+is(writer_running($node, 'postgres', 150), 't',
 	'... and the first one keeps its own');
 
 $node->stop;

@@ -9,13 +9,10 @@ use Test::More;
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('slowcreate');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->start;
+my $node = cdc_node('slowcreate');
 
 $node->safe_psql('postgres', q{BEGIN; CREATE EXTENSION cdc_ext; SELECT pg_sleep(12); COMMIT});
-is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't', 50), 't',
+is(writer_running($node, 'postgres', 50), 't',
 	'the writer runs within 5 s of a slow CREATE EXTENSION\'s commit');
 
 $node->stop;

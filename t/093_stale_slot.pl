@@ -10,13 +10,10 @@ use Test::More;
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('staleslot');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->start;
+my $node = cdc_node('staleslot');
 
 $node->safe_psql('postgres', q{CREATE EXTENSION cdc_ext; CREATE TABLE t (id int PRIMARY KEY)});
-is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'the writer runs');
+is(writer_running($node, 'postgres'), 't', 'the writer runs');
 $node->safe_psql('postgres', q{INSERT INTO t VALUES (1); SELECT cdc.wait_for_log()});
 my $w1 = $node->safe_psql('postgres', q{SELECT pid FROM cdc.writer_info()});
 

@@ -26,16 +26,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use IPC::Run;
 use Time::HiRes qw(usleep time);
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 'logical');
-$primary->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
+my $primary = cdc_node('primary');
 my $failover_slots = $primary->pg_version >= 17;
-$primary->start;
 $primary->safe_psql('postgres', q{
 	SELECT pg_create_physical_replication_slot('standby1_slot');
 	CREATE EXTENSION cdc_ext;
@@ -105,11 +101,8 @@ foreach my $c (1, 2)
 	open(my $fh, '>', $sql) or die $!;
 	print $fh "INSERT INTO t VALUES ($c, $_) RETURNING 'ack ' || client || ' ' || n;\n" for 1 .. 30000;
 	close $fh;
-	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start(
-		[ 'psql', '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $primary->connstr('postgres'), '-f', $sql ],
-		'<', \undef, '>', \$out, '2>', \$err);
-	push @clients, { h => $h, out => \$out, err => \$err };
+	push @clients, start_psql($primary, 'postgres', undef, file => $sql,
+		flags => [ '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1' ]);
 }
 
 # the consumer and the group drain into their sinks, each batch in the

@@ -16,11 +16,7 @@ use Test::More;
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('capture');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->append_conf('postgresql.conf', q{shared_preload_libraries = ''});
-$node->start;
+my $node = cdc_node('capture', conf => "shared_preload_libraries = ''\n");
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext;

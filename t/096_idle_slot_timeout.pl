@@ -21,10 +21,7 @@ if ($node->pg_version < 18)
 {
 	plan skip_all => 'idle_replication_slot_timeout is new in PostgreSQL 18';
 }
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->append_conf('postgresql.conf', "idle_replication_slot_timeout = 1\n");
-$node->start;
+cdc_init($node, conf => "idle_replication_slot_timeout = 1\n");
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext;
 	CREATE TABLE t (id int PRIMARY KEY);

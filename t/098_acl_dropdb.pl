@@ -13,10 +13,7 @@ use Test::More;
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('acl');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->start;
+my $node = cdc_node('acl');
 
 # --- default privileges ---------------------------------------------------
 $node->safe_psql('postgres', q{
@@ -30,7 +27,7 @@ $node->safe_psql('acl', q{
 	CREATE EXTENSION cdc_ext;
 	CREATE TABLE t (id int PRIMARY KEY, secret text);
 });
-is(poll_for($node, 'acl', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'the writer runs');
+is(writer_running($node, 'acl'), 't', 'the writer runs');
 is($node->safe_psql('acl', q{
 	SELECT count(*) FROM (
 		SELECT c.relacl AS acl FROM pg_class c WHERE c.relnamespace = 'cdc'::regnamespace
@@ -113,7 +110,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_replication_slots WHER
 # nothing is terminated
 $node->safe_psql('postgres', q{CREATE ROLE dbowner LOGIN CREATEDB; CREATE DATABASE owned OWNER dbowner});
 $node->safe_psql('owned', q{CREATE EXTENSION cdc_ext});
-is(poll_for($node, 'owned', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'a writer runs in owned');
+is(writer_running($node, 'owned'), 't', 'a writer runs in owned');
 my $pid = $node->safe_psql('owned', q{SELECT pid FROM cdc.writer_info()});
 ($ret, $out, $err) = $node->psql('postgres', 'SET ROLE dbowner; DROP DATABASE owned WITH (FORCE)');
 isnt($ret, 0, 'a non-superuser owner cannot force out the superuser writer');
@@ -123,7 +120,7 @@ is($ret, 0, 'a superuser can') or diag($err);
 
 # the other databases' writers are untouched: a new one still starts
 $node->safe_psql('postgres', q{CREATE EXTENSION cdc_ext});
-is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't',
+is(writer_running($node, 'postgres'), 't',
 	'writers still start after the drops');
 
 $node->stop;

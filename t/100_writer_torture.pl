@@ -24,16 +24,11 @@ use Test::More;
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('torture');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->append_conf('postgresql.conf', qq{
-logical_decoding_work_mem = 64kB
+my $node = cdc_node('torture', spill => 1, conf => qq{
 restart_after_crash = on
 max_wal_size = 4GB
 max_locks_per_transaction = 256
 });
-$node->start;
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext;
@@ -43,7 +38,7 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE bulk (id int PRIMARY KEY);
 	CREATE ROLE nobody LOGIN;	-- CONNECT only (PUBLIC's default), nothing of cdc
 });
-is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'the writer runs');
+is(writer_running($node, 'postgres'), 't', 'the writer runs');
 my $pid = $node->safe_psql('postgres', q{SELECT pid FROM cdc.writer_info()});
 my $small = 0;
 

@@ -22,23 +22,19 @@ use Test::More;
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('lost');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->append_conf('postgresql.conf', qq{
+my $node = cdc_node('lost', conf => qq{
 restart_after_crash = on
 max_slot_wal_keep_size = 1MB
 wal_keep_size = 0
 max_wal_size = 32MB
 min_wal_size = 32MB
 });
-$node->start;
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION cdc_ext;
 	CREATE TABLE t (id int PRIMARY KEY, v text);
 });
-is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'the writer runs');
+is(writer_running($node, 'postgres'), 't', 'the writer runs');
 $node->safe_psql('postgres', q{
 	SELECT cdc.create_consumer('c');
 	SELECT cdc.create_group('g');
@@ -116,7 +112,7 @@ sub with_writer
 {
 	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'cdc_ext'\n");
 	$node->restart;
-	poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't');
+	writer_running($node, 'postgres');
 }
 my $slot = $node->safe_psql('postgres', q{SELECT slot_name FROM cdc.log_state});
 
@@ -168,7 +164,7 @@ like($err, qr/no replication slot is free for the log writer/, 'CREATE EXTENSION
 like($err, qr/has not started/, 'create_consumer warns that the log has not started');
 $node->safe_psql('full_slots', q{INSERT INTO t VALUES (1)});
 $node->safe_psql('postgres', q{SELECT pg_drop_replication_slot('filler_1')});
-is(poll_for($node, 'full_slots', q{SELECT running FROM cdc.writer_info()}, 't', 600), 't', 'a slot freed: the writer starts');
+is(writer_running($node, 'full_slots', 600), 't', 'a slot freed: the writer starts');
 $node->safe_psql('full_slots', q{INSERT INTO t VALUES (2)});
 $node->safe_psql('full_slots', q{SELECT cdc.wait_for_log()});
 ($ret, $out, $err) = $node->psql('full_slots', q{SELECT * FROM cdc.stream('c')});

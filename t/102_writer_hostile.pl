@@ -21,15 +21,10 @@ use Test::More;
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $node = PostgreSQL::Test::Cluster->new('hostile');
-$node->init(allows_streaming => 'logical');
-$node->append_conf('postgresql.conf', scalar `bash $ENV{TESTDIR}/scripts/pgconf.sh`);
-$node->append_conf('postgresql.conf', qq{
+my $node = cdc_node('hostile', spill => 1, conf => qq{
 restart_after_crash = on
 max_wal_size = 4GB
-logical_decoding_work_mem = 64kB
 });
-$node->start;
 
 # an attacker holds what was the chunk lock before the extension exists
 $node->safe_psql('postgres', q{CREATE ROLE conn LOGIN});
@@ -46,7 +41,7 @@ $node->safe_psql('postgres', q{
 	SELECT cdc.set_capture(messages => '{*}');
 	CREATE TABLE marker (id int PRIMARY KEY);
 });
-is(poll_for($node, 'postgres', q{SELECT running FROM cdc.writer_info()}, 't'), 't', 'the writer runs');
+is(writer_running($node, 'postgres'), 't', 'the writer runs');
 my $pid = $node->safe_psql('postgres', q{SELECT pid FROM cdc.writer_info()});
 my $marks = 0;
 

@@ -6,9 +6,9 @@
  * is unaffected.
  */
 import pg from 'pg';
-import { ChangeStream, wrap } from './stream.js';
+import { ChangeStream } from './stream.js';
 import { ReplicationStream } from './replication.js';
-import { Backoff, CdcError, isConnectionError, isRetryable, abortPromise, guardClient } from './errors.js';
+import { Backoff, CdcError, isConnectionError, isRetryable, abortPromise, guardClient, wrap } from './errors.js';
 import { ENTRY_COLUMNS, entryFromRow, typeParsers } from './entry.js';
 import { lsnToBigInt } from './lsn.js';
 import { GroupMember } from './group.js';
@@ -76,8 +76,8 @@ export class CdcClient {
 	 * through `tx` commit in one transaction, with the consumer's checkpoint
 	 * moved past the batch.  If the callback throws, the transaction rolls
 	 * back (the batch comes again) and the error is rethrown.  Runs until
-	 * options.signal aborts (or maxBatches / untilEmpty); a lost connection
-	 * or a busy consumer (55006) is retried with backoff.
+	 * options.signal aborts (or maxBatches / untilEmpty); a lost connection,
+	 * a serialization failure or a deadlock is retried with backoff.
 	 */
 	async consume(consumer: string, handler: (batch: ChangeEntry[], tx: CdcTx) => Promise<void> | void,
 				  options: ConsumeOptions = {}): Promise<{ batches: number; changes: number }> {

@@ -1,6 +1,7 @@
 /*
- * Errors the client raises, which failures are worth a reconnect, and the
- * backoff between attempts.
+ * Errors the client raises (CdcError, and wrap() that makes one of a
+ * server's or the network's error), which failures are worth a reconnect,
+ * and the backoff between attempts.
  */
 import type { BackoffOptions } from './types.js';
 
@@ -22,8 +23,19 @@ export class CdcError extends Error {
 	}
 }
 
-/** SQLSTATE of "consumer busy" (another session is reading it). */
-export const CONSUMER_BUSY = '55006';
+/**
+ * The error of what was asked (what) that failed with err, as a CdcError:
+ * "what: message (SQLSTATE code); hint: ...", with the server's detail too
+ * when detail is set; a CdcError is returned as it is.
+ */
+export function wrap(err: any, what: string, opts: { detail?: boolean } = {}): CdcError {
+	if (err instanceof CdcError)
+		return err;
+	const code = err?.code ? ` (SQLSTATE ${err.code})` : '';
+	const detail = opts.detail && err?.detail ? `; ${err.detail}` : '';
+	const hint = err?.hint ? `; hint: ${err.hint}` : '';
+	return new CdcError(`${what}: ${err?.message ?? err}${code}${detail}${hint}`, err);
+}
 
 /**
  * Whether err means the connection is gone or unusable (retry on a new
@@ -47,11 +59,29 @@ export function isConnectionError(err: any): boolean {
 	return /Connection terminated|connection is not queryable|Client has encountered a connection error|terminating connection|the database system is (starting up|shutting down|in recovery)|server closed the connection|timeout exceeded when trying to connect|Client was closed/i.test(msg);
 }
 
-/** Whether err is worth another attempt: a lost connection or a busy consumer. */
+/**
+ * Whether err is worth another attempt: a lost connection, a serialization
+ * failure or a deadlock.  (Consumers own no slot since cdc_ext 1.1: no read
+ * of the SQL API fails because another session reads the same consumer.)
+ */
 export function isRetryable(err: any): boolean {
-	return isConnectionError(err) || err?.code === CONSUMER_BUSY || err?.code === '40001' || err?.code === '40P01';
+	return isConnectionError(err) || err?.code === '40001' || err?.code === '40P01';
 }
 
+/**
+ * SQLSTATE 55006 (object_in_use) from START_REPLICATION: the slot is still
+ * active for another walsender, typically the one of the connection just
+ * lost, until the server notices it is gone.  replicate() tries again.
+ */
+export const SLOT_IN_USE = '55006';
+
+/**
+ * Exponential backoff with jitter between reconnect attempts: the delay
+ * before attempt n (from 0) is drawn from [base/2, base], base =
+ * min(maxDelay, initialDelay * 2^n) (defaults 100 ms and 10 s); after
+ * maxAttempts waits (default unlimited; reconnect: false, none) it gives up.
+ * reset() after a success starts again from initialDelay.
+ */
 export class Backoff {
 	private attempt = 0;
 	private readonly initial: number;
@@ -69,13 +99,22 @@ export class Backoff {
 		this.attempt = 0;
 	}
 
-	/** Wait before the next attempt; false when attempts are exhausted or signal aborted. */
-	async wait(signal?: AbortSignal): Promise<boolean> {
-		if (this.attempt >= this.maxAttempts || signal?.aborted)
-			return false;
+	/** The delay before the next attempt (counting it as made), or null when attempts are exhausted. */
+	nextDelay(): number | null {
+		if (this.attempt >= this.maxAttempts)
+			return null;
 		const base = Math.min(this.max, this.initial * 2 ** this.attempt);
 		this.attempt++;
-		const ms = base / 2 + Math.random() * base / 2;	/* jitter: many clients do not reconnect in step */
+		return base / 2 + Math.random() * base / 2;	/* jitter: many clients do not reconnect in step */
+	}
+
+	/** Wait before the next attempt; false when attempts are exhausted or signal aborted. */
+	async wait(signal?: AbortSignal): Promise<boolean> {
+		if (signal?.aborted)
+			return false;
+		const ms = this.nextDelay();
+		if (ms === null)
+			return false;
 		return sleep(ms, signal);
 	}
 }

@@ -7,8 +7,7 @@
  * member at a time, in cursor order.
  */
 import pg from 'pg';
-import { wrap } from './stream.js';
-import { abortPromise, guardClient } from './errors.js';
+import { abortPromise, guardClient, wrap } from './errors.js';
 import { ENTRY_COLUMNS, entryFromRow, typeParsers } from './entry.js';
 import type { CdcTx, ChangeEntry, NumberOptions } from './types.js';
 

@@ -1,36 +1,29 @@
 /*
  * replicate(): the cdc_ext output plugin over the streaming replication
  * protocol (a walsender connection, START_REPLICATION ... LOGICAL), with the
- * standby status updates done by hand.
+ * standby status updates done by hand.  The stream: the connection, the
+ * queue of received entries, handing them out, reconnecting.  What the
+ * messages look like is src/walproto.ts; what position may be confirmed,
+ * and when, is src/feedback.ts (the feedback rule and its invariant).
  *
- * Feedback invariant: the position confirmed to the server (flush = apply =
- * write) is always the END of a transaction's commit record whose every
- * entry the application has processed, or a keepalive's WAL end reached
- * while nothing received is unprocessed and no transaction is open.  Never
- * a change's lsn, never a commit_lsn, never anything merely received.  The
- * plugin is always asked for begin/commit entries (transactions = true), as
- * the commit entry's "lsn" is that end; they reach the application only if
- * it asked for them.
- *
- * "Processed": with confirm 'auto', an entry is done when the application
- * asks for the next one (for await ... of: the loop body returned); with
- * 'manual', only what it passes to confirm().
+ * The plugin is always asked for begin/commit entries (transactions =
+ * true), as the commit entry's "lsn" is the end to confirm; they reach the
+ * application only if it asked for them.
  *
  * After a lost connection the stream reconnects (backoff) and starts again
  * at the confirmed position; entries handed out already (a partly
  * processed transaction) are not handed out twice.
  */
 import pg from 'pg';
-import { CdcError, Backoff, isRetryable, isConnectionError, abortPromise } from './errors.js';
+import { CdcError, Backoff, isRetryable, abortPromise, wrap, SLOT_IN_USE } from './errors.js';
 import { parseJson, type LargeNumbers } from './json.js';
 import { entryFromPluginJson } from './entry.js';
 import { compareCursor, formatLsn, lsnToBigInt } from './lsn.js';
-import type { ChangeEntry, ReplicateOptions, TransactionEntry } from './types.js';
+import { FeedbackRule, type ReplicationEntry } from './feedback.js';
+import { decodeServerMessage, encodeStandbyStatus } from './walproto.js';
+import type { ReplicateOptions } from './types.js';
 
-export type ReplicationEntry = ChangeEntry | TransactionEntry;
-
-/** microseconds between the Unix epoch and PostgreSQL's (2000-01-01) */
-const PG_EPOCH_MICROS = 946684800000000n;
+export type { ReplicationEntry };
 
 function quoteIdent(s: string): string {
 	return '"' + s.replace(/"/g, '""') + '"';
@@ -109,24 +102,16 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 	private started = false;
 	private closed = false;
 	private paused = false;
-	/** the position confirmed locally (processed); sent to the server in feedback */
-	private confirmed = 0n;
+	/** what may be confirmed to the server: the position processed */
+	private readonly feedback: FeedbackRule;
 	private sentFeedback = -1n;
-	/** a transaction received up to its begin but not its commit */
-	private openTxn = false;
-	/** an entry handed out whose processing is not known to be finished */
-	private handedOut: ReplicationEntry | null = null;
 	/** last cursor position handed out: after a reconnect, nothing at or before it is handed out again */
 	private lastCursor: { lsn: string; seq: number } | null = null;
-	/** received commits not yet confirmed (manual mode): commitLsn -> [last seq, end] */
-	private commits: { commitLsn: string; lastSeq: number; end: bigint }[] = [];
 	private statusTimer: NodeJS.Timeout | null = null;
 	private feedbackTimer: NodeJS.Timeout | null = null;
 	private readonly backoff: Backoff;
 	private readonly large: LargeNumbers;
-	private readonly wantTxn: boolean;
 	private readonly hwm: number;
-	private lastServerWalEnd = 0n;
 	/** counters for diagnostics and tests */
 	readonly stats = { messages: 0, keepalives: 0, feedbackSent: 0, reconnects: 0 };
 
@@ -135,7 +120,7 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 			throw new CdcError('replicate: a slot name is required');
 		this.backoff = new Backoff(opts.reconnect ?? true);
 		this.large = opts.largeNumbers ?? 'bigint';
-		this.wantTxn = !!opts.transactions;
+		this.feedback = new FeedbackRule(opts.confirm, !!opts.transactions, () => this.scheduleFeedback());
 		this.hwm = opts.highWaterMark ?? 10000;
 		if (opts.startLsn)
 			lsnToBigInt(opts.startLsn);	/* validate early */
@@ -146,7 +131,7 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 
 	/** The position confirmed to the server so far ("X/Y"): the end of the last processed transaction. */
 	get confirmedLsn(): string {
-		return formatLsn(this.confirmed);
+		return formatLsn(this.feedback.confirmed);
 	}
 
 	[Symbol.asyncIterator](): AsyncIterator<ReplicationEntry> {
@@ -166,20 +151,7 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 	 * confirms the end of the transactions before its own.
 	 */
 	confirm(entry: ReplicationEntry): void {
-		if (!entry.commitLsn || entry.seq === null)
-			return;
-		let target = 0n;
-		if (entry.operation === 'commit')
-			target = lsnToBigInt(entry.lsn);
-		else {
-			const cl = lsnToBigInt(entry.commitLsn);
-			for (const c of this.commits) {
-				const ccl = lsnToBigInt(c.commitLsn);
-				if (ccl < cl || (ccl === cl && entry.seq >= c.lastSeq))
-					target = c.end > target ? c.end : target;
-			}
-		}
-		this.advanceConfirmed(target);
+		this.feedback.confirm(entry);
 	}
 
 	/** Stop: confirm what is processed, end the replication stream, close the connection. */
@@ -212,12 +184,7 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 
 	private async next(): Promise<IteratorResult<ReplicationEntry>> {
 		// asking for more: the entry handed out before is processed
-		if (this.handedOut) {
-			const prev = this.handedOut;
-			this.handedOut = null;
-			if (prev.operation === 'commit' && (this.opts.confirm ?? 'auto') === 'auto')
-				this.advanceConfirmed(lsnToBigInt(prev.lsn));
-		}
+		this.feedback.nextRequested();
 		for (;;) {
 			const e = await this.take();
 			if (e === null)
@@ -227,15 +194,8 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 					continue;	/* handed out before a reconnect */
 				this.lastCursor = { lsn: e.commitLsn, seq: e.seq };
 			}
-			if (e.operation === 'begin' && !this.wantTxn)
-				continue;
-			if (e.operation === 'commit' && !this.wantTxn) {
-				// every change of it was handed out and the application came back
-				if ((this.opts.confirm ?? 'auto') === 'auto')
-					this.advanceConfirmed(lsnToBigInt(e.lsn));
-				continue;
-			}
-			this.handedOut = e;
+			if (!this.feedback.handOut(e))
+				continue;	/* a begin or commit the application did not ask for */
 			return { done: false, value: e };
 		}
 	}
@@ -302,7 +262,7 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 			} catch (err: any) {
 				if (this.closed)
 					return;
-				if (!isRetryable(err)) {
+				if (!isRetryable(err) && err?.code !== SLOT_IN_USE) {
 					this.fail(wrapStart(err, this.opts.slot));
 					return;
 				}
@@ -341,9 +301,9 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 			if (this.opts.createSlot)
 				await this.createSlot(c);
 			// where to start: what is confirmed, else the caller's start, else the slot's own position
-			const start = this.confirmed > 0n ? this.confirmedLsn : (this.opts.startLsn ?? '0/0');
+			const start = this.feedback.confirmed > 0n ? this.confirmedLsn : (this.opts.startLsn ?? '0/0');
 			// reset before starting: data can arrive in the same read as the CopyBoth response
-			this.openTxn = false;
+			this.feedback.restart();
 			this.queue = [];
 			this.qhead = 0;
 			this.sentFeedback = -1n;
@@ -388,50 +348,28 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 	onCopyData(chunk: Buffer, gen: number): void {
 		if (gen !== this.gen || this.closed)
 			return;
-		const kind = chunk[0];
-		if (kind === 0x77) {	/* 'w' */
+		const msg = decodeServerMessage(chunk);
+		if (msg.kind === 'xlogdata') {
 			this.stats.messages++;
-			const text = chunk.toString('utf8', 25);
 			let e: ReplicationEntry;
 			try {
-				e = entryFromPluginJson(parseJson(text, this.large));
+				e = entryFromPluginJson(parseJson(msg.data.toString('utf8'), this.large));
 			} catch (err: any) {
 				this.fail(new CdcError(`replicate: cannot parse an entry of slot "${this.opts.slot}": ${err.message}`, err));
 				return;
 			}
-			if (e.operation === 'begin')
-				this.openTxn = true;
-			else if (e.operation === 'commit') {
-				this.openTxn = false;
-				if ((this.opts.confirm ?? 'auto') === 'manual' && e.commitLsn)
-					this.commits.push({ commitLsn: e.commitLsn, lastSeq: e.seq - 1, end: lsnToBigInt(e.lsn) });
-			}
+			this.feedback.received(e);
 			this.queue.push(e);
 			if (!this.paused && this.queue.length - this.qhead >= this.hwm)
 				this.pause();
 			this.wake();
-		} else if (kind === 0x6b) {	/* 'k' */
+		} else if (msg.kind === 'keepalive') {
 			this.stats.keepalives++;
-			const walEnd = chunk.readBigUInt64BE(1);
-			const replyRequested = chunk[17] === 1;
-			this.lastServerWalEnd = walEnd;
-			this.idleAdvance();
-			if (replyRequested)
+			// drained: nothing received waits, and the application waits for an entry
+			this.feedback.keepalive(msg.walEnd, this.qhead === this.queue.length && this.waiter !== null);
+			if (msg.replyRequested)
 				this.sendFeedback(this.client, true);
 		}
-	}
-
-	/**
-	 * Nothing received is unprocessed, nothing handed out is pending and no
-	 * transaction is open: every transaction that ended before the server's
-	 * WAL end was sent and processed, or filtered out entirely by the plugin.
-	 * Confirming that end keeps a quiet or filtered slot from holding WAL.
-	 */
-	private idleAdvance(): void {
-		if ((this.opts.confirm ?? 'auto') !== 'auto')
-			return;
-		if (this.qhead === this.queue.length && this.handedOut === null && !this.openTxn && this.waiter !== null)
-			this.advanceConfirmed(this.lastServerWalEnd);
 	}
 
 	onError(err: any, gen: number): void {
@@ -451,11 +389,11 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 		c?.end().catch(() => {});
 		if (this.connecting)
 			return;	/* the attempt in progress carries on */
-		if (isRetryable(err) || isConnectionError(err)) {
+		if (isRetryable(err) || err?.code === SLOT_IN_USE) {
 			this.stats.reconnects++;
 			this.queue = [];	/* unprocessed: the server sends them again */
 			this.qhead = 0;
-			this.openTxn = false;
+			this.feedback.restart();
 			this.backoff.wait(this.opts.signal).then((go) => {
 				if (this.closed)
 					return;
@@ -477,12 +415,8 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 			this.onError(new CdcError('replication stream ended by the server'), gen);
 	}
 
-	private advanceConfirmed(lsn: bigint): void {
-		if (lsn <= this.confirmed)
-			return;
-		this.confirmed = lsn;
-		if (this.commits.length > 0)
-			this.commits = this.commits.filter((c) => c.end > lsn);
+	/** The confirmed position moved: send it soon. */
+	private scheduleFeedback(): void {
 		if (!this.feedbackTimer && this.client) {
 			// coalesce: one status update for a burst of small transactions
 			this.feedbackTimer = setTimeout(() => {
@@ -497,18 +431,12 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 	private sendFeedback(c: pg.Client | null, force: boolean): void {
 		if (!c)
 			return;
-		if (!force && this.sentFeedback === this.confirmed)
+		const confirmed = this.feedback.confirmed;
+		if (!force && this.sentFeedback === confirmed)
 			return;
-		const buf = Buffer.alloc(34);
-		buf[0] = 0x72;	/* 'r' */
-		buf.writeBigUInt64BE(this.confirmed, 1);
-		buf.writeBigUInt64BE(this.confirmed, 9);
-		buf.writeBigUInt64BE(this.confirmed, 17);
-		buf.writeBigInt64BE(BigInt(Date.now()) * 1000n - PG_EPOCH_MICROS, 25);
-		buf[33] = 0;
 		try {
-			(c as any).connection.sendCopyFromChunk(buf);
-			this.sentFeedback = this.confirmed;
+			(c as any).connection.sendCopyFromChunk(encodeStandbyStatus(confirmed));
+			this.sentFeedback = confirmed;
 			this.stats.feedbackSent++;
 		} catch {
 			/* connection gone: the error path reconnects */
@@ -538,13 +466,9 @@ export class ReplicationStream implements AsyncIterable<ReplicationEntry> {
 	}
 }
 
+/** A failure of the stream as the application sees it: the slot named, the server's detail kept. */
 function wrapStart(err: any, slot: string): CdcError {
-	if (err instanceof CdcError)
-		return err;
-	const code = err?.code ? ` (SQLSTATE ${err.code})` : '';
-	const detail = err?.detail ? `; ${err.detail}` : '';
-	const hint = err?.hint ? `; hint: ${err.hint}` : '';
-	return new CdcError(`replication from slot "${slot}" failed: ${err?.message ?? err}${code}${detail}${hint}`, err);
+	return wrap(err, `replication from slot "${slot}" failed`, { detail: true });
 }
 
 export { abortPromise };

@@ -20,7 +20,7 @@
  * new one with backoff, from the cursor: nothing is lost or repeated.
  */
 import type pg from 'pg';
-import { CdcError, Backoff, isRetryable, isConnectionError, abortPromise, guardClient } from './errors.js';
+import { CdcError, Backoff, isRetryable, isConnectionError, abortPromise, guardClient, wrap } from './errors.js';
 import { ENTRY_COLUMNS, entryFromRow, typeParsers } from './entry.js';
 import { compareCursor } from './lsn.js';
 import type { ChangeEntry, StreamOptions } from './types.js';
@@ -281,12 +281,4 @@ export class ChangeStream implements AsyncIterable<ChangeEntry> {
 			return 'again';
 		return out;
 	}
-}
-
-export function wrap(err: any, what: string): CdcError {
-	if (err instanceof CdcError)
-		return err;
-	const code = err?.code ? ` (SQLSTATE ${err.code})` : '';
-	const hint = err?.hint ? `; hint: ${err.hint}` : '';
-	return new CdcError(`${what}: ${err?.message ?? err}${code}${hint}`, err);
 }

@@ -46,16 +46,17 @@ test('SIGKILL the consumer five times while a writer inserts: every row exactly 
 			await sleep(3);
 		}
 	})();
+	const sunk = async () => (await sql('SELECT count(*)::int AS n FROM eo_sink')).rows[0].n;
 	let kills = 0;
 	for (let round = 0; round < 5; round++) {
-		// killed once it has committed a batch (a fixed delay was shorter
-		// than a worker's start on a loaded machine), at a random point after
-		const before = (await sql('SELECT count(*)::int AS n FROM eo_sink')).rows[0].n;
+		// killed mid-work: at a random moment once it has committed a batch
+		// (node alone takes seconds to start on a loaded machine)
+		const before = await sunk();
 		const w = run(consumer);
-		for (let i = 0; i < 600; i++) {
-			if ((await sql('SELECT count(*)::int AS n FROM eo_sink')).rows[0].n > before) break;
+		let exited = false;
+		w.done.then(() => { exited = true; });
+		for (const until = Date.now() + 60000; !exited && Date.now() < until && await sunk() <= before;)
 			await sleep(50);
-		}
 		await sleep(Math.random() * 600);
 		w.child.kill('SIGKILL');
 		const r = await w.done;

@@ -2,6 +2,7 @@
 // scripts/test.sh or by hand), a pool, and server control for the
 // connection-loss tests.
 import pg from 'pg';
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
@@ -78,6 +79,34 @@ export async function take(it, n, ms = 20000) {
 		out.push(r.value);
 	}
 	return out;
+}
+
+/**
+ * The checks both modes make on the first row of their types table (id
+ * 9007199254740993, a 30-digit numeric, a microsecond timestamp, bytea,
+ * NaN as float8 and numeric), inserted in table entity: every ChangeEntry
+ * field and its type, lossless.
+ */
+export function assertTypesRow(e, entity) {
+	assert.equal(e.operation, 'insert');
+	assert.equal(e.entity, entity);
+	assert.equal(e.entityId, 9007199254740993n);
+	assert.match(e.lsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+	assert.match(e.commitLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+	assert.equal(e.seq, 1);
+	assert.equal(typeof e.xid, 'bigint');
+	assert.equal(typeof e.timestampMicros, 'bigint');
+	assert.ok(e.timestamp instanceof Date);
+	assert.equal(e.timestamp.getTime(), Number(e.timestampMicros / 1000n));
+	assert.ok(Math.abs(e.timestamp.getTime() - Date.now()) < 60000, 'commit time is now');
+	assert.equal(e.oldData, null);
+	const d = e.newData;
+	assert.equal(d.id, 9007199254740993n);
+	assert.equal(d.n, 123456789012345678901234567890n);
+	assert.equal(d.ts, '2026-01-02T03:04:05.123456+00:00');
+	assert.equal(d.b, '\\x00ff10');
+	assert.equal(d.f, 'NaN');
+	assert.equal(d.nn, 'NaN');
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CdcClient, CdcError, lsnToBigInt } from '../dist/index.js';
-import { conn, sql, uniq, dropSlot, take, sleep, restartServer } from './helpers.mjs';
+import { conn, sql, uniq, dropSlot, take, sleep, restartServer, assertTypesRow } from './helpers.mjs';
 
 const client = new CdcClient({ ...conn, max: 2 });
 const slots = [];
@@ -51,26 +51,9 @@ test('every ChangeEntry field and type, lossless', async () => {
 	const s = client.replicate({ slot });
 	const [e] = await take(s[Symbol.asyncIterator](), 1);
 	await s.close();
-	assert.equal(e.operation, 'insert');
-	assert.equal(e.entity, 'public.r_types');
-	assert.equal(e.entityId, 9007199254740993n);
 	assert.equal(typeof e.lsn, 'string');
-	assert.match(e.lsn, /^[0-9A-F]+\/[0-9A-F]+$/);
-	assert.match(e.commitLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
-	assert.equal(e.seq, 1);
-	assert.equal(typeof e.xid, 'bigint');
-	assert.equal(typeof e.timestampMicros, 'bigint');
-	assert.ok(e.timestamp instanceof Date);
-	assert.equal(e.timestamp.getTime(), Number(e.timestampMicros / 1000n));
-	assert.ok(Math.abs(e.timestamp.getTime() - Date.now()) < 60000, 'commit time is now');
-	assert.equal(e.oldData, null);
+	assertTypesRow(e, 'public.r_types');
 	const d = e.newData;
-	assert.equal(d.id, 9007199254740993n);
-	assert.equal(d.n, 123456789012345678901234567890n);
-	assert.equal(d.ts, '2026-01-02T03:04:05.123456+00:00');
-	assert.equal(d.b, '\\x00ff10');
-	assert.equal(d.f, 'NaN');
-	assert.equal(d.nn, 'NaN');
 	assert.deepEqual(d.j, { k: 12345678901234567890n, s: 'x' });
 	assert.equal(d.t, 'quote " and \u2028 and 😀');
 	assert.deepEqual(d.arr, [1, 2]);

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CdcClient, CdcError, lsnToBigInt } from '../dist/index.js';
-import { conn, sql, uniq, take, sleep, ensureExtension, waitForLog, restartServer } from './helpers.mjs';
+import { conn, sql, uniq, take, sleep, ensureExtension, waitForLog, restartServer, assertTypesRow } from './helpers.mjs';
 
 const client = new CdcClient({ ...conn, max: 4 });
 const consumers = [];
@@ -40,26 +40,9 @@ test('every ChangeEntry field and type through cdc.stream, lossless', async () =
 	const s = client.streamChanges({ consumer: c });
 	const [e] = await take(s[Symbol.asyncIterator](), 1);
 	await s.close();
-	assert.equal(e.operation, 'insert');
-	assert.equal(e.entity, 'public.s_types');
-	assert.equal(e.entityId, 9007199254740993n);
-	assert.match(e.lsn, /^[0-9A-F]+\/[0-9A-F]+$/);
-	assert.match(e.commitLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
-	assert.equal(e.seq, 1);
-	assert.equal(typeof e.xid, 'bigint');
-	assert.equal(typeof e.timestampMicros, 'bigint');
-	assert.ok(e.timestamp instanceof Date);
-	assert.equal(e.timestamp.getTime(), Number(e.timestampMicros / 1000n));
-	assert.ok(Math.abs(e.timestamp.getTime() - Date.now()) < 60000);
-	assert.equal(e.oldData, null);
+	assertTypesRow(e, 'public.s_types');
 	assert.equal(e.unchangedToast, undefined);
 	const d = e.newData;
-	assert.equal(d.id, 9007199254740993n);
-	assert.equal(d.n, 123456789012345678901234567890n);
-	assert.equal(d.ts, '2026-01-02T03:04:05.123456+00:00');
-	assert.equal(d.b, '\\x00ff10');
-	assert.equal(d.f, 'NaN');
-	assert.equal(d.nn, 'NaN');
 	assert.deepEqual(d.j, { k: 12345678901234567890n });
 	assert.equal(d.t, 'q " \u2028 😀');
 	// the same row with largeNumbers 'string' (numeric_as_string on the server)
