@@ -197,6 +197,50 @@ like($relay_text, qr/resuming: the stream holds changes up to/, 'restarts resume
 like($relay_text, qr/postgresql: .*failed|cannot connect/, 'the relay saw PostgreSQL go away');
 note("relay log: $relay_log");
 
+# --format debezium: before, after, source, op c/u/d/t, ts_ms, on a
+# subject template of one's own
+$node->safe_psql('postgres', q{
+	CREATE TABLE d (id int PRIMARY KEY, v text);
+	ALTER TABLE d REPLICA IDENTITY FULL});
+my $dbz_pid = fork();
+die "fork: $!" unless defined $dbz_pid;
+if ($dbz_pid == 0)
+{
+	open(STDOUT, '>>', $relay_log);
+	open(STDERR, '>&', \*STDOUT);
+	exec($relay_bin, '-d', $conninfo, '--consumer', 'dbz', '--servers', $nats->urls, '--stream', 'DBZ',
+		'--replicas', '3', '--format', 'debezium', '--entities', 'public.d',
+		'--subject', 'dbz.<database>.<schema>.<table>', '--batch-timeout', '200') or die "exec: $!";
+}
+for (1 .. 120)
+{
+	last if system("$relay_bin --servers '${\ $nats->urls}' --stream DBZ --dump >/dev/null 2>&1") == 0;
+	usleep(500_000);
+}
+$node->safe_psql('postgres', q{
+	INSERT INTO d VALUES (1, 'a');
+	UPDATE d SET v = 'b';
+	DELETE FROM d;
+	INSERT INTO d VALUES (2, 'c');
+	TRUNCATE d});
+$node->safe_psql('postgres', q{SELECT cdc.wait_for_log()});
+is(poll_until(q{SELECT lag_changes FROM cdc.consumers WHERE name = 'dbz'}, '0', 60), '0', 'the debezium relay caught up');
+kill('TERM', $dbz_pid);
+waitpid($dbz_pid, 0);
+my @dbz = map { [ split(/\t/, $_, 5) ] } split(/\n/, `$relay_bin --servers '${\ $nats->urls}' --stream DBZ --dump`);
+my @ev = map { decode_json($_->[4]) } @dbz;
+is(join(',', map { $_->{op} } @ev), 'c,u,d,c,t', 'Debezium op codes c, u, d, t in commit order');
+is_deeply([ map { [ $_->{before}, $_->{after} ] } @ev ],
+	[ [ undef, { id => 1, v => 'a' } ], [ { id => 1, v => 'a' }, { id => 1, v => 'b' } ],
+	  [ { id => 1, v => 'b' }, undef ], [ undef, { id => 2, v => 'c' } ], [ undef, undef ] ],
+	'before and after are the old and new rows');
+my $src = $ev[0]{source};
+ok($src->{connector} eq 'postgresql' && $src->{db} eq 'postgres' && $src->{schema} eq 'public'
+	&& $src->{table} eq 'd' && $src->{lsn} =~ /^\d+$/ && $src->{txId} =~ /^\d+$/ && $src->{ts_ms} =~ /^\d+$/
+	&& $ev[0]{ts_ms} >= $src->{ts_ms} && $src->{snapshot} eq 'false',
+	'source names connector, db, schema, table, lsn, txId, commit ts_ms');
+is($dbz[0][3], 'dbz.postgres.public.d', 'the subject follows the template');
+
 $nats->stop('TERM');
 $node->stop;
 done_testing();
