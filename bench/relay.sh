@@ -73,19 +73,24 @@ CONF
 	urls=${urls:+$urls,}nats://127.0.0.1:$((NPORT + i))
 done
 conn="host=$work port=$PORT dbname=postgres user=postgres"
-relay_run() {	# consumer, stream, extra options...
+relay_run() {	# consumer, stream, extra options...: starts a relay, its pid in $pid
 	local c=$1 s=$2; shift 2
 	"$relay" -d "$conn" --consumer "$c" --servers "$urls" --stream "$s" --replicas 3 "$@" 2>> "$work/relay.log" &
-	echo $!
+	pid=$!
 }
-wait_lag0() {	# consumer: until its lag is 0
-	until [ "$(q -c "SELECT lag_changes FROM cdc.consumers WHERE name = '$1'")" = 0 ]; do sleep 0.05; done
+wait_lag0() {	# consumer: until its lag is 0 (at most 10 minutes)
+	local i=0
+	until [ "$(q -c "SELECT lag_changes FROM cdc.consumers WHERE name = '$1'")" = 0 ]; do
+		sleep 0.05; i=$((i + 1))
+		[ "$i" -lt 12000 ] || { echo "consumer $1 did not catch up"; tail -20 "$work/relay.log"; exit 1; }
+	done
 }
 # warm the cluster up: a stream made and one change published
 q -c "CREATE TABLE warm (id int)" -c "SELECT cdc.create_consumer('warm')" >/dev/null
-pid=$(relay_run warm WARM --subject 'warm.<table>')
+relay_run warm WARM --subject 'warm.<table>'
 q -c "INSERT INTO warm VALUES (1)" >/dev/null
-timeout 120 bash -c "until [ \"\$(runuser -u postgres -- $PGBIN/psql -X -At -h $work -p $PORT -U postgres -d postgres -c \"SELECT lag_changes FROM cdc.consumers WHERE name = 'warm'\")\" = 0 ]; do sleep 0.2; done"
+q -c "SELECT cdc.wait_for_log() IS NOT NULL" >/dev/null
+wait_lag0 warm
 kill -TERM "$pid"; wait "$pid" || true
 
 # --- throughput ------------------------------------------------------------
@@ -101,11 +106,17 @@ awk -v k="$k" -v s="BEGIN; SELECT * FROM cdc.consume('drain', 1000); COMMIT;" 'B
 	as_pg psql -X -q -A -t -h "$work" -p "$PORT" -U postgres -d postgres -o /dev/null
 consume_s=$(since "$t0")
 t0=$(now)
-pid=$(relay_run relay BENCH --stats-interval 0)
+ticks() { awk '{s += $14 + $15} END {print s}' "$@"; }	# CPU ticks of /proc/PID/stat files
+nstat=(); for p in "${npids[@]}"; do nstat+=("/proc/$p/stat"); done
+n0=$(ticks "${nstat[@]}")
+relay_run relay BENCH --stats-interval 0
 wait_lag0 relay
 relay_s=$(since "$t0")
+relay_ticks=$(ticks "/proc/$pid/stat")
+nats_ticks=$(( $(ticks "${nstat[@]}") - n0 ))
 kill -TERM "$pid"; wait "$pid" || true
-msgs=$("$relay" --servers "$urls" --stream BENCH --dump | wc -l)
+hz=$(getconf CLK_TCK)
+msgs=$(sed -nE 's/.*stopping: ([0-9]+) changes published.*/\1/p' "$work/relay.log" | tail -1)
 
 # --- latency at 1,000 commits/s --------------------------------------------
 q -c "CREATE TABLE lat (id bigserial PRIMARY KEY, t timestamptz NOT NULL)" \
@@ -120,6 +131,7 @@ chown postgres: "$work/lat.sql"
 secs=15
 as_pg env PGOPTIONS="-c synchronous_commit=on" \
 	pgbench -n -h "$work" -p "$PORT" -U postgres -c 4 -j 2 -R 1000 -T "$secs" -f "$work/lat.sql" postgres > "$work/pgbench.out" 2>&1
+q -c "SELECT cdc.wait_for_log() IS NOT NULL" >/dev/null
 wait_lag0 lat
 kill -TERM "$pid"; wait "$pid" || true
 tps=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$work/pgbench.out" | head -1)
@@ -136,7 +148,9 @@ report=$here/bench/results/relay.md
 	echo "| cdc.consume, batch 1000, one transaction per batch (psql) | $consume_s | $(awk -v n="$ROWS" -v s="$consume_s" 'BEGIN {printf "%.0f", n / s}') |"
 	echo "| cdc_relay into an R3 file stream on a 3-node cluster (start to lag 0) | $relay_s | $(awk -v n="$ROWS" -v s="$relay_s" 'BEGIN {printf "%.0f", n / s}') |"
 	echo
-	echo "Relay / cdc.consume throughput: $(ratio "$consume_s" "$relay_s")x (target: at least 0.8x). Messages in the stream: $msgs."
+	echo "Relay / cdc.consume throughput: $(ratio "$consume_s" "$relay_s")x (target: at least 0.8x). Changes published: $msgs."
+	echo
+	echo "CPU per change: the relay $(awk -v t="$relay_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs (its whole run, startup included), the three nats-servers $(awk -v t="$nats_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs together; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 	echo
 	echo "## Commit-to-ack latency at 1,000 commits/s ($secs s, pgbench achieved ${tps:-?} commits/s)"
 	echo

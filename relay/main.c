@@ -351,6 +351,7 @@ main(int argc, char **argv)
 				return RELAY_EXIT_NATS;
 			if (st == SINK_RETRY)
 			{
+				need_sink = CdcSinkClosed(snk);
 				backoff(&nats_wait, &cfg, "nats");
 				continue;
 			}

@@ -126,6 +126,7 @@ typedef struct Sink Sink;
 typedef enum SinkStatus { SINK_OK, SINK_RETRY, SINK_FATAL } SinkStatus;
 Sink	   *CdcSinkCreate(const RelayConfig *cfg);
 SinkStatus	CdcSinkConnect(Sink *snk, const char *source_id, const char *database);
+bool		CdcSinkClosed(Sink *snk);
 SinkStatus	CdcSinkLearn(Sink *snk, bool *known, Cursor *last);
 SinkStatus	CdcSinkPublish(Sink *snk, const char *subject, const char *body, size_t len,
 						   const Change *c);

@@ -28,6 +28,7 @@ struct Sink
 	natsConnection *nc;
 	jsCtx	   *js;
 	char		source[300];	/* "<system identifier>/<database>" */
+	char		owner[400];		/* source + "/<consumer>": Cdc-Source */
 	uint64_t	expected;		/* the stream's last sequence before our next message */
 
 	/* filled by the ack handler (a libnats thread), under mu */
@@ -191,6 +192,7 @@ CdcSinkConnect(Sink *snk, const char *source_id, const char *database)
 
 	CdcSinkDisconnect(snk);
 	snprintf(snk->source, sizeof(snk->source), "%s/%s", source_id, database);
+	snprintf(snk->owner, sizeof(snk->owner), "%s/%s", snk->source, snk->cfg->consumer);
 	s = make_options(&snk->opts, snk->cfg, true);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(&snk->nc, snk->opts);
@@ -219,6 +221,13 @@ CdcSinkConnect(Sink *snk, const char *source_id, const char *database)
 		RelayLog("LOG", "nats: connected to %s", url);
 	}
 	return SINK_OK;
+}
+
+/* Whether the connection is gone for good (then connect again). */
+bool
+CdcSinkClosed(Sink *snk)
+{
+	return snk->nc == NULL || natsConnection_Status(snk->nc) == NATS_CONN_STATUS_CLOSED;
 }
 
 /* Create the stream as configured. */
@@ -318,12 +327,12 @@ CdcSinkLearn(Sink *snk, bool *known, Cursor *last)
 	}
 	natsMsgHeader_Get(m, "Cdc-Source", &src);
 	natsMsgHeader_Get(m, "Cdc-Cursor", &cur);
-	if (src == NULL || strcmp(src, snk->source) != 0 || cur == NULL || !CdcParseCursor(cur, last))
+	if (src == NULL || strcmp(src, snk->owner) != 0 || cur == NULL || !CdcParseCursor(cur, last))
 	{
 		RelayLog("ERROR", "nats: the last message of stream \"%s\" (sequence %llu) was not published by a relay of "
-				 "this database (Cdc-Source %s, this relay %s): a stream takes one relay; give each relay its own "
-				 "stream (--stream)", snk->cfg->stream, (unsigned long long) snk->expected,
-				 src ? src : "absent", snk->source);
+				 "this database and consumer (its Cdc-Source is %s, this relay's %s): a stream takes one relay; "
+				 "give each relay its own stream (--stream)", snk->cfg->stream, (unsigned long long) snk->expected,
+				 src ? src : "absent", snk->owner);
 		natsMsg_Destroy(m);
 		return SINK_FATAL;
 	}
@@ -352,7 +361,7 @@ CdcSinkPublish(Sink *snk, const char *subject, const char *body, size_t len, con
 	if (s == NATS_OK)
 		s = natsMsgHeader_Set(m, "Cdc-Cursor", cursor);
 	if (s == NATS_OK)
-		s = natsMsgHeader_Set(m, "Cdc-Source", snk->source);
+		s = natsMsgHeader_Set(m, "Cdc-Source", snk->owner);
 	if (s == NATS_OK)
 		s = natsMsgHeader_Set(m, "Cdc-Entity", c->entity ? c->entity : "");
 	if (s == NATS_OK)

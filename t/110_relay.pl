@@ -91,10 +91,17 @@ sub start_workload
 	return $bg;
 }
 
+# the number of messages in the stream (retried while the stream has no
+# leader: --dump fails then)
 sub stream_count
 {
-	my $out = `$relay_bin --servers '${\ $nats->urls}' --stream CDC --dump 2>/dev/null`;
-	return scalar(() = $out =~ /\n/g);
+	for (1 .. 120)
+	{
+		my $out = `$relay_bin --servers '${\ $nats->urls}' --stream CDC --dump 2>/dev/null`;
+		return scalar(() = $out =~ /\n/g) if $? == 0;
+		usleep(500_000);
+	}
+	return -1;
 }
 
 start_relay();
@@ -120,13 +127,17 @@ usleep(1_500_000);
 # taking changes
 my $leader = $nats->stream_leader('CDC');
 ok(defined $leader, 'the stream has a leader');
+# (the consumer's checkpoint moves only once JetStream acknowledged)
 $nats->stop_node($leader // 0, 'KILL');
-usleep(4_000_000);    # the election
-my $before = stream_count();
+my $w2 = start_workload(3000);
+my $acked = q{SELECT (checkpoint_lsn - '0/0'::pg_lsn)::bigint FROM cdc.consumers WHERE name = 'to_nats'};
+usleep(5_000_000);    # the election
+my $before = $node->safe_psql('postgres', $acked);
 usleep(3_000_000);
-my $during = stream_count();
-ok($during > $before, "publishing goes on with the leader n$leader down ($before then $during messages)");
+my $during = $node->safe_psql('postgres', $acked);
+ok($during > $before, "publishing goes on with the leader n$leader down (acknowledged up to $before, then $during)");
 $nats->start_node($leader // 0);
+eval { $w2->quit };
 
 # 3. every node down for a while: the relay waits with backoff, loses nothing
 eval { $w->quit };
@@ -240,6 +251,20 @@ ok($src->{connector} eq 'postgresql' && $src->{db} eq 'postgres' && $src->{schem
 	&& $ev[0]{ts_ms} >= $src->{ts_ms} && $src->{snapshot} eq 'false',
 	'source names connector, db, schema, table, lsn, txId, commit ts_ms');
 is($dbz[0][3], 'dbz.postgres.public.d', 'the subject follows the template');
+
+# exit statuses: 3 for a stream another consumer's relay publishes to (its
+# last change says nothing about this consumer's), 2 for a database without
+# the extension, 1 for bad usage
+my $base = "$relay_bin --servers '${\ $nats->urls}' --ack-timeout 3000";
+my $out = `$base -d '$conninfo' --consumer intruder --stream CDC 2>&1`;
+is($? >> 8, 3, 'a relay of another consumer refuses a stream it does not own (status 3)');
+like($out, qr/was not published by a relay of this database and consumer/, 'and says why');
+my $db1 = 'host=' . $node->host . ' port=' . $node->port . ' dbname=template1';
+$out = `$base -d '$db1' --consumer c --stream OTHER 2>&1`;
+is($? >> 8, 2, 'a database without cdc_ext: status 2');
+like($out, qr/SQLSTATE 42P01/, 'with the SQLSTATE');
+$out = `$relay_bin --servers x --stream y --consumer c -d '' --format avro 2>&1`;
+is($? >> 8, 1, 'bad usage: status 1');
 
 $nats->stop('TERM');
 $node->stop;
