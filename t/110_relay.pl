@@ -209,17 +209,31 @@ like($relay_text, qr/postgresql: .*failed|cannot connect/, 'the relay saw Postgr
 note("relay log: $relay_log");
 
 # --format debezium: before, after, source, op c/u/d/t, ts_ms, on a
-# subject template of one's own
+# subject template of one's own; this relay runs as a role with exactly
+# README's grants for an application that consumes
 $node->safe_psql('postgres', q{
 	CREATE TABLE d (id int PRIMARY KEY, v text);
-	ALTER TABLE d REPLICA IDENTITY FULL});
+	ALTER TABLE d REPLICA IDENTITY FULL;
+	CREATE ROLE app LOGIN;
+	GRANT USAGE ON SCHEMA cdc TO app;
+	GRANT EXECUTE ON FUNCTION
+		cdc.create_consumer(text, text[], text[], cdc.operation[], text),
+		cdc.drop_consumer(text),
+		cdc.stream(text, pg_lsn, timestamptz, boolean, text[], text[], cdc.operation[], integer, interval, boolean),
+		cdc.consume(text, integer, interval, boolean),
+		cdc.checkpoint(text, pg_lsn, integer),
+		cdc.consumer_info(), cdc.status(), cdc.writer_info(), cdc.current_lsn(),
+		cdc.wait_for_log(pg_lsn, interval)
+	  TO app;
+	GRANT SELECT ON cdc.consumers TO app;
+	GRANT SELECT ON d TO app});
 my $dbz_pid = fork();
 die "fork: $!" unless defined $dbz_pid;
 if ($dbz_pid == 0)
 {
 	open(STDOUT, '>>', $relay_log);
 	open(STDERR, '>&', \*STDOUT);
-	exec($relay_bin, '-d', $conninfo, '--consumer', 'dbz', '--servers', $nats->urls, '--stream', 'DBZ',
+	exec($relay_bin, '-d', "$conninfo user=app", '--consumer', 'dbz', '--servers', $nats->urls, '--stream', 'DBZ',
 		'--replicas', '3', '--format', 'debezium', '--entities', 'public.d',
 		'--subject', 'dbz.<database>.<schema>.<table>', '--batch-timeout', '200') or die "exec: $!";
 }
