@@ -147,15 +147,23 @@ $nats->stop('KILL');
 usleep(6_000_000);
 $nats->start;
 ok($nats->wait_healthy(60), 'the cluster is back');
-usleep(2_000_000);
+# a row committed now is published once the relay is through its retries
+my $cp = $node->safe_psql('postgres', $acked);
+$node->safe_psql('postgres', q{INSERT INTO t (round, payload) VALUES (0, 'after the outage')});
+is(poll_until(qq{SELECT (checkpoint_lsn - '0/0'::pg_lsn)::bigint > $cp FROM cdc.consumers WHERE name = 'to_nats'}, 't', 180),
+	't', 'after the outage the relay publishes again');
 
-# 4. PostgreSQL stopped with -m immediate, the relay kept running
+# 4. PostgreSQL stopped with -m immediate under the running relay, which
+# reconnects by itself
 $node->stop('immediate');
 eval { $w->quit };
 usleep(1_000_000);
 $node->start;
 $w = start_workload(1000);
-usleep(1_500_000);
+$cp = $node->safe_psql('postgres', $acked);
+$node->safe_psql('postgres', q{INSERT INTO t (round, payload) VALUES (0, 'after the immediate stop')});
+is(poll_until(qq{SELECT (checkpoint_lsn - '0/0'::pg_lsn)::bigint > $cp FROM cdc.consumers WHERE name = 'to_nats'}, 't', 180),
+	't', 'after the immediate stop the relay reconnects and publishes');
 kill_relay();
 start_relay();
 eval { $w->quit };
