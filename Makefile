@@ -79,3 +79,24 @@ clean: clean-unit
 clean-unit:
 	rm -f test/unit/run_unit test/unit/run_unit_asan
 	rm -rf test/fuzz/build
+
+# cdc_relay (relay/, docs/relay.md): a program with its own Makefile (PGXS
+# builds one module or one program per Makefile, and this one builds the
+# extension).  Built when libnats is there (scripts/deps.sh installs it).
+HAVE_LIBNATS := $(shell pkg-config --exists libnats 2>/dev/null && echo yes)
+.PHONY: relay relay-install relay-clean
+all: relay
+install: relay-install
+clean: relay-clean
+relay:
+ifeq ($(HAVE_LIBNATS),yes)
+	$(MAKE) -C $(srcdir)/relay PG_CONFIG=$(PG_CONFIG)
+else
+	@echo "cdc_relay not built: libnats (libnats-dev) not found"
+endif
+relay-install: relay
+ifeq ($(HAVE_LIBNATS),yes)
+	$(MAKE) -C $(srcdir)/relay PG_CONFIG=$(PG_CONFIG) install
+endif
+relay-clean:
+	$(MAKE) -C $(srcdir)/relay clean

@@ -17,9 +17,11 @@ if [ -z "${CLANGV:-}" ]; then
 			CLANGV=${CLANGV:-19} ;;
 	esac
 fi
+# nats-server and libnats-dev: cdc_relay (relay/) and its fault test
+# t/110_relay.pl, which runs a JetStream cluster (Debian 12, 13 and forky ship both)
 pkgs=("postgresql-$PGV" "postgresql-client-$PGV" "postgresql-server-dev-$PGV"
       build-essential pkg-config check libipc-run-perl libkrb5-dev
-      "clang-$CLANGV" "libclang-rt-$CLANGV-dev" "$@")
+      "clang-$CLANGV" "libclang-rt-$CLANGV-dev" nats-server libnats-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,334 @@
+/*
+ * source.c: the change log side of cdc_relay, through the SQL API only
+ * (docs/sql-api.md).  One consumer, created if missing; batches come from
+ * cdc.consume inside a transaction that the relay commits only once
+ * JetStream acknowledged every change it published from them, so that the
+ * consumer's checkpoint never passes what the stream holds.
+ */
+#include "relay.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct Source
+{
+	const RelayConfig *cfg;
+	PGconn	   *conn;
+	PGresult   *res;			/* the last batch */
+	char		database[256];
+	char		sysid[32];
+	Cursor		checkpoint;
+	char		batch_size[16];
+};
+
+Source *
+CdcSourceCreate(const RelayConfig *cfg)
+{
+	Source	   *src = calloc(1, sizeof(Source));
+
+	src->cfg = cfg;
+	snprintf(src->batch_size, sizeof(src->batch_size), "%d", cfg->batch_size);
+	return src;
+}
+
+/*
+ * Whether an error is worth retrying: a lost connection, a server shutting
+ * down or starting, a serialization failure (a trim during the read), lack
+ * of resources.  Anything else (privileges, a gap, an unknown function) an
+ * operator must fix: the relay exits.
+ */
+static SourceStatus
+classify(Source *src, PGresult *res, const char *what)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(src->conn);
+	char		clean[1024];
+	size_t		n;
+
+	snprintf(clean, sizeof(clean), "%s", (msg && *msg) ? msg : PQerrorMessage(src->conn));
+	n = strlen(clean);
+	while (n > 0 && (clean[n - 1] == '\n' || clean[n - 1] == ' '))
+		clean[--n] = '\0';
+	for (char *p = clean; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	if (PQstatus(src->conn) != CONNECTION_OK || state == NULL ||
+		strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+		strncmp(state, "53", 2) == 0 || strcmp(state, "40001") == 0 ||
+		strcmp(state, "40P01") == 0)
+	{
+		RelayLog("WARNING", "postgresql: %s failed: %s", what, clean);
+		return SOURCE_RETRY;
+	}
+	RelayLog("ERROR", "postgresql: %s failed (SQLSTATE %s): %s", what, state, clean);
+	return SOURCE_FATAL;
+}
+
+static PGresult *
+exec(Source *src, const char *sql, int nparams, const char *const *params)
+{
+	return PQexecParams(src->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
+/*
+ * Connect, learn the database's name and system identifier (the source of
+ * the Nats-Msg-Id), create the consumer when it does not exist and read its
+ * checkpoint.
+ */
+SourceStatus
+CdcSourceConnect(Source *src)
+{
+	const char *keys[] = {"dbname", "application_name", NULL};
+	const char *vals[] = {src->cfg->conninfo, "cdc_relay", NULL};
+	const RelayConfig *cfg = src->cfg;
+	PGresult   *res;
+	SourceStatus st;
+
+	CdcSourceDisconnect(src);
+	src->conn = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(src->conn) != CONNECTION_OK)
+	{
+		char		msg[512];
+		size_t		n;
+
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(src->conn));
+		n = strlen(msg);
+		while (n > 0 && msg[n - 1] == '\n')
+			msg[--n] = '\0';
+		RelayLog("WARNING", "postgresql: cannot connect: %s", msg);
+		return SOURCE_RETRY;
+	}
+	res = exec(src, "SELECT current_database(), (SELECT system_identifier FROM pg_control_system())::text", 0, NULL);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		st = classify(src, res, "reading the system identifier (pg_control_system())");
+		PQclear(res);
+		return st;
+	}
+	snprintf(src->database, sizeof(src->database), "%s", PQgetvalue(res, 0, 0));
+	snprintf(src->sysid, sizeof(src->sysid), "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+
+	/* the consumer, created with the given filters and start when missing */
+	{
+		const char *p[] = {cfg->consumer, cfg->entities, cfg->exclude_entities,
+		cfg->operations, cfg->start ? cfg->start : "now"};
+
+		res = exec(src, "SELECT 1 FROM cdc.consumers WHERE name = $1", 1, p);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		{
+			st = classify(src, res, "looking up the consumer in cdc.consumers");
+			PQclear(res);
+			return st;
+		}
+		if (PQntuples(res) == 0)
+		{
+			PQclear(res);
+			res = exec(src,
+					   "SELECT cdc.create_consumer($1, string_to_array($2, ','), "
+					   "string_to_array($3, ','), string_to_array($4, ',')::cdc.operation[], $5)::text",
+					   5, p);
+			if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+				!(PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
+				  strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42710") == 0))
+			{
+				st = classify(src, res, "cdc.create_consumer");
+				PQclear(res);
+				return st;
+			}
+			if (PQresultStatus(res) == PGRES_TUPLES_OK)
+				RelayLog("LOG", "created consumer \"%s\" starting at %s", cfg->consumer,
+						 PQgetvalue(res, 0, 0));
+		}
+		PQclear(res);
+		res = exec(src, "SELECT checkpoint_lsn::text, checkpoint_seq FROM cdc.consumers WHERE name = $1", 1, p);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		{
+			st = classify(src, res, "reading the consumer's checkpoint");
+			PQclear(res);
+			return st;
+		}
+		src->checkpoint.lsn = 0;
+		src->checkpoint.seq = 0;
+		if (!PQgetisnull(res, 0, 0))
+		{
+			CdcParseLsn(PQgetvalue(res, 0, 0), &src->checkpoint.lsn);
+			src->checkpoint.seq = PQgetisnull(res, 0, 1) ? 0 : atoi(PQgetvalue(res, 0, 1));
+		}
+		PQclear(res);
+	}
+	return SOURCE_OK;
+}
+
+const char *
+CdcSourceDatabase(Source *src)
+{
+	return src->database;
+}
+
+const char *
+CdcSourceSystemId(Source *src)
+{
+	return src->sysid;
+}
+
+Cursor
+CdcSourceCheckpoint(Source *src)
+{
+	return src->checkpoint;
+}
+
+/*
+ * Whether the consumer receives a change after `last` and up to its
+ * checkpoint: then its checkpoint moved past changes the stream does not
+ * hold (another reader consumed them, or the stream lost them).  A
+ * checkpoint past `last` over changes the consumer does not receive
+ * (filtered, withheld: cdc.consume moves the checkpoint over them) is no
+ * gap.  Reading from last's commit_lsn, at most last.seq rows come before
+ * the first received change after it.
+ */
+bool
+CdcSourceGapAfter(Source *src, Cursor last, Cursor *first)
+{
+	char		lsn[32],
+				seq[16],
+				batch[16];
+	const char *p[4];
+	PGresult   *res;
+	bool		gap = false;
+
+	snprintf(lsn, sizeof(lsn), "%X/%X", (unsigned int) (last.lsn >> 32), (unsigned int) last.lsn);
+	snprintf(seq, sizeof(seq), "%d", last.seq);
+	snprintf(batch, sizeof(batch), "%d", last.seq + 1);
+	p[0] = src->cfg->consumer;
+	p[1] = lsn;
+	p[2] = seq;
+	p[3] = batch;
+	res = exec(src,
+			   "SELECT commit_lsn::text, seq FROM cdc.stream($1, from_lsn => $2::pg_lsn, batch_size => $4::integer) "
+			   "WHERE (commit_lsn, seq) > ($2::pg_lsn, $3::integer) ORDER BY commit_lsn, seq LIMIT 1", 4, p);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+	{
+		CdcParseLsn(PQgetvalue(res, 0, 0), &first->lsn);
+		first->seq = atoi(PQgetvalue(res, 0, 1));
+		gap = CdcCursorCmp(*first, src->checkpoint) <= 0;
+	}
+	PQclear(res);
+	return gap;
+}
+
+SourceStatus
+CdcSourceBegin(Source *src)
+{
+	PGresult   *res = PQexec(src->conn, "BEGIN");
+	SourceStatus st = SOURCE_OK;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		st = classify(src, res, "BEGIN");
+	PQclear(res);
+	return st;
+}
+
+/*
+ * The next batch of the consumer, after what this transaction consumed so
+ * far (cdc.consume moves the checkpoint in the caller's transaction, and a
+ * later call of the same transaction continues after it).  timeout_ms > 0
+ * long-polls for a first change.
+ */
+SourceStatus
+CdcSourceFetch(Source *src, int timeout_ms, int *nrows)
+{
+	char		timeout[32];
+	const char *p[3];
+	SourceStatus st;
+
+	snprintf(timeout, sizeof(timeout), "%d ms", timeout_ms);
+	p[0] = src->cfg->consumer;
+	p[1] = src->batch_size;
+	p[2] = timeout;
+	if (src->res)
+		PQclear(src->res);
+	src->res = exec(src,
+					"SELECT lsn::text, commit_lsn::text, seq::text, xid::text, "
+					"(extract(epoch FROM \"timestamp\") * 1000000)::bigint::text, entity, "
+					"entity_id::text, operation::text, old_data::text, new_data::text, "
+					"array_to_json(unchanged_toast)::text, array_to_json(fallback)::text, "
+					"(parse_ident(entity))[1], (parse_ident(entity))[2] "
+					"FROM cdc.consume($1, $2::integer, $3::interval)", 3, p);
+	if (PQresultStatus(src->res) != PGRES_TUPLES_OK)
+	{
+		st = classify(src, src->res, "cdc.consume");
+		PQclear(src->res);
+		src->res = NULL;
+		return st;
+	}
+	*nrows = PQntuples(src->res);
+	return SOURCE_OK;
+}
+
+static const char *
+field(PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+void
+CdcSourceGet(Source *src, int row, Change *c)
+{
+	PGresult   *r = src->res;
+
+	c->lsn = field(r, row, 0);
+	c->commit_lsn = field(r, row, 1);
+	c->seq = field(r, row, 2);
+	c->xid = field(r, row, 3);
+	c->ts_us = field(r, row, 4);
+	c->entity = field(r, row, 5);
+	c->entity_id = field(r, row, 6);
+	c->operation = field(r, row, 7);
+	c->old_data = field(r, row, 8);
+	c->new_data = field(r, row, 9);
+	c->unchanged_toast = field(r, row, 10);
+	c->fallback = field(r, row, 11);
+	c->schema = field(r, row, 12);
+	c->table = field(r, row, 13);
+	CdcParseLsn(c->commit_lsn, &c->cursor.lsn);
+	c->cursor.seq = atoi(c->seq);
+}
+
+SourceStatus
+CdcSourceCommit(Source *src)
+{
+	PGresult   *res = PQexec(src->conn, "COMMIT");
+	SourceStatus st = SOURCE_OK;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		st = classify(src, res, "COMMIT");
+	else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+	{
+		/* an aborted transaction "commits" as ROLLBACK: nothing moved */
+		RelayLog("WARNING", "postgresql: the transaction was rolled back at COMMIT");
+		st = SOURCE_RETRY;
+	}
+	PQclear(res);
+	return st;
+}
+
+void
+CdcSourceRollback(Source *src)
+{
+	if (src->conn && PQstatus(src->conn) == CONNECTION_OK)
+		PQclear(PQexec(src->conn, "ROLLBACK"));
+}
+
+void
+CdcSourceDisconnect(Source *src)
+{
+	if (src->res)
+		PQclear(src->res);
+	src->res = NULL;
+	if (src->conn)
+		PQfinish(src->conn);
+	src->conn = NULL;
+}
