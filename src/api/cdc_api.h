@@ -83,21 +83,13 @@ extern void CdcApiInit(void);
  * consumer.c: consumers, rows of cdc.consumer_state.  The SQL functions run
  * as their caller and check ownership themselves; their statements on the
  * extension's tables run as the extension's owner with search_path pinned
- * (CdcPrivBegin/End bracket an SPI session).
+ * (CdcOwnerBegin/End bracket an SPI session).
  */
 /*
  * A gap's reason that starts with this names changes that never reached
  * the log (horizon.c, cdc_range_lost), not changes trimmed from it.
  */
 #define CDC_NEVER_LOGGED "never logged: "
-
-typedef struct CdcPriv
-{
-	Oid			saved_user;
-	int			saved_sec;
-	int			guc_level;
-	Oid			invoker;		/* the role that called the SQL function */
-} CdcPriv;
 
 typedef struct CdcConsumer
 {
@@ -125,8 +117,6 @@ typedef enum CdcLockMode
 	CDC_LOCK_UPDATE				/* FOR UPDATE: waits for a concurrent consume */
 } CdcLockMode;
 
-extern void CdcPrivBegin(CdcPriv *priv);
-extern void CdcPrivEnd(CdcPriv *priv);
 extern SPIPlanPtr CdcPreparePlan(SPIPlanPtr *cache, const char *query,
 								 int nargs, Oid *argtypes, int cursor_options);
 extern List *CdcTextArrayToList(ArrayType *arr, const char *argname);

@@ -15,27 +15,21 @@
  * caller, check that the caller has the privileges of the consumer's owner
  * (superusers and members of the owning role do), and run their statements
  * on the extension's tables as the extension's owner, with search_path
- * pinned to pg_catalog, pg_temp (CdcPrivBegin/End).
+ * pinned to pg_catalog, pg_temp (CdcOwnerBegin/End).
  */
 #include "cdc_api.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xlogrecovery.h"
-#include "catalog/indexing.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
-#include "commands/extension.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
-#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/pg_lsn.h"
@@ -52,70 +46,8 @@ static SPIPlanPtr load_plan = NULL;
 static SPIPlanPtr load_lock_plan = NULL;
 static SPIPlanPtr set_checkpoint_plan = NULL;
 
-/* Owner of the cdc_ext extension: the role its tables belong to. */
-static Oid
-extension_owner(void)
-{
-	Oid			extoid = get_extension_oid("cdc_ext", true);
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Oid			owner = InvalidOid;
-
-	if (OidIsValid(extoid))
-	{
-		rel = table_open(ExtensionRelationId, AccessShareLock);
-		ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
-					F_OIDEQ, ObjectIdGetDatum(extoid));
-		scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-		tup = systable_getnext(scan);
-		if (HeapTupleIsValid(tup))
-			owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
-		systable_endscan(scan);
-		table_close(rel, AccessShareLock);
-	}
-	if (!OidIsValid(owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"cdc_ext\" is not installed in this database"),
-				 errhint("Run CREATE EXTENSION cdc_ext first.")));
-	return owner;
-}
-
 /*
- * Open an SPI session running as the extension's owner with a pinned
- * search_path.  priv->invoker is the role that called the SQL function.
- * An error in between needs no cleanup: (sub)transaction abort restores the
- * user id and the GUC nesting level.
- */
-void
-CdcPrivBegin(CdcPriv *priv)
-{
-	Oid			owner;
-
-	GetUserIdAndSecContext(&priv->saved_user, &priv->saved_sec);
-	priv->invoker = priv->saved_user;
-	owner = extension_owner();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "cdc_ext: SPI_connect failed");
-	priv->guc_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	SetUserIdAndSecContext(owner, priv->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-void
-CdcPrivEnd(CdcPriv *priv)
-{
-	SetUserIdAndSecContext(priv->saved_user, priv->saved_sec);
-	AtEOXact_GUC(true, priv->guc_level);
-	SPI_finish();
-}
-
-/*
- * A plan prepared once per backend and kept (inside CdcPrivBegin/End, so
+ * A plan prepared once per backend and kept (inside CdcOwnerBegin/End, so
  * that it is parsed with the pinned search_path; plancache replans it after
  * DDL on what it reads, e.g. DROP and CREATE EXTENSION).
  */
@@ -255,7 +187,7 @@ check_consumer_name(const char *name)
 
 /*
  * Load consumer name into *c, in the caller's memory context (inside
- * CdcPrivBegin/End), or raise the error that says why the invoker may not
+ * CdcOwnerBegin/End), or raise the error that says why the invoker may not
  * use it: 42704 when there is no such consumer, 42501 when it belongs to a
  * role whose privileges the invoker does not have (no check when invoker
  * is InvalidOid: the horizon hook).  With CDC_LOCK_UPDATE
@@ -394,7 +326,7 @@ CdcConsumerCheckGap(const CdcConsumer *c)
 					 c->name, LSN_FORMAT_ARGS(to))));
 }
 
-/* Store a new checkpoint (inside CdcPriv; the caller checked it).  Reaching
+/* Store a new checkpoint (inside CdcOwnerBegin/End; the caller checked it).  Reaching
  * the end of a recorded gap accepts it. */
 void
 CdcConsumerSetCheckpoint(const char *name, XLogRecPtr lsn, int32 seq)
@@ -493,7 +425,7 @@ bad_start(const char *start, const char *detail)
  * show it.  An ERROR (22023) when changes committed at or after ts were
  * removed from the log (cdc.log_state.horizon_time, the commit time of the
  * last removed change), however little of the log is left: such a start
- * would begin with a gap.  Inside CdcPriv.
+ * would begin with a gap.  Inside CdcOwnerBegin/End.
  */
 XLogRecPtr
 CdcStartAtTime(const char *start, TimestampTz ts, Oid role, List *filters, bool messages)
@@ -551,7 +483,7 @@ CdcStartAtTime(const char *start, TimestampTz ts, Oid role, List *filters, bool 
  *   beginning:  the log's horizon (everything retained);
  *   an LSN:     that LSN, which must still be in the log and not in the future;
  *   a time:     CdcStartAtTime, for the consumer's filters and its creator.
- * Inside CdcPriv.
+ * Inside CdcOwnerBegin/End.
  */
 static XLogRecPtr
 start_position(const char *start, Oid role, List *filters, bool messages)
@@ -618,7 +550,7 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 {
 	char	   *name;
 	char	   *start;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	Oid			argtypes[6] = {TEXTOID, OIDOID, TEXTARRAYOID, TEXTARRAYOID, InvalidOid, PG_LSNOID};
 	Datum		args[6];
 	char		nulls[7] = "      ";
@@ -649,11 +581,11 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 						GetConfigOption("wal_level", false, false)),
 				 errhint("Set wal_level = logical in postgresql.conf (ALTER SYSTEM SET wal_level = logical) and restart the server.")));
 
-	CdcPrivBegin(&priv);
-	lsn = start_position(start, priv.invoker, list_make1(filter), messages);
+	CdcOwnerBegin(&scope);
+	lsn = start_position(start, scope.saved_user, list_make1(filter), messages);
 
 	args[0] = CStringGetTextDatum(name);
-	args[1] = ObjectIdGetDatum(priv.invoker);
+	args[1] = ObjectIdGetDatum(scope.saved_user);
 	args[2] = arg_for_spi(fcinfo, 1, &nulls[2]);
 	args[3] = arg_for_spi(fcinfo, 2, &nulls[3]);
 	args[4] = arg_for_spi(fcinfo, 3, &nulls[4]);
@@ -674,7 +606,7 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("consumer \"%s\" already exists", name),
 				 errhint("Choose another name, or drop it first with cdc.drop_consumer('%s').", name)));
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	PG_RETURN_LSN(lsn);
 }
 
@@ -683,20 +615,20 @@ Datum
 cdc_drop_consumer(PG_FUNCTION_ARGS)
 {
 	char	   *name;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcConsumer c;
 	Oid			t[1] = {TEXTOID};
 	Datum		a[1];
 
 	CdcCheckInstalledVersion(fcinfo, 1);
 	name = CdcConsumerNameArg(fcinfo, 0);
-	CdcPrivBegin(&priv);
-	CdcConsumerGet(name, CDC_LOCK_UPDATE, priv.invoker, &c);
+	CdcOwnerBegin(&scope);
+	CdcConsumerGet(name, CDC_LOCK_UPDATE, scope.saved_user, &c);
 	a[0] = CStringGetTextDatum(name);
 	if (SPI_execute_with_args("DELETE FROM cdc.consumer_state WHERE name OPERATOR(pg_catalog.=) $1",
 							  1, t, a, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "cdc_ext: deleting consumer failed");
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	PG_RETURN_BOOL(true);
 }
 
@@ -713,7 +645,7 @@ cdc_checkpoint(PG_FUNCTION_ARGS)
 	XLogRecPtr	lsn;
 	int32		seq;
 	XLogRecPtr	limit;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcConsumer c;
 
 	CdcCheckInstalledVersion(fcinfo, 3);
@@ -730,8 +662,8 @@ cdc_checkpoint(PG_FUNCTION_ARGS)
 				 errmsg("invalid checkpoint position (%X/%X, %d)", LSN_FORMAT_ARGS(lsn), seq),
 				 errhint("A checkpoint is the commit_lsn and seq of a change that cdc.stream() returned; seq is 0 or more.")));
 
-	CdcPrivBegin(&priv);
-	CdcConsumerGet(name, CDC_LOCK_UPDATE, priv.invoker, &c);
+	CdcOwnerBegin(&scope);
+	CdcConsumerGet(name, CDC_LOCK_UPDATE, scope.saved_user, &c);
 	limit = Max(Max(c.confirmed_lsn, c.oldest_lsn), Max(c.gap_to, c.checkpoint_lsn));
 	if (lsn > limit)
 		ereport(ERROR,
@@ -746,6 +678,6 @@ cdc_checkpoint(PG_FUNCTION_ARGS)
 						LSN_FORMAT_ARGS(c.checkpoint_lsn), c.checkpoint_seq)));
 	else if (lsn != c.checkpoint_lsn || seq != c.checkpoint_seq)
 		CdcConsumerSetCheckpoint(name, lsn, seq);
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	PG_RETURN_VOID();
 }

@@ -58,7 +58,7 @@
  * Security: like the consumer functions, these run as their caller, check
  * that the caller may use the group (owner, member of it, superuser) and
  * switch to the extension's owner only for their statements, with
- * search_path pinned (CdcPrivBegin/End, consumer.c).  What a member
+ * search_path pinned (CdcOwnerBegin/End, consumer.c).  What a member
  * receives of a log row is decided by CdcReadFilterApply as the calling
  * role (src/api/privileges.c); a change the caller may not receive is
  * acknowledged for the group, as a consumer's checkpoint passes it.
@@ -331,17 +331,17 @@ get_col(int row, int col, bool *isnull)
 }
 
 /*
- * The API's privileged SPI session (CdcPrivBegin: the extension's owner,
+ * The API's privileged SPI session (CdcOwnerBegin: the extension's owner,
  * search_path pinned), with sequential scans off (and plan_cache_mode at
- * its default) until CdcPrivEnd restores the caller's settings.  Every statement here reads a few rows through an
+ * its default) until CdcOwnerEnd restores the caller's settings.  Every statement here reads a few rows through an
  * index, but cdc.group_entry churns (each change is inserted, updated and
  * deleted): between two vacuums it holds few live rows in many pages, and
  * the planner, counting live rows, would scan all those pages.
  */
 static void
-group_priv_begin(CdcPriv *priv)
+group_owner_begin(CdcOwnerScope *scope)
 {
-	CdcPrivBegin(priv);
+	CdcOwnerBegin(scope);
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	/* the caller's plan_cache_mode would override RUN_CUSTOM */
@@ -493,7 +493,7 @@ group_from_row(CdcGroup *g)
  * Another role's group is reported as not existing, so names do not leak.
  */
 static void
-group_require(CdcPriv *priv, const char *name, bool for_update, CdcGroup *g)
+group_require(CdcOwnerScope *scope, const char *name, bool for_update, CdcGroup *g)
 {
 	Oid			types[] = {TEXTOID};
 	Datum		values[] = {CStringGetTextDatum(name)};
@@ -505,7 +505,7 @@ group_require(CdcPriv *priv, const char *name, bool for_update, CdcGroup *g)
 		RUN("SELECT " GROUP_COLUMNS "FROM cdc.group_state WHERE name = $1",
 			types, values, NULL, SPI_OK_SELECT, 1);
 	if (SPI_processed == 0 ||
-		!has_privs_of_role(priv->invoker,
+		!has_privs_of_role(scope->saved_user,
 						   DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool){false}))))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1665,7 +1665,7 @@ cdc_read_group(PG_FUNCTION_ARGS)
 	int64		wait_us = interval_arg(fcinfo, 4, "batch_timeout", true);
 	bool		nas = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
 	TimestampTz deadline = GetCurrentTimestamp() + wait_us;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcGroup		g;
 	Out			out;
 
@@ -1673,11 +1673,11 @@ cdc_read_group(PG_FUNCTION_ARGS)
 	require_read_committed("cdc.read_group()");
 	CdcLogWarnIfBehind();
 	out_begin(fcinfo, &out);
-	group_priv_begin(&priv);
-	group_require(&priv, name, false, &g);
+	group_owner_begin(&scope);
+	group_require(&scope, name, false, &g);
 	group_check_gap(&g);
 	member_seen(&g, member);
-	out.rf = group_read_filter(&g, priv.invoker, nas);
+	out.rf = group_read_filter(&g, scope.saved_user, nas);
 
 	for (;;)
 	{
@@ -1721,7 +1721,7 @@ cdc_read_group(PG_FUNCTION_ARGS)
 		(void) CdcLogWait(gen, deadline);
 		group_reload(&g);
 	}
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return (Datum) 0;
 }
 
@@ -1737,7 +1737,7 @@ cdc_claim(PG_FUNCTION_ARGS)
 	int32		batch = positive_int_arg(fcinfo, 5, "batch_size");
 	bool		nas = PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6);
 	TimestampTz now = GetCurrentTimestamp();
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcGroup		g;
 	Out			out;
 
@@ -1746,16 +1746,16 @@ cdc_claim(PG_FUNCTION_ARGS)
 		check_name("member", from);
 	require_read_committed("cdc.claim()");
 	out_begin(fcinfo, &out);
-	group_priv_begin(&priv);
-	group_require(&priv, name, false, &g);
+	group_owner_begin(&scope);
+	group_require(&scope, name, false, &g);
 	group_check_gap(&g);
 	if (from)
 		member_require(&g, from);
 	member_seen(&g, member);
-	out.rf = group_read_filter(&g, priv.invoker, nas);
+	out.rf = group_read_filter(&g, scope.saved_user, nas);
 	(void) lease_known(&g, member, batch, now, now + vt, true, from, now - min_idle, &out);
 	ack_skipped(&g, &out.skipped);
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return (Datum) 0;
 }
 
@@ -1929,13 +1929,13 @@ explain_position(CdcGroup *g, Oid role, XLogRecPtr lsn, int32 seq, bool nack)
 static int
 ack_positions(const char *name, PosArg *p, bool nack)
 {
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcGroup		g;
 	int			done;
 	Datum		values[5];
 
-	group_priv_begin(&priv);
-	group_require(&priv, name, false, &g);
+	group_owner_begin(&scope);
+	group_require(&scope, name, false, &g);
 	position_args(g.id, p->lsn, p->seq, p->n, values);
 	if (!nack)
 	{
@@ -1994,11 +1994,11 @@ ack_positions(const char *name, PosArg *p, bool nack)
 					DatumGetInt32(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull)) == DatumGetInt32(p->seq[i]);
 			}
 			if (!found)
-				explain_position(&g, priv.invoker, DatumGetLSN(p->lsn[i]), DatumGetInt32(p->seq[i]), nack);
+				explain_position(&g, scope.saved_user, DatumGetLSN(p->lsn[i]), DatumGetInt32(p->seq[i]), nack);
 		}
 		elog(ERROR, "cdc_ext: acknowledged %d of %d positions", done, p->n);
 	}
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return done;
 }
 
@@ -2085,15 +2085,15 @@ cdc_pending(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "group");
 	char	   *member = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcGroup		g;
 	Out			out;
 
 	if (member)
 		check_name("member", member);
 	out_begin(fcinfo, &out);
-	group_priv_begin(&priv);
-	group_require(&priv, name, false, &g);
+	group_owner_begin(&scope);
+	group_require(&scope, name, false, &g);
 	if (member)
 		member_require(&g, member);
 	{
@@ -2110,7 +2110,7 @@ cdc_pending(PG_FUNCTION_ARGS)
 			types, values, nulls, SPI_OK_SELECT, 0);
 	}
 	copy_result(&out);
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return (Datum) 0;
 }
 
@@ -2119,15 +2119,15 @@ Datum
 cdc_dead_letters(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "group");
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcGroup		g;
 	Out			out;
 	CdcReadFilter *rf;
 
 	out_begin(fcinfo, &out);
-	group_priv_begin(&priv);
-	group_require(&priv, name, false, &g);
-	rf = CdcReadFilterCreate(priv.invoker, NIL, true, false);
+	group_owner_begin(&scope);
+	group_require(&scope, name, false, &g);
+	rf = CdcReadFilterCreate(scope.saved_user, NIL, true, false);
 	{
 		Oid			types[] = {INT4OID};
 		Datum		values[] = {Int32GetDatum(g.id)};
@@ -2155,7 +2155,7 @@ cdc_dead_letters(PG_FUNCTION_ARGS)
 		}
 		tuplestore_putvalues(out.store, out.desc, ev, en);
 	}
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return (Datum) 0;
 }
 
@@ -2171,7 +2171,7 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
 	bool		one = !PG_ARGISNULL(1);
 	XLogRecPtr	lsn = one ? PG_GETARG_LSN(1) : InvalidXLogRecPtr;
 	int32		seq = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcGroup		g;
 	int			n;
 	Datum	   *c,
@@ -2185,8 +2185,8 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("seq must be given with commit_lsn")));
-	group_priv_begin(&priv);
-	group_require(&priv, name, false, &g);
+	group_owner_begin(&scope);
+	group_require(&scope, name, false, &g);
 	{
 		Oid			types[] = {INT4OID, PG_LSNOID, INT4OID};
 		Datum		values[] = {Int32GetDatum(g.id), LSNGetDatum(lsn), Int32GetDatum(seq)};
@@ -2251,7 +2251,7 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
 				types, values, NULL, SPI_OK_UPDATE, 0);
 		}
 	}
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	PG_RETURN_INT32(n);
 }
 
@@ -2329,7 +2329,7 @@ cdc_create_group(PG_FUNCTION_ARGS)
 	char	   *start = text_arg(fcinfo, 4, "start");
 	int32		maxd = positive_int_arg(fcinfo, 5, "max_deliveries");
 	bool		messages = false;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	XLogRecPtr	lsn;
 	int32		seq;
 	CdcFilter  *filter = palloc0(sizeof(CdcFilter));
@@ -2342,8 +2342,8 @@ cdc_create_group(PG_FUNCTION_ARGS)
 		ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(3)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(3))) > 0)
 		filter->operations = CdcOperationArrayToMask(PG_GETARG_ARRAYTYPE_P(3), "operations",
 													 &messages);
-	group_priv_begin(&priv);
-	resolve_start(start, &lsn, &seq, priv.invoker, list_make1(filter), messages);
+	group_owner_begin(&scope);
+	resolve_start(start, &lsn, &seq, scope.saved_user, list_make1(filter), messages);
 	{
 		Oid			types[] = {TEXTOID, OIDOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT4OID, PG_LSNOID, INT4OID};
@@ -2351,7 +2351,7 @@ cdc_create_group(PG_FUNCTION_ARGS)
 		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		values[0] = CStringGetTextDatum(name);
-		values[1] = ObjectIdGetDatum(priv.invoker);
+		values[1] = ObjectIdGetDatum(scope.saved_user);
 		values[2] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 		nulls[2] = PG_ARGISNULL(1) ? 'n' : ' ';
 		values[3] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
@@ -2396,7 +2396,7 @@ cdc_create_group(PG_FUNCTION_ARGS)
 					 errmsg("consumer group \"%s\" already exists", name),
 					 errhint("Choose another name, or drop it first with cdc.drop_group('%s').", name)));
 	}
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	PG_RETURN_LSN(lsn);
 }
 
@@ -2405,20 +2405,20 @@ Datum
 cdc_drop_group(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "name");
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcGroup		g;
 	Oid			types[] = {INT4OID};
 	Datum		values[1];
 
-	group_priv_begin(&priv);
-	group_require(&priv, name, true, &g);
+	group_owner_begin(&scope);
+	group_require(&scope, name, true, &g);
 	values[0] = Int32GetDatum(g.id);
 	RUN("WITH a AS (DELETE FROM cdc.group_entry WHERE grp = $1), "
 		"b AS (DELETE FROM cdc.group_member WHERE grp = $1), "
 		"c AS (DELETE FROM cdc.group_dead_letter WHERE grp = $1) "
 		"DELETE FROM cdc.group_state WHERE id = $1",
 		types, values, NULL, SPI_OK_DELETE, 0);
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	PG_RETURN_BOOL(true);
 }
 
@@ -2428,13 +2428,13 @@ cdc_reset_group(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "group");
 	char	   *start = text_arg(fcinfo, 1, "start");
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcGroup		g;
 	XLogRecPtr	lsn;
 	int32		seq;
 
-	group_priv_begin(&priv);
-	group_require(&priv, name, true, &g);
+	group_owner_begin(&scope);
+	group_require(&scope, name, true, &g);
 	(void) group_lock(&g, 0, GROUP_LOCK_FRONTIER, true);
 	resolve_start(start, &lsn, &seq, g.owner, list_make1(g.filter), g.messages);
 	{
@@ -2447,7 +2447,7 @@ cdc_reset_group(PG_FUNCTION_ARGS)
 			"  gap_from = NULL, gap_to = NULL, gap_reason = NULL WHERE id = $1",
 			types, values, NULL, SPI_OK_UPDATE, 0);
 	}
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	PG_RETURN_LSN(lsn);
 }
 
@@ -2524,14 +2524,14 @@ group_info_rows(Out *out)
 Datum
 cdc_group_info(PG_FUNCTION_ARGS)
 {
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	Out			out;
 
 	out_begin(fcinfo, &out);
-	group_priv_begin(&priv);
+	group_owner_begin(&scope);
 	{
 		Oid			types[] = {OIDOID, TIMESTAMPTZOID};
-		Datum		values[] = {ObjectIdGetDatum(priv.invoker),
+		Datum		values[] = {ObjectIdGetDatum(scope.saved_user),
 		TimestampTzGetDatum(GetCurrentTimestamp())};
 
 		RUN("SELECT g.name, g.owner::regrole, g.entities, g.exclude_entities, g.operations, "
@@ -2553,7 +2553,7 @@ cdc_group_info(PG_FUNCTION_ARGS)
 			types, values, NULL, SPI_OK_SELECT, 0);
 	}
 	group_info_rows(&out);
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return (Datum) 0;
 }
 

@@ -4,7 +4,7 @@
  *		behind the cdc.consumers view.
  *
  * Both run as their caller and read the extension's tables as its owner
- * (CdcPrivBegin/End); what they say about consumers covers only those the
+ * (CdcOwnerBegin/End); what they say about consumers covers only those the
  * caller may use (has the privileges of the owner), counts included.
  */
 #include "cdc_api.h"
@@ -76,7 +76,7 @@ Datum
 cdc_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	Oid			argtypes[2] = {OIDOID, PG_LSNOID};
 	Datum		args[2];
 	Datum		values[CDC_STATUS_NATTS];
@@ -93,9 +93,9 @@ cdc_status(PG_FUNCTION_ARGS)
 	if (desc->natts != CDC_STATUS_NATTS)
 		CdcCheckInstalledVersion(fcinfo, -1);
 
-	CdcPrivBegin(&priv);
+	CdcOwnerBegin(&scope);
 	writer_state(&running, &running_null, &pid, &pid_null);
-	args[0] = ObjectIdGetDatum(priv.invoker);
+	args[0] = ObjectIdGetDatum(scope.saved_user);
 	/* the writer records its position in the table only when it logs rows */
 	args[1] = LSNGetDatum(CdcLogProcessedLsn());
 	if (SPI_execute_with_args(
@@ -135,7 +135,7 @@ cdc_status(PG_FUNCTION_ARGS)
 	{
 		HeapTupleHeader h = SPI_returntuple(result, desc);
 
-		CdcPrivEnd(&priv);
+		CdcOwnerEnd(&scope);
 		PG_RETURN_DATUM(PointerGetDatum(h));
 	}
 }
@@ -145,7 +145,7 @@ cdc_status(PG_FUNCTION_ARGS)
  * checkpoint (or the horizon) that it receives (its filters, its owner's
  * privileges now), and the age of the first of them (0 when none).
  * Counted through the read filter, so that the lag says nothing about
- * tables the owner may not read.  Inside CdcPriv.
+ * tables the owner may not read.  Inside CdcOwnerBegin/End.
  */
 static void
 consumer_lag(Oid owner, List *filters, bool messages, XLogRecPtr lsn, int32 seq,
@@ -175,7 +175,7 @@ Datum
 cdc_consumer_info(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	Oid			argtypes[2] = {OIDOID, OIDOID};
 	Datum		args[2];
 	SPITupleTable *tt;
@@ -184,8 +184,8 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (rsinfo->setDesc->natts != 16)
 		CdcCheckInstalledVersion(fcinfo, -1);
-	CdcPrivBegin(&priv);
-	args[0] = ObjectIdGetDatum(priv.invoker);
+	CdcOwnerBegin(&scope);
+	args[0] = ObjectIdGetDatum(scope.saved_user);
 	args[1] = ObjectIdGetDatum(CDC_READER_LOCK_CLASSID);
 	if (SPI_execute_with_args(
 							  "SELECT c.name, c.owner, c.entities, c.exclude_entities, c.operations, "
@@ -254,6 +254,6 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return (Datum) 0;
 }

@@ -117,7 +117,7 @@ scan_destroy(DestReceiver *self)
 }
 
 /*
- * Run one scan (inside CdcPrivBegin/End).  The partition lower bound is the
+ * Run one scan (inside CdcOwnerBegin/End).  The partition lower bound is the
  * last chunk whose first change committed strictly before the start
  * position's commit_lsn: a transaction can span two chunks, so a chunk that
  * starts at that very commit_lsn may have a predecessor holding its first
@@ -196,7 +196,7 @@ CdcLogScanRun(CdcLogScan *scan)
  * cdc.groups), so that it says nothing about tables the owner may not
  * read.  Decided once per (table, entity name, operation): the log is
  * grouped by them in one statement, so the cost is that of a count(*) over
- * the range, not of reading each row through the filter.  Inside CdcPriv.
+ * the range, not of reading each row through the filter.  Inside CdcOwnerBegin/End.
  */
 void
 CdcLogCountReceived(CdcReadFilter *rf, XLogRecPtr after_lsn, int32 after_seq,
@@ -258,7 +258,7 @@ CdcLogCountReceived(CdcReadFilter *rf, XLogRecPtr after_lsn, int32 after_seq,
 	MemoryContextDelete(rowcxt);
 }
 
-/* The log's horizon, as committed now (inside CdcPriv). */
+/* The log's horizon, as committed now (inside CdcOwnerBegin/End). */
 XLogRecPtr
 CdcLogOldestLsn(void)
 {
@@ -387,7 +387,7 @@ cdc_stream(PG_FUNCTION_ARGS)
 	int			nfrom;
 	CdcFilter  *call = palloc0(sizeof(CdcFilter));
 	bool		call_messages;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcConsumer c;
 	CdcLogScan	scan;
 
@@ -412,8 +412,8 @@ cdc_stream(PG_FUNCTION_ARGS)
 	nas = !PG_ARGISNULL(9) && PG_GETARG_BOOL(9);
 
 	InitMaterializedSRF(fcinfo, 0);
-	CdcPrivBegin(&priv);
-	CdcConsumerGet(name, CDC_LOCK_NONE, priv.invoker, &c);
+	CdcOwnerBegin(&scope);
+	CdcConsumerGet(name, CDC_LOCK_NONE, scope.saved_user, &c);
 
 	memset(&scan, 0, sizeof(scan));
 	scan.after_lsn = c.checkpoint_lsn;
@@ -455,7 +455,7 @@ cdc_stream(PG_FUNCTION_ARGS)
 
 	scan.before_lsn = InvalidXLogRecPtr;
 	scan.limit = batch_size;
-	scan.rf = CdcReadFilterCreate(priv.invoker,
+	scan.rf = CdcReadFilterCreate(scope.saved_user,
 								  lappend(CdcConsumerFilters(&c), call),
 								  c.messages && call_messages, nas);
 	scan.store = rsinfo->setResult;
@@ -464,7 +464,7 @@ cdc_stream(PG_FUNCTION_ARGS)
 	CdcReaderLockAcquire(c.id);
 	scan_with_long_poll(&scan, &c, timeout);
 	CdcReaderLockRelease(c.id);
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return (Datum) 0;
 }
 
@@ -483,7 +483,7 @@ cdc_consume(PG_FUNCTION_ARGS)
 	int32		batch_size;
 	int64		timeout;
 	bool		nas;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcConsumer c;
 	CdcLogScan	scan;
 
@@ -495,8 +495,8 @@ cdc_consume(PG_FUNCTION_ARGS)
 	nas = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
 
 	InitMaterializedSRF(fcinfo, 0);
-	CdcPrivBegin(&priv);
-	CdcConsumerGet(name, CDC_LOCK_UPDATE, priv.invoker, &c);
+	CdcOwnerBegin(&scope);
+	CdcConsumerGet(name, CDC_LOCK_UPDATE, scope.saved_user, &c);
 	CdcConsumerCheckGap(&c);
 
 	memset(&scan, 0, sizeof(scan));
@@ -504,7 +504,7 @@ cdc_consume(PG_FUNCTION_ARGS)
 	scan.after_seq = c.checkpoint_seq;
 	scan.before_lsn = InvalidXLogRecPtr;
 	scan.limit = batch_size;
-	scan.rf = CdcReadFilterCreate(priv.invoker, CdcConsumerFilters(&c), c.messages, nas);
+	scan.rf = CdcReadFilterCreate(scope.saved_user, CdcConsumerFilters(&c), c.messages, nas);
 	scan.store = rsinfo->setResult;
 	scan.desc = rsinfo->setDesc;
 
@@ -516,6 +516,6 @@ cdc_consume(PG_FUNCTION_ARGS)
 		CdcConsumerSetCheckpoint(name, scan.last_lsn, scan.last_seq);
 	else if (scan.scanned > 0)
 		CdcConsumerSetCheckpoint(name, scan.end_lsn, scan.end_seq);
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return (Datum) 0;
 }

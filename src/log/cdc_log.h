@@ -54,6 +54,24 @@ typedef enum CdcLogColumn
  */
 extern void CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs);
 
+/*
+ * The one owner switch of cdc_ext (the log's SQL and the API's alike):
+ * an SPI session running as the extension's owner, with search_path pinned
+ * to pg_catalog, pg_temp, for statements on the extension's tables (which
+ * PUBLIC may not touch).  saved_user is the role that was current at
+ * CdcOwnerBegin: for the API, the role that called the SQL function.  An
+ * error in between needs no cleanup: (sub)transaction abort restores the
+ * user id, the GUC nesting level and SPI.
+ */
+typedef struct CdcOwnerScope
+{
+	Oid			saved_user;
+	int			saved_sec;
+	int			guc_level;
+} CdcOwnerScope;
+extern void CdcOwnerBegin(CdcOwnerScope *scope);
+extern void CdcOwnerEnd(CdcOwnerScope *scope);
+
 /* ingest.c: a text[] column of an SPI result row as a List of C strings */
 extern List *CdcSpiTextList(HeapTuple tup, TupleDesc desc, int col);
 

@@ -28,18 +28,7 @@ typedef enum CdcLogPresence
 } CdcLogPresence;
 extern CdcLogPresence CdcLogPresent(void);
 
-/*
- * Running as the extension's owner with search_path pinned, for the SQL
- * on the log's tables (which PUBLIC may not touch).
- */
-typedef struct CdcOwnerScope
-{
-	Oid			saved_user;
-	int			saved_sec;
-	int			guc_level;
-} CdcOwnerScope;
-extern void CdcOwnerBegin(CdcOwnerScope *scope);
-extern void CdcOwnerEnd(CdcOwnerScope *scope);
+/* CdcOwnerBegin/End, the owner switch: cdc_log.h (the API uses it too) */
 
 /* The log_state row (the parts the log's code reads). */
 typedef struct CdcLogStateRow
