@@ -9,65 +9,13 @@
  */
 #include "cdc_api.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 #include "utils/pg_lsn.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
 
 PG_FUNCTION_INFO_V1(cdc_status);
 PG_FUNCTION_INFO_V1(cdc_consumer_info);
-
-/*
- * The log writer's live state from cdc.writer_info(); false/NULL when it
- * cannot say (no shared memory, or the function fails).  Run in a
- * subtransaction so that its failure does not fail cdc.status().
- */
-static void
-writer_state(bool *running, bool *running_null, int32 *pid, bool *pid_null)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-
-	*running = false;
-	*running_null = true;
-	*pid_null = true;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		if (SPI_execute("SELECT running, pid FROM cdc.writer_info()", false, 1) == SPI_OK_SELECT &&
-			SPI_processed == 1)
-		{
-			Datum		d;
-			bool		isnull;
-
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			*running_null = isnull;
-			*running = !isnull && DatumGetBool(d);
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-			*pid_null = isnull;
-			if (!isnull)
-				*pid = DatumGetInt32(d);
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		*running_null = true;
-		*pid_null = true;
-	}
-	PG_END_TRY();
-}
 
 /* cdc.status(): one row (1.2 added the last lost range: lost_*). */
 #define CDC_STATUS_NATTS 20
@@ -81,10 +29,8 @@ cdc_status(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	Datum		values[CDC_STATUS_NATTS];
 	bool		nulls[CDC_STATUS_NATTS];
-	bool		running,
-				running_null,
-				pid_null;
-	int32		pid = 0;
+	bool		running;
+	int			pid = 0;
 	HeapTuple	result;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -94,7 +40,8 @@ cdc_status(PG_FUNCTION_ARGS)
 		CdcCheckInstalledVersion(fcinfo, -1);
 
 	CdcOwnerBegin(&scope);
-	writer_state(&running, &running_null, &pid, &pid_null);
+	/* the writer's live state, from shared memory (false without it) */
+	running = CdcLogWriterRunning(&pid);
 	args[0] = ObjectIdGetDatum(scope.saved_user);
 	/* the writer records its position in the table only when it logs rows */
 	args[1] = LSNGetDatum(CdcLogProcessedLsn());
@@ -127,9 +74,9 @@ cdc_status(PG_FUNCTION_ARGS)
 	for (int i = 0; i < CDC_STATUS_NATTS; i++)
 		values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
 	values[2] = BoolGetDatum(running);
-	nulls[2] = running_null;
+	nulls[2] = false;
 	values[3] = Int32GetDatum(pid);
-	nulls[3] = pid_null;
+	nulls[3] = !running;
 	/* the row outlives SPI: SPI_returntuple copies it out */
 	result = heap_form_tuple(desc, values, nulls);
 	{

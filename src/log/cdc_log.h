@@ -100,6 +100,8 @@ extern bool CdcLogShmemAvailable(void);
 extern uint64 CdcLogGeneration(void);
 /* How far the writer has decoded, with everything committed before it logged. */
 extern XLogRecPtr CdcLogProcessedLsn(void);
+/* Is this database's writer running (shared memory; false without it)?  *pid: its pid. */
+extern bool CdcLogWriterRunning(int *pid);
 extern bool CdcLogWait(uint64 seen, TimestampTz deadline);
 extern void CdcLogNotifyIngest(void);
 /*

@@ -93,7 +93,6 @@ extern int	CdcLogRunHorizonHooks(XLogRecPtr old_oldest, XLogRecPtr new_oldest,
 /* StartTransactionCommand for the log's processes: now() moves on */
 extern void CdcStartTransaction(void);
 extern void CdcLogSetProcessed(XLogRecPtr lsn, bool logged);
-extern bool CdcLogWriterRunning(int *pid);
 
 /* interval argument in microseconds; negative -> ERROR naming argname */
 extern int64 CdcIntervalMicros(const Interval *iv, const char *argname);
