@@ -29,6 +29,18 @@ typedef enum CdcEntryColumn
 } CdcEntryColumn;
 
 /*
+ * The one column list of cdc.log, in CdcLogColumn order (cdc_log.h), for
+ * every statement that reads log rows whole (heap_deform_tuple into a
+ * Datum[CDC_LOG_NCOLUMNS]) or copies them (the dead letters have the same
+ * columns).  a: a table alias with its dot ("l."), or "".
+ */
+#define CDC_LOG_COLUMNS_OF(a) \
+	a "commit_lsn, " a "seq, " a "chunk, " a "lsn, " a "xid, " a "\"timestamp\", " \
+	a "relid, " a "entity, " a "entity_id, " a "operation, " a "old_data, " \
+	a "new_data, " a "unchanged_toast, " a "fallback"
+#define CDC_LOG_COLUMNS CDC_LOG_COLUMNS_OF("")
+
+/*
  * The one place that decides what a role receives of a log row and shapes
  * it (DESIGN §3, §6): filter layers (CdcFilter, all must pass; messages by
  * the CDC_OP_MESSAGE rule), table / column / RLS / message privileges

@@ -737,9 +737,7 @@ deliver(CdcGroup *g, Out *out, PosList *pl, int32 *counts, bool *replay)
 			Datum		values[] = {Int32GetDatum(g->id), lsn_array(src->lsn, src->n),
 			int4_array(src->seq, src->n)};
 
-			RUN("SELECT d.commit_lsn, d.seq, d.chunk, d.lsn, d.xid, d.\"timestamp\", d.relid, "
-				"d.entity, d.entity_id, d.operation, d.old_data, d.new_data, "
-				"d.unchanged_toast, d.fallback "
+			RUN("SELECT " CDC_LOG_COLUMNS_OF("d.") " "
 				"FROM cdc.group_dead_letter d "
 				"JOIN unnest($2::pg_lsn[], $3::integer[]) AS u(c, s) "
 				"ON d.commit_lsn = u.c AND d.seq = u.s WHERE d.grp = $1 "
@@ -752,9 +750,7 @@ deliver(CdcGroup *g, Out *out, PosList *pl, int32 *counts, bool *replay)
 			Datum		values[] = {lsn_array(src->lsn, src->n), int4_array(src->seq, src->n),
 			int4_array(src->chunk, src->n)};
 
-			RUN("SELECT l.commit_lsn, l.seq, l.chunk, l.lsn, l.xid, l.\"timestamp\", l.relid, "
-				"l.entity, l.entity_id, l.operation, l.old_data, l.new_data, "
-				"l.unchanged_toast, l.fallback "
+			RUN("SELECT " CDC_LOG_COLUMNS_OF("l.") " "
 				"FROM unnest($1::pg_lsn[], $2::integer[], $3::integer[]) AS u(c, s, k) "
 				"JOIN cdc.log l ON l.commit_lsn = u.c AND l.seq = u.s AND l.chunk = u.k "
 				"ORDER BY l.commit_lsn, l.seq",
@@ -834,12 +830,9 @@ dead_letter(CdcGroup *g, PosList *pl)
 		"r AS (UPDATE cdc.group_dead_letter dl SET replaying = false, "
 		"  delivery_count = dr.delivery_count, last_member = dr.member, moved_at = now() "
 		"  FROM dr WHERE dl.grp = $1 AND dl.commit_lsn = dr.commit_lsn AND dl.seq = dr.seq) "
-		"INSERT INTO cdc.group_dead_letter (grp, commit_lsn, seq, chunk, lsn, xid, \"timestamp\", "
-		"  relid, entity, entity_id, operation, old_data, new_data, unchanged_toast, fallback, "
+		"INSERT INTO cdc.group_dead_letter (grp, " CDC_LOG_COLUMNS ", "
 		"  delivery_count, last_member) "
-		"SELECT $1, l.commit_lsn, l.seq, l.chunk, l.lsn, l.xid, l.\"timestamp\", l.relid, "
-		"  l.entity, l.entity_id, l.operation, l.old_data, l.new_data, l.unchanged_toast, "
-		"  l.fallback, d.delivery_count, d.member "
+		"SELECT $1, " CDC_LOG_COLUMNS_OF("l.") ", d.delivery_count, d.member "
 		"FROM d JOIN cdc.log l ON l.commit_lsn = d.commit_lsn AND l.seq = d.seq AND l.chunk = d.chunk "
 		"WHERE NOT d.replay",
 		position_types, values, NULL, SPI_OK_INSERT, 0);
@@ -1425,8 +1418,7 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 			Datum		values[] = {LSNGetDatum(g->scan_lsn), Int32GetDatum(g->scan_seq),
 				Int32GetDatum(first_chunk(g->scan_lsn)), Int32GetDatum(block)};
 
-			RUN_GENERIC("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
-				"entity_id, operation, old_data, new_data, unchanged_toast, fallback "
+			RUN_GENERIC("SELECT " CDC_LOG_COLUMNS " "
 				"FROM cdc.log WHERE (commit_lsn, seq) > ($1, $2) AND chunk >= $3 "
 				"ORDER BY commit_lsn, seq LIMIT $4",
 				types, values, NULL, SPI_OK_SELECT, 0);
@@ -1891,8 +1883,7 @@ explain_position(CdcGroup *g, Oid role, XLogRecPtr lsn, int32 seq, bool nack)
 			Oid			t[] = {PG_LSNOID, INT4OID, INT4OID};
 			Datum		v[] = {LSNGetDatum(lsn), Int32GetDatum(seq), Int32GetDatum(first_chunk(lsn))};
 
-			RUN("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
-				"entity_id, operation, old_data, new_data, unchanged_toast, fallback "
+			RUN("SELECT " CDC_LOG_COLUMNS " "
 				"FROM cdc.log WHERE commit_lsn = $1 AND seq = $2 AND chunk >= $3",
 				t, v, NULL, SPI_OK_SELECT, 1);
 			if (SPI_processed > 0)
@@ -2132,8 +2123,7 @@ cdc_dead_letters(PG_FUNCTION_ARGS)
 		Oid			types[] = {INT4OID};
 		Datum		values[] = {Int32GetDatum(g.id)};
 
-		RUN("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
-			"entity_id, operation, old_data, new_data, unchanged_toast, fallback, "
+		RUN("SELECT " CDC_LOG_COLUMNS ", "
 			"delivery_count, last_member, moved_at, replaying "
 			"FROM cdc.group_dead_letter WHERE grp = $1 ORDER BY commit_lsn, seq",
 			types, values, NULL, SPI_OK_SELECT, 0);
@@ -2192,8 +2182,7 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
 		Datum		values[] = {Int32GetDatum(g.id), LSNGetDatum(lsn), Int32GetDatum(seq)};
 		char		nulls[] = {' ', one ? ' ' : 'n', one ? ' ' : 'n'};
 
-		RUN("SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
-			"entity_id, operation, old_data, new_data, unchanged_toast, fallback "
+		RUN("SELECT " CDC_LOG_COLUMNS " "
 			"FROM cdc.group_dead_letter WHERE grp = $1 AND NOT replaying "
 			"AND ($2::pg_lsn IS NULL OR (commit_lsn = $2 AND seq = $3)) "
 			"ORDER BY commit_lsn, seq FOR UPDATE",

@@ -134,8 +134,7 @@ CdcLogScanRun(CdcLogScan *scan)
 	int			rc;
 
 	plan = CdcPreparePlan(&read_plan,
-						  "SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
-						  "entity_id, operation, old_data, new_data, unchanged_toast, fallback "
+						  "SELECT " CDC_LOG_COLUMNS " "
 						  "FROM cdc.log "
 						  "WHERE (commit_lsn, seq) OPERATOR(pg_catalog.>) ($1, $2) "
 						  "AND commit_lsn OPERATOR(pg_catalog.<) $3 "
