@@ -66,6 +66,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -80,6 +82,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/pg_lsn.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "cdc_api.h"
@@ -246,9 +249,9 @@ position_args(int32 grp, Datum *lsn, Datum *seq, int n, Datum *values)
 }
 
 /*
- * Run a statement through a plan prepared once per backend (the plan cache
- * re-plans it after DDL, DROP/CREATE EXTENSION included).  nulls: as for
- * SPI_execute_plan, or NULL.
+ * Run a statement through a plan prepared once per backend and kept in
+ * *plan (CdcPreparePlan; the plan cache re-plans it after DDL, DROP/CREATE
+ * EXTENSION included).  nulls: as for SPI_execute_plan, or NULL.
  */
 static int
 run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
@@ -258,17 +261,7 @@ run(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 	int			rc;
 	int			guc_level = 0;
 
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, options);
-
-		if (p == NULL)
-			elog(ERROR, "cdc_ext: preparing \"%s\" failed: %s", sql,
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "cdc_ext: SPI_keepplan failed");
-		*plan = p;
-	}
+	(void) CdcPreparePlan(plan, sql, nargs, types, options);
 	if (hashed)
 	{
 		/* planned (once, or again after invalidation) and run under these */
@@ -651,10 +644,32 @@ row_keys(Datum *lv, bool *ln, uint32 *khash, uint32 *ehash)
 		*khash = hash_combine(*ehash, hash_datum_bytes(lv[CDC_LOG_ENTITY_ID]));
 }
 
-static bool
-op_is_truncate(Datum op)
+/*
+ * The OID of cdc.operation's label 'truncate', looked up once per call of a
+ * function that classifies log rows (syscache; not kept across calls, since
+ * DROP and CREATE EXTENSION give the label another OID), so that each row's
+ * operation is compared as an OID, not turned into text.
+ */
+static Oid
+truncate_op_oid(void)
 {
-	return strcmp(DatumGetCString(DirectFunctionCall1(enum_out, op)), "truncate") == 0;
+	Oid			enum_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+											CStringGetDatum("operation"),
+											ObjectIdGetDatum(get_namespace_oid("cdc", false)));
+	Oid			oid = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
+									  ObjectIdGetDatum(enum_type),
+									  CStringGetDatum("truncate"));
+
+	if (!OidIsValid(oid))
+		elog(ERROR, "cdc_ext: enum label cdc.operation 'truncate' is missing");
+	return oid;
+}
+
+/* Is a log row's operation (a cdc.operation Datum) a truncate? */
+static inline bool
+op_is_truncate(Datum op, Oid truncate_op)
+{
+	return DatumGetObjectId(op) == truncate_op;
 }
 
 /* Take (for the transaction) one of the group's locks; false when busy. */
@@ -1372,6 +1387,7 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 	HTAB	   *kstate,
 			   *tstate;
 	HTAB	   *barriers = pending_barriers(g);
+	Oid			truncate_op = truncate_op_oid();
 	XLogRecPtr	ack_lsn0 = g->ack_lsn,
 				scan_lsn0 = g->scan_lsn;
 	int32		ack_seq0 = g->ack_seq,
@@ -1448,7 +1464,7 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 				continue;
 			row_keys(lvs[i], lns[i], &kh[i], &eh[i]);
 			kd[nkd++] = Int32GetDatum((int32) kh[i]);
-			if (op_is_truncate(lvs[i][CDC_LOG_OPERATION]))
+			if (op_is_truncate(lvs[i][CDC_LOG_OPERATION], truncate_op))
 				need_tables = true;
 		}
 
@@ -1524,7 +1540,7 @@ lease_new(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampT
 			scanned++;
 			if (!pass[i])
 				continue;
-			barrier = op_is_truncate(lvs[i][CDC_LOG_OPERATION]);
+			barrier = op_is_truncate(lvs[i][CDC_LOG_OPERATION], truncate_op);
 			ts = hash_search(tstate, &eh[i], HASH_ENTER, &found);
 			if (!found)
 			{
@@ -2197,6 +2213,8 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
 				 errhint("SELECT commit_lsn, seq FROM cdc.dead_letters('%s') lists them.", g.name)));
 	if (n > 0)
 	{
+		Oid			truncate_op = truncate_op_oid();
+
 		c = palloc(n * sizeof(Datum));
 		s = palloc(n * sizeof(Datum));
 		k = palloc(n * sizeof(Datum));
@@ -2217,7 +2235,7 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
 			k[r] = lv[CDC_LOG_CHUNK];
 			kh[r] = Int32GetDatum((int32) h1);
 			eh[r] = Int32GetDatum((int32) h2);
-			b[r] = BoolGetDatum(op_is_truncate(lv[CDC_LOG_OPERATION]));
+			b[r] = BoolGetDatum(op_is_truncate(lv[CDC_LOG_OPERATION], truncate_op));
 		}
 		{
 			Oid			types[] = {INT4OID, PG_LSNARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
