@@ -8,7 +8,7 @@ PLUGIN_OBJS = src/plugin/decode.o src/plugin/options.o src/plugin/relcache.o \
 	src/plugin/column.o src/plugin/entry_json.o src/plugin/entry_jsonb.o
 LOG_OBJS = src/log/worker.o src/log/ingest.o src/log/retention.o src/log/capture.o \
 	src/log/dropdb.o
-API_OBJS = src/api/consumer.o src/api/stream.o src/api/privileges.o \
+API_OBJS = src/api/args.o src/api/consumer.o src/api/stream.o src/api/privileges.o \
 	src/api/status.o src/api/horizon.o src/api/groups.o
 COMMON_OBJS = src/common/json.o src/common/glob.o src/common/optlist.o \
 	src/common/lsn.o

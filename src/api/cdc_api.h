@@ -131,26 +131,46 @@ typedef enum CdcLockMode
 
 extern SPIPlanPtr CdcPreparePlan(SPIPlanPtr *cache, const char *query,
 								 int nargs, Oid *argtypes, int cursor_options);
-extern List *CdcTextArrayToList(ArrayType *arr, const char *argname);
-extern uint8 CdcOperationArrayToMask(ArrayType *arr, const char *argname,
-									 bool *messages);
-extern void CdcRequireArg(FunctionCallInfo fcinfo, int argno, const char *argname,
-						  const char *hint);
-extern char *CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno);
 extern void CdcConsumerGet(const char *name, CdcLockMode lock, Oid invoker,
 						   CdcConsumer *c);
 extern List *CdcConsumerFilters(const CdcConsumer *c);
 extern void CdcConsumerSetCheckpoint(const char *name, XLogRecPtr lsn,
 									 int32 seq);
 extern void CdcConsumerCheckGap(const CdcConsumer *c);
-extern XLogRecPtr CdcStartAtTime(const char *start, TimestampTz ts, Oid role,
-								 List *filters, bool messages);
 extern void CdcReaderLockAcquire(int32 consumer_id);
 extern void CdcReaderLockRelease(int32 consumer_id);
 
 /* the advisory lock tag of "reading consumer id" (pg_locks: classid, objsubid) */
 #define CDC_READER_LOCK_CLASSID 0x63646300
 #define CDC_READER_LOCK_SUBID	3
+
+/*
+ * args.c: the API's arguments, one parser per kind, the same for consumers,
+ * groups and cdc.stream / cdc.consume.  Each refuses a bad value with an
+ * ERROR naming the argument (22004 for a NULL that has no meaning).
+ */
+extern void CdcRequireArg(FunctionCallInfo fcinfo, int argno, const char *argname,
+						  const char *hint);
+/* kind: "consumer", "consumer group" or "member" */
+extern void CdcCheckName(const char *kind, const char *name);
+extern char *CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno);
+/* entity patterns (text[]); NULL: NIL */
+extern List *CdcTextArrayToList(ArrayType *arr, const char *argname);
+/* cdc.operation[]: NULL is every table operation; empty or null elements: ERROR */
+extern List *CdcOperationArrayArg(ArrayType *arr, const char *argname);
+extern uint8 CdcOperationArrayToMask(ArrayType *arr, const char *argname,
+									 bool *messages);
+/* labels (stored or from CdcOperationArrayArg) to a mask; NIL: every table operation */
+extern uint8 CdcOperationLabelsToMask(List *labels, bool *messages);
+/* interval in microseconds: not null, not negative, zero only if allow_zero */
+extern int64 CdcIntervalArg(FunctionCallInfo fcinfo, int argno, const char *argname,
+							bool allow_zero, const char *hint);
+#define CDC_BATCH_TIMEOUT_HINT \
+	"Give '0' to return at once, or how long to wait for a first change, such as '5 s'."
+/* start: 'now', 'beginning', an LSN or a timestamptz, as the position (lsn, 0) */
+extern char *CdcStartArg(FunctionCallInfo fcinfo, int argno);
+extern XLogRecPtr CdcStartPosition(const char *start, Oid role, List *filters,
+								   bool messages);
 
 /*
  * stream.c: one scan of the log in cursor order, after (after_lsn,

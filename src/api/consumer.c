@@ -69,122 +69,6 @@ CdcPreparePlan(SPIPlanPtr *cache, const char *query, int nargs, Oid *argtypes,
 	return *cache;
 }
 
-/* text[] argument to a list of C strings: no nulls, valid patterns. */
-List *
-CdcTextArrayToList(ArrayType *arr, const char *argname)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	List	   *result = NIL;
-
-	if (arr == NULL)
-		return NIL;
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-	{
-		char	   *s;
-
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"%s\" must not contain nulls", argname)));
-		s = TextDatumGetCString(elems[i]);
-		if (s[0] == '\0' || !cdc_glob_is_valid(s, strlen(s)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid pattern \"%s\" in argument \"%s\"", s, argname),
-					 errhint("A pattern is a non-empty glob: \"*\" matches any text, \"?\" one character, and \"\\\" makes the next character literal.")));
-		result = lappend(result, s);
-	}
-	return result;
-}
-
-/*
- * cdc.operation[] argument to a CDC_OP_* mask; NULL means every table
- * operation (not messages).  An empty array or a null element is an error.
- */
-uint8
-CdcOperationArrayToMask(ArrayType *arr, const char *argname, bool *messages)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	uint8		mask = 0;
-
-	*messages = false;
-	if (arr == NULL)
-		return CDC_OP_ALL;
-	deconstruct_array(arr, ARR_ELEMTYPE(arr), sizeof(Oid), true, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"%s\" must not be an empty array", argname),
-				 errhint("Leave it NULL for insert, update, delete and truncate, or list the operations wanted.")));
-	for (int i = 0; i < n; i++)
-	{
-		char	   *label;
-		int			op;
-
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"%s\" must not contain nulls", argname)));
-		label = DatumGetCString(DirectFunctionCall1(enum_out, elems[i]));
-		if (strcmp(label, "message") == 0)
-		{
-			*messages = true;
-			continue;
-		}
-		op = CdcParseOperation(label);
-		if (op == 0)
-			elog(ERROR, "cdc_ext: unexpected operation \"%s\"", label);
-		mask |= op;
-	}
-	return mask;
-}
-
-/*
- * An argument that has no meaning as NULL: 22004 naming it, with hint.
- * None of the API's functions is STRICT, so that a NULL never makes a call
- * silently return nothing (SELECT * FROM cdc.trim(NULL) once did).
- */
-void
-CdcRequireArg(FunctionCallInfo fcinfo, int argno, const char *argname, const char *hint)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" must not be null", argname),
-				 hint ? errhint("%s", hint) : 0));
-}
-
-/* The consumer name argument: not null. */
-char *
-CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("consumer name must not be null"),
-				 errhint("SELECT name FROM cdc.consumers lists the consumers you may use.")));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
-static void
-check_consumer_name(const char *name)
-{
-	size_t		len = strlen(name);
-
-	if (len == 0 || len > 48 || strspn(name, "abcdefghijklmnopqrstuvwxyz"
-										"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != len)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_NAME),
-				 errmsg("invalid consumer name \"%s\"", name),
-				 errhint("A consumer name has 1 to 48 characters among letters, digits, \"_\", \".\" and \"-\".")));
-}
-
 /*
  * Load consumer name into *c, in the caller's memory context (inside
  * CdcOwnerBegin/End), or raise the error that says why the invoker may not
@@ -212,8 +96,6 @@ CdcConsumerGet(const char *name, CdcLockMode lock, Oid invoker, CdcConsumer *c)
 	TupleDesc	desc;
 	bool		isnull;
 	Datum		d;
-	List	   *ops;
-	ListCell   *lc;
 
 	if (lock == CDC_LOCK_UPDATE)
 		plan = CdcPreparePlan(&load_lock_plan,
@@ -245,17 +127,7 @@ CdcConsumerGet(const char *name, CdcLockMode lock, Oid invoker, CdcConsumer *c)
 				 errhint("Only its owner, members of the owning role and superusers may read, checkpoint or drop a consumer.")));
 	c->entities = CdcSpiTextList(tup, desc, 3);
 	c->exclude_entities = CdcSpiTextList(tup, desc, 4);
-	c->operations = CDC_OP_ALL;
-	ops = CdcSpiTextList(tup, desc, 5);
-	if (ops != NIL)
-		c->operations = 0;
-	foreach(lc, ops)
-	{
-		if (strcmp(lfirst(lc), "message") == 0)
-			c->messages = true;
-		else
-			c->operations |= CdcParseOperation(lfirst(lc));
-	}
+	c->operations = CdcOperationLabelsToMask(CdcSpiTextList(tup, desc, 5), &c->messages);
 	c->checkpoint_lsn = DatumGetLSN(SPI_getbinval(tup, desc, 6, &isnull));
 	c->checkpoint_seq = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 	d = SPI_getbinval(tup, desc, 8, &isnull);
@@ -380,157 +252,6 @@ CdcReaderLockRelease(int32 consumer_id)
 	(void) LockRelease(&tag, ShareLock, false);
 }
 
-/* Is str a timestamptz ('now' and the like excluded)?  Sets *ts.  Never throws. */
-static bool
-parse_timestamptz(const char *str, TimestampTz *ts)
-{
-	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
-	char	   *field[MAXDATEFIELDS];
-	int			ftype[MAXDATEFIELDS];
-	int			nf;
-	int			dtype;
-	struct pg_tm tt;
-	fsec_t		fsec;
-	int			tz;
-
-	if (strlen(str) > MAXDATELEN)
-		return false;
-	if (ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
-					  MAXDATEFIELDS, &nf) != 0)
-		return false;
-	if (CdcDecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0)
-		return false;
-	if (dtype != DTK_DATE)
-		return false;
-	return tm2timestamp(&tt, fsec, &tz, ts) == 0 && IS_VALID_TIMESTAMP(*ts);
-}
-
-static void
-bad_start(const char *start, const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid start value \"%s\"", start),
-			 detail ? errdetail("%s", detail) : 0,
-			 errhint("start is 'now', 'beginning' (everything the log retains), a timestamptz such as '2026-01-31 12:00:00+00', or an LSN such as '0/16B3748'.")));
-}
-
-/*
- * A timestamp start (cdc.create_consumer, cdc.create_group,
- * cdc.reset_group): the commit_lsn of the first logged change committed at
- * or after ts that role receives through filters (its privileges now),
- * else where the log is complete.  Only changes the role may see decide the
- * position, so it tells nothing about tables the role may not read; a
- * change the role cannot see now is skipped, also if a later GRANT would
- * show it.  An ERROR (22023) when changes committed at or after ts were
- * removed from the log (cdc.log_state.horizon_time, the commit time of the
- * last removed change), however little of the log is left: such a start
- * would begin with a gap.  Inside CdcOwnerBegin/End.
- */
-XLogRecPtr
-CdcStartAtTime(const char *start, TimestampTz ts, Oid role, List *filters, bool messages)
-{
-	Oid			argtypes[2] = {TIMESTAMPTZOID, PG_LSNOID};
-	Datum		args[2];
-	XLogRecPtr	oldest;
-	XLogRecPtr	confirmed;
-	bool		isnull;
-	Datum		d;
-	CdcLogScan	scan;
-
-	if (SPI_execute("SELECT oldest_lsn, confirmed_lsn, horizon_time FROM cdc.log_state", false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "cdc_ext: reading cdc.log_state failed");
-	oldest = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	confirmed = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-	if (!isnull && DatumGetTimestampTz(d) >= ts)
-		bad_start(start, psprintf("Changes committed at or after it were removed from the change log, which now starts at %X/%X; 'beginning' starts there.",
-								  LSN_FORMAT_ARGS(oldest)));
-
-	/* the first retained change at or after ts, of any table */
-	args[0] = TimestampTzGetDatum(ts);
-	args[1] = LSNGetDatum(oldest);
-	if (SPI_execute_with_args("SELECT l.commit_lsn, l.seq FROM cdc.log l WHERE l.chunk OPERATOR(pg_catalog.>=) "
-							  "  coalesce((SELECT pg_catalog.min(c.chunk) FROM cdc.log_chunk c "
-							  "   WHERE c.last_timestamp IS NULL OR c.last_timestamp OPERATOR(pg_catalog.>=) $1), 0) "
-							  "AND l.\"timestamp\" OPERATOR(pg_catalog.>=) $1 AND l.commit_lsn OPERATOR(pg_catalog.>=) $2 "
-							  "ORDER BY l.commit_lsn, l.seq LIMIT 1",
-							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "cdc_ext: reading cdc.log failed");
-	if (SPI_processed == 0)
-		return Max(confirmed, oldest);
-
-	/* from there, the first one role receives */
-	memset(&scan, 0, sizeof(scan));
-	scan.after_lsn = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	scan.after_seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) - 1;
-	scan.before_lsn = InvalidXLogRecPtr;
-	scan.has_from_ts = true;
-	scan.from_ts = ts;
-	scan.limit = 1;
-	scan.rf = CdcReadFilterCreate(role, filters, messages, false);
-	CdcLogScanRun(&scan);
-	if (scan.returned > 0)
-		return scan.last_lsn;
-	return Max(confirmed, oldest);
-}
-
-/*
- * Where a new consumer starts: the checkpoint (lsn, 0), i.e. it receives the
- * changes of transactions that committed at or after lsn.
- *   now:        the current WAL insert position;
- *   beginning:  the log's horizon (everything retained);
- *   an LSN:     that LSN, which must still be in the log and not in the future;
- *   a time:     CdcStartAtTime, for the consumer's filters and its creator.
- * Inside CdcOwnerBegin/End.
- */
-static XLogRecPtr
-start_position(const char *start, Oid role, List *filters, bool messages)
-{
-	XLogRecPtr	oldest;
-	XLogRecPtr	lsn;
-	bool		have_error = false;
-	TimestampTz ts;
-	bool		isnull;
-
-	if (SPI_execute("SELECT oldest_lsn FROM cdc.log_state", false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "cdc_ext: reading cdc.log_state failed");
-	oldest = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-
-	if (pg_strcasecmp(start, "now") == 0)
-	{
-		if (RecoveryInProgress())
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot create a consumer during recovery"),
-					 errhint("Create consumers on the primary.")));
-		CdcLogWaitStarted();
-		return GetXLogInsertRecPtr();
-	}
-	if (pg_strcasecmp(start, "beginning") == 0)
-		return oldest;
-
-	lsn = pg_lsn_in_internal(start, &have_error);
-	if (!have_error)
-	{
-		XLogRecPtr	end = RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogInsertRecPtr();
-
-		if (lsn < oldest)
-			bad_start(start, psprintf("The change log no longer holds changes committed before %X/%X; 'beginning' starts there.",
-									  LSN_FORMAT_ARGS(oldest)));
-		if (lsn > end)
-			bad_start(start, psprintf("It is beyond the end of WAL (%X/%X).", LSN_FORMAT_ARGS(end)));
-		return lsn;
-	}
-
-	if (parse_timestamptz(start, &ts))
-		return CdcStartAtTime(start, ts, role, filters, messages);
-	bad_start(start, NULL);
-	return InvalidXLogRecPtr;	/* keep compiler quiet */
-}
-
 /* Argument i as an SPI parameter, setting *null_flag as SPI wants it. */
 static Datum
 arg_for_spi(FunctionCallInfo fcinfo, int i, char *null_flag)
@@ -561,18 +282,13 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 
 	CdcCheckInstalledVersion(fcinfo, 5);
 	name = CdcConsumerNameArg(fcinfo, 0);
-	check_consumer_name(name);
+	CdcCheckName("consumer", name);
 	filter->entities = CdcTextArrayToList(PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), "entities");
 	filter->exclude_entities = CdcTextArrayToList(PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2),
 												  "exclude_entities");
 	filter->operations = CdcOperationArrayToMask(PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
 												 "operations", &messages);
-	if (PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("start must not be null"),
-				 errhint("start is 'now', 'beginning', a timestamptz or an LSN.")));
-	start = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	start = CdcStartArg(fcinfo, 4);
 
 	if (wal_level < WAL_LEVEL_LOGICAL)
 		ereport(ERROR,
@@ -582,7 +298,7 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 				 errhint("Set wal_level = logical in postgresql.conf (ALTER SYSTEM SET wal_level = logical) and restart the server.")));
 
 	CdcOwnerBegin(&scope);
-	lsn = start_position(start, scope.saved_user, list_make1(filter), messages);
+	lsn = CdcStartPosition(start, scope.saved_user, list_make1(filter), messages);
 
 	args[0] = CStringGetTextDatum(name);
 	args[1] = ObjectIdGetDatum(scope.saved_user);

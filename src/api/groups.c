@@ -342,20 +342,9 @@ group_owner_begin(CdcOwnerScope *scope)
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
-/* ---- arguments ---- */
+/* ---- arguments (the shared kinds are in args.c) ---- */
 
-static void
-check_name(const char *what, const char *name)
-{
-	size_t		len = strlen(name);
-
-	if (len == 0 || len > 48 || strspn(name, "abcdefghijklmnopqrstuvwxyz"
-									   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != len)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_NAME),
-				 errmsg("invalid %s name \"%s\"", what, name),
-				 errhint("A %s name has 1 to 48 characters among letters, digits, \"_\", \".\" and \"-\".", what)));
-}
+#define INTERVAL_HINT "Give an interval such as '30 s'."
 
 static char *
 text_arg(FunctionCallInfo fcinfo, int n, const char *argname)
@@ -363,8 +352,6 @@ text_arg(FunctionCallInfo fcinfo, int n, const char *argname)
 	CdcRequireArg(fcinfo, n, argname,
 				  strcmp(argname, "group") == 0 || strcmp(argname, "name") == 0 ?
 				  "SELECT name FROM cdc.groups lists the groups you may use." :
-				  strcmp(argname, "start") == 0 ?
-				  "start is 'now', 'beginning', a pg_lsn or a timestamptz." :
 				  "A member is the name a worker gives itself, such as 'worker-1'.");
 	return text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
@@ -386,66 +373,6 @@ positive_int_arg(FunctionCallInfo fcinfo, int n, const char *argname)
 	return v;
 }
 
-/* An interval argument in microseconds; zero allowed only when allow_zero. */
-static int64
-interval_arg(FunctionCallInfo fcinfo, int n, const char *argname, bool allow_zero)
-{
-	Interval   *iv;
-	int64		us;
-
-	CdcRequireArg(fcinfo, n, argname, "Give an interval such as '30 s'.");
-	iv = PG_GETARG_INTERVAL_P(n);
-	us = iv->time + (int64) iv->day * USECS_PER_DAY +
-		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
-	if (us < 0 || (us == 0 && !allow_zero))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be %s", argname,
-						allow_zero ? "zero or more" : "positive"),
-				 errhint("Give an interval such as '30 s'.")));
-	return us;
-}
-
-/* text[] to a list of glob patterns (checked); NULL: NIL. */
-static List *
-pattern_list(Datum d, bool isnull, const char *argname)
-{
-	return CdcTextArrayToList(isnull ? NULL : DatumGetArrayTypeP(d), argname);
-}
-
-/* operations given as text[] labels to a CDC_OP_* mask; "message" apart. */
-static uint8
-operation_mask(Datum d, bool isnull, bool *messages)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	uint8		mask = 0;
-
-	*messages = false;
-	if (isnull)
-		return CDC_OP_ALL;
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	if (n == 0)
-		return CDC_OP_ALL;
-	for (int i = 0; i < n; i++)
-	{
-		char	   *label;
-
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"operations\" must not contain nulls")));
-		label = TextDatumGetCString(elems[i]);
-		if (strcmp(label, "message") == 0)
-			*messages = true;
-		else
-			mask |= CdcParseOperation(label);
-	}
-	return mask;
-}
-
 /* ---- the group ---- */
 
 #define GROUP_COLUMNS \
@@ -461,12 +388,11 @@ group_from_row(CdcGroup *g)
 	g->id = DatumGetInt32(get_col(0, 1, &isnull));
 	g->owner = DatumGetObjectId(get_col(0, 2, &isnull));
 	g->filter = palloc0(sizeof(CdcFilter));
-	d = get_col(0, 3, &isnull);
-	g->filter->entities = pattern_list(d, isnull, "entities");
-	d = get_col(0, 4, &isnull);
-	g->filter->exclude_entities = pattern_list(d, isnull, "exclude_entities");
-	d = get_col(0, 5, &isnull);
-	g->filter->operations = operation_mask(d, isnull, &g->messages);
+	g->filter->entities = CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	g->filter->exclude_entities = CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	g->filter->operations =
+		CdcOperationLabelsToMask(CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5),
+								 &g->messages);
 	g->max_deliveries = DatumGetInt32(get_col(0, 6, &isnull));
 	g->ack_lsn = DatumGetLSN(get_col(0, 7, &isnull));
 	g->ack_seq = DatumGetInt32(get_col(0, 8, &isnull));
@@ -523,19 +449,6 @@ group_reload(CdcGroup *g)
 	group_from_row(g);
 }
 
-static XLogRecPtr
-log_oldest(void)
-{
-	static SPIPlanPtr plan = NULL;
-	bool		isnull;
-
-	run(&plan, "SELECT oldest_lsn FROM cdc.log_state WHERE id", 0, NULL, NULL, NULL,
-		SPI_OK_SELECT, 1, 0, false);
-	if (SPI_processed != 1)
-		elog(ERROR, "cdc_ext: cdc.log_state has no row");
-	return DatumGetLSN(get_col(0, 1, &isnull));
-}
-
 /*
  * The horizon (DESIGN §10): changes that committed before cdc.log_state's
  * oldest_lsn are gone.  A group that had not finished with one of them has
@@ -553,7 +466,7 @@ group_check_gap(CdcGroup *g)
 
 	if (XLogRecPtrIsInvalid(from))
 	{
-		oldest = log_oldest();
+		oldest = CdcLogOldestLsn();
 		if (g->ack_lsn >= oldest)
 			return;
 		if (pos_cmp(g->scan_lsn, g->scan_seq, oldest, 0) >= 0)
@@ -1669,15 +1582,15 @@ cdc_read_group(PG_FUNCTION_ARGS)
 	char	   *name = text_arg(fcinfo, 0, "group");
 	char	   *member = text_arg(fcinfo, 1, "member");
 	int32		batch = positive_int_arg(fcinfo, 2, "batch_size");
-	int64		vt = interval_arg(fcinfo, 3, "visibility_timeout", false);
-	int64		wait_us = interval_arg(fcinfo, 4, "batch_timeout", true);
+	int64		vt = CdcIntervalArg(fcinfo, 3, "visibility_timeout", false, INTERVAL_HINT);
+	int64		wait_us = CdcIntervalArg(fcinfo, 4, "batch_timeout", true, CDC_BATCH_TIMEOUT_HINT);
 	bool		nas = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
 	TimestampTz deadline = GetCurrentTimestamp() + wait_us;
 	CdcOwnerScope scope;
 	CdcGroup		g;
 	Out			out;
 
-	check_name("member", member);
+	CdcCheckName("member", member);
 	require_read_committed("cdc.read_group()");
 	CdcLogWarnIfBehind();
 	out_begin(fcinfo, &out);
@@ -1739,8 +1652,8 @@ cdc_claim(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "group");
 	char	   *member = text_arg(fcinfo, 1, "member");
-	int64		min_idle = interval_arg(fcinfo, 2, "min_idle", true);
-	int64		vt = interval_arg(fcinfo, 3, "visibility_timeout", false);
+	int64		min_idle = CdcIntervalArg(fcinfo, 2, "min_idle", true, INTERVAL_HINT);
+	int64		vt = CdcIntervalArg(fcinfo, 3, "visibility_timeout", false, INTERVAL_HINT);
 	char	   *from = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	int32		batch = positive_int_arg(fcinfo, 5, "batch_size");
 	bool		nas = PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6);
@@ -1749,9 +1662,9 @@ cdc_claim(PG_FUNCTION_ARGS)
 	CdcGroup		g;
 	Out			out;
 
-	check_name("member", member);
+	CdcCheckName("member", member);
 	if (from)
-		check_name("member", from);
+		CdcCheckName("member", from);
 	require_read_committed("cdc.claim()");
 	out_begin(fcinfo, &out);
 	group_owner_begin(&scope);
@@ -2097,7 +2010,7 @@ cdc_pending(PG_FUNCTION_ARGS)
 	Out			out;
 
 	if (member)
-		check_name("member", member);
+		CdcCheckName("member", member);
 	out_begin(fcinfo, &out);
 	group_owner_begin(&scope);
 	group_require(&scope, name, false, &g);
@@ -2264,93 +2177,31 @@ cdc_replay_dead_letters(PG_FUNCTION_ARGS)
 
 /* ---- lifecycle ---- */
 
-/*
- * Where a group starts: every change at or before the returned position is
- * treated as done.  'now': what commits from now on; 'beginning':
- * everything retained; a pg_lsn: transactions that commit at or after it;
- * a timestamptz: transactions that committed at or after it, from the
- * first change role receives through filters (CdcStartAtTime).
- */
-static void
-resolve_start(const char *start, XLogRecPtr *lsn, int32 *seq, Oid role, List *filters,
-			  bool messages)
-{
-	bool		err = false;
-	XLogRecPtr	oldest = log_oldest();
-	XLogRecPtr	l;
-	bool		isnull;
-
-	*seq = 0;
-	if (strcmp(start, "now") == 0)
-	{
-		CdcLogWaitStarted();
-		if (SPI_execute("SELECT pg_current_wal_lsn()", true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "cdc_ext: pg_current_wal_lsn() failed");
-		*lsn = DatumGetLSN(get_col(0, 1, &isnull));
-		return;
-	}
-	if (strcmp(start, "beginning") == 0)
-	{
-		*lsn = oldest;
-		return;
-	}
-	l = pg_lsn_in_internal(start, &err);
-	if (!err)
-	{
-		if (l < oldest)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("start %X/%X is before the oldest retained change %X/%X",
-							LSN_FORMAT_ARGS(l), LSN_FORMAT_ARGS(oldest)),
-					 errhint("Start at 'beginning' for everything the log still has.")));
-		*lsn = l;
-		return;
-	}
-	if (!isdigit((unsigned char) start[0]))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid start \"%s\"", start),
-				 errhint("Start is 'now', 'beginning', a pg_lsn such as '0/16B3748' or a timestamptz.")));
-	{
-		TimestampTz ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-																 CStringGetDatum(start),
-																 ObjectIdGetDatum(InvalidOid),
-																 Int32GetDatum(-1)));
-
-		if (ts > GetCurrentTimestamp())
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("start %s is in the future", start),
-					 errhint("Use 'now' to start with what commits from now on.")));
-		*lsn = CdcStartAtTime(start, ts, role, filters, messages);
-		if (*lsn < oldest)
-			*lsn = oldest;
-	}
-}
-
 /* cdc.create_group(name, entities, exclude_entities, operations, start, max_deliveries) */
 Datum
 cdc_create_group(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "name");
-	char	   *start = text_arg(fcinfo, 4, "start");
+	char	   *start = CdcStartArg(fcinfo, 4);
 	int32		maxd = positive_int_arg(fcinfo, 5, "max_deliveries");
 	bool		messages = false;
 	CdcOwnerScope scope;
 	XLogRecPtr	lsn;
 	int32		seq;
 	CdcFilter  *filter = palloc0(sizeof(CdcFilter));
+	List	   *ops;
 
-	check_name("consumer group", name);
-	filter->entities = pattern_list(PG_GETARG_DATUM(1), PG_ARGISNULL(1), "entities");
-	filter->exclude_entities = pattern_list(PG_GETARG_DATUM(2), PG_ARGISNULL(2), "exclude_entities");
-	filter->operations = CDC_OP_ALL;	/* an empty array too, as operation_mask */
-	if (!PG_ARGISNULL(3) &&
-		ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(3)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(3))) > 0)
-		filter->operations = CdcOperationArrayToMask(PG_GETARG_ARRAYTYPE_P(3), "operations",
-													 &messages);
+	CdcCheckName("consumer group", name);
+	filter->entities = CdcTextArrayToList(PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1),
+										  "entities");
+	filter->exclude_entities = CdcTextArrayToList(PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2),
+												  "exclude_entities");
+	ops = CdcOperationArrayArg(PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3), "operations");
+	filter->operations = CdcOperationLabelsToMask(ops, &messages);
 	group_owner_begin(&scope);
-	resolve_start(start, &lsn, &seq, scope.saved_user, list_make1(filter), messages);
+	/* every change at or before (lsn, 0) is treated as done */
+	lsn = CdcStartPosition(start, scope.saved_user, list_make1(filter), messages);
+	seq = 0;
 	{
 		Oid			types[] = {TEXTOID, OIDOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT4OID, PG_LSNOID, INT4OID};
@@ -2363,31 +2214,21 @@ cdc_create_group(PG_FUNCTION_ARGS)
 		nulls[2] = PG_ARGISNULL(1) ? 'n' : ' ';
 		values[3] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
 		nulls[3] = PG_ARGISNULL(2) ? 'n' : ' ';
-		if (PG_ARGISNULL(3))
+		if (ops == NIL)
 		{
 			values[4] = (Datum) 0;
 			nulls[4] = 'n';
 		}
 		else
 		{
-			/* operations come as cdc.operation[]: store them through text[] */
-			ArrayType  *ops = PG_GETARG_ARRAYTYPE_P(3);
-			Datum	   *elems;
-			bool	   *en;
-			int			n;
+			/* operations come as cdc.operation[]: stored through their labels */
+			Datum	   *elems = palloc(list_length(ops) * sizeof(Datum));
+			int			n = 0;
+			ListCell   *lc;
 
-			deconstruct_array(ops, ARR_ELEMTYPE(ops), sizeof(Oid), true, TYPALIGN_INT,
-							  &elems, &en, &n);
-			for (int i = 0; i < n; i++)
-			{
-				if (en[i])
-					ereport(ERROR,
-							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-							 errmsg("argument \"operations\" must not contain nulls")));
-				elems[i] = DirectFunctionCall1(textin, DirectFunctionCall1(enum_out, elems[i]));
-			}
+			foreach(lc, ops)
+				elems[n++] = CStringGetTextDatum(lfirst(lc));
 			values[4] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-			(void) operation_mask(values[4], false, &messages);
 		}
 		values[5] = Int32GetDatum(maxd);
 		values[6] = LSNGetDatum(lsn);
@@ -2434,7 +2275,7 @@ Datum
 cdc_reset_group(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_arg(fcinfo, 0, "group");
-	char	   *start = text_arg(fcinfo, 1, "start");
+	char	   *start = CdcStartArg(fcinfo, 1);
 	CdcOwnerScope scope;
 	CdcGroup		g;
 	XLogRecPtr	lsn;
@@ -2443,7 +2284,8 @@ cdc_reset_group(PG_FUNCTION_ARGS)
 	group_owner_begin(&scope);
 	group_require(&scope, name, true, &g);
 	(void) group_lock(&g, 0, GROUP_LOCK_FRONTIER, true);
-	resolve_start(start, &lsn, &seq, g.owner, list_make1(g.filter), g.messages);
+	lsn = CdcStartPosition(start, g.owner, list_make1(g.filter), g.messages);
+	seq = 0;
 	{
 		Oid			types[] = {INT4OID, PG_LSNOID, INT4OID};
 		Datum		values[] = {Int32GetDatum(g.id), LSNGetDatum(lsn), Int32GetDatum(seq)};
@@ -2481,7 +2323,7 @@ group_info_rows(Out *out)
 		CdcFilter  *f = palloc0(sizeof(CdcFilter));
 		bool		messages;
 		CdcReadFilter *rf;
-		XLogRecPtr	oldest = log_oldest();
+		XLogRecPtr	oldest = CdcLogOldestLsn();
 		XLogRecPtr	lsn;
 		int32		seq;
 		int64		n;
@@ -2489,9 +2331,10 @@ group_info_rows(Out *out)
 		char		buf[64];
 
 		heap_deform_tuple(tt->vals[r], tt->tupdesc, v, nl);
-		f->entities = pattern_list(v[2], nl[2], "entities");
-		f->exclude_entities = pattern_list(v[3], nl[3], "exclude_entities");
-		f->operations = operation_mask(v[18], nl[18], &messages);
+		f->entities = CdcSpiTextList(tt->vals[r], tt->tupdesc, 3);
+		f->exclude_entities = CdcSpiTextList(tt->vals[r], tt->tupdesc, 4);
+		f->operations = CdcOperationLabelsToMask(CdcSpiTextList(tt->vals[r], tt->tupdesc, 19),
+												 &messages);
 
 		rf = CdcReadFilterCreate(DatumGetObjectId(v[17]), list_make1(f), messages, false);
 

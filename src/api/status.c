@@ -151,7 +151,7 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 							  "CASE WHEN c.gap_to OPERATOR(pg_catalog.>) c.checkpoint_lsn THEN c.gap_reason "
 							  "     WHEN c.checkpoint_lsn OPERATOR(pg_catalog.<) s.oldest_lsn "
 							  "     THEN 'the change log was trimmed past the checkpoint' END, "
-							  "NULL::text[], c.created_at "
+							  "NULL::text[], c.created_at, c.operations::pg_catalog.text[] "
 							  "FROM cdc.consumer_state c, cdc.log_state s "
 							  "WHERE pg_catalog.pg_has_role($1, c.owner, 'USAGE') ORDER BY c.name",
 							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
@@ -168,14 +168,10 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 
 		for (int j = 0; j < 16; j++)
 			values[j] = SPI_getbinval(tt->vals[i], tt->tupdesc, j + 1, &nulls[j]);
-		f->entities = nulls[2] ? NIL :
-			CdcTextArrayToList(DatumGetArrayTypeP(values[2]), "entities");
-		f->exclude_entities = nulls[3] ? NIL :
-			CdcTextArrayToList(DatumGetArrayTypeP(values[3]), "exclude_entities");
-		f->operations = nulls[4] ? CDC_OP_ALL :
-			CdcOperationArrayToMask(DatumGetArrayTypeP(values[4]), "operations", &messages);
-		if (nulls[4])
-			messages = false;
+		f->entities = CdcSpiTextList(tt->vals[i], tt->tupdesc, 3);
+		f->exclude_entities = CdcSpiTextList(tt->vals[i], tt->tupdesc, 4);
+		f->operations = CdcOperationLabelsToMask(CdcSpiTextList(tt->vals[i], tt->tupdesc, 17),
+												 &messages);
 		consumer_lag(DatumGetObjectId(values[1]), list_make1(f), messages,
 					 DatumGetLSN(values[5]), DatumGetInt32(values[6]),
 					 &values[8], &values[9]);

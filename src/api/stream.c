@@ -284,16 +284,6 @@ check_trimmed_during_read(const char *name, XLogRecPtr oldest_before, XLogRecPtr
 				 errhint("Retry the call.")));
 }
 
-/* A client that went away while we wait ends the session (item: long poll). */
-static void
-check_client_connection(void)
-{
-	if (MyProcPort != NULL && whereToSendOutput == DestRemote && !pq_check_connection())
-		ereport(FATAL,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("connection to client lost")));
-}
-
 /*
  * Wait until the log writer commits an ingest (seen is the generation read
  * before the scan that found nothing), the deadline, or at most
@@ -307,32 +297,12 @@ wait_for_log(uint64 seen, TimestampTz deadline)
 
 	while (GetCurrentTimestamp() < slice_end)
 	{
+		/* CdcLogWait ends the session if the client went away meanwhile */
 		bool		woke = CdcLogWait(seen, slice_end);
 
-		check_client_connection();
 		if (woke || CdcLogGeneration() != seen)
 			return;
 	}
-}
-
-/* batch_timeout argument in microseconds; NULL is 0. */
-static int64
-timeout_arg(FunctionCallInfo fcinfo, int argno)
-{
-	Interval   *iv;
-	int64		usec;
-
-	if (PG_ARGISNULL(argno))
-		return 0;
-	iv = PG_GETARG_INTERVAL_P(argno);
-	usec = iv->time + (int64) iv->day * USECS_PER_DAY +
-		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
-	if (usec < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_timeout must not be negative"),
-				 errhint("Give '0' to return at once, or how long to wait for a first change, such as '5 s'.")));
-	return usec;
 }
 
 static int32
@@ -407,7 +377,8 @@ cdc_stream(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(6))
 		call_messages = true;	/* no call filter: the consumer's own decides */
 	batch_size = batch_size_arg(fcinfo, 7);
-	timeout = timeout_arg(fcinfo, 8);
+	timeout = PG_ARGISNULL(8) ? 0 :
+		CdcIntervalArg(fcinfo, 8, "batch_timeout", true, CDC_BATCH_TIMEOUT_HINT);
 	nas = !PG_ARGISNULL(9) && PG_GETARG_BOOL(9);
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -490,7 +461,8 @@ cdc_consume(PG_FUNCTION_ARGS)
 	CdcLogWarnIfBehind();
 	name = CdcConsumerNameArg(fcinfo, 0);
 	batch_size = batch_size_arg(fcinfo, 1);
-	timeout = timeout_arg(fcinfo, 2);
+	timeout = PG_ARGISNULL(2) ? 0 :
+		CdcIntervalArg(fcinfo, 2, "batch_timeout", true, CDC_BATCH_TIMEOUT_HINT);
 	nas = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
 
 	InitMaterializedSRF(fcinfo, 0);
