@@ -113,21 +113,21 @@ explain_position(CdcGroup *g, Oid role, XLogRecPtr lsn, int32 seq, bool nack)
 				 errhint("%s only changes that cdc.read_group() or cdc.claim() returned.",
 						 nack ? "Nack" : "Acknowledge")));
 	}
-	if (CdcGroupPosCmp(lsn, seq, g->ack_lsn, g->ack_seq) <= 0)
+	if (CdcGroupPosCmp(lsn, seq, g->watermark_lsn, g->watermark_seq) <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot %s change (%X/%X, %d) of consumer group \"%s\": it is already acknowledged",
 						verb, LSN_FORMAT_ARGS(lsn), seq, g->name),
 				 errdetail("The group's acknowledged watermark is (%X/%X, %d).",
-						   LSN_FORMAT_ARGS(g->ack_lsn), g->ack_seq),
+						   LSN_FORMAT_ARGS(g->watermark_lsn), g->watermark_seq),
 				 errhint("Roll back the work done for this delivery: it was done once already.")));
-	if (CdcGroupPosCmp(lsn, seq, g->scan_lsn, g->scan_seq) > 0)
+	if (CdcGroupPosCmp(lsn, seq, g->frontier_lsn, g->frontier_seq) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot %s change (%X/%X, %d) of consumer group \"%s\": it is not leased",
 						verb, LSN_FORMAT_ARGS(lsn), seq, g->name),
 				 errdetail("The group has not delivered anything after (%X/%X, %d).",
-						   LSN_FORMAT_ARGS(g->scan_lsn), g->scan_seq),
+						   LSN_FORMAT_ARGS(g->frontier_lsn), g->frontier_seq),
 				 errhint("%s only changes that cdc.read_group() or cdc.claim() returned.",
 						 nack ? "Nack" : "Acknowledge")));
 

@@ -284,8 +284,8 @@ CdcGroupsHorizon(XLogRecPtr old_oldest, XLogRecPtr new_oldest, const char *reaso
 				"AND commit_lsn < $2 LIMIT 1", t, v, NULL, SPI_OK_SELECT, 1);
 			loses = SPI_processed > 0;
 		}
-		if (!loses && g.scan_lsn < new_oldest)
-			loses = CdcHorizonRangeReceives(range, g.scan_lsn, g.scan_seq,
+		if (!loses && g.frontier_lsn < new_oldest)
+			loses = CdcHorizonRangeReceives(range, g.frontier_lsn, g.frontier_seq,
 											CdcGroupReadFilter(&g, g.owner, false));
 		if (loses)
 		{

@@ -52,8 +52,8 @@ cdc_pending(PG_FUNCTION_ARGS)
 	{
 		Oid			types[] = {INT4OID, TEXTOID, TIMESTAMPTZOID, PG_LSNOID, INT4OID};
 		Datum		values[] = {Int32GetDatum(g.id), member ? CStringGetTextDatum(member) : (Datum) 0,
-			TimestampTzGetDatum(GetCurrentTimestamp()), LSNGetDatum(g.ack_lsn),
-		Int32GetDatum(g.ack_seq)};
+			TimestampTzGetDatum(GetCurrentTimestamp()), LSNGetDatum(g.watermark_lsn),
+		Int32GetDatum(g.watermark_seq)};
 		char		nulls[] = {' ', member ? ' ' : 'n', ' ', ' ', ' '};
 
 		RUN("SELECT commit_lsn, seq, member, delivery_count, $3 - delivered_at, lease_until "

@@ -110,10 +110,19 @@ typedef struct CdcGroup
 	CdcFilter  *filter;
 	bool		messages;
 	int32		max_deliveries;
-	XLogRecPtr	ack_lsn;
-	int32		ack_seq;
-	XLogRecPtr	scan_lsn;
-	int32		scan_seq;
+	/*
+	 * The watermark: the group is done with every change at or before it
+	 * (acknowledged or dead-lettered; a replayed dead letter is an entry
+	 * below it); stored as ack_lsn/ack_seq.
+	 */
+	XLogRecPtr	watermark_lsn;
+	int32		watermark_seq;
+	/*
+	 * The frontier: how far log rows have become entries of the group
+	 * (phase 2 moves it); stored as scan_lsn/scan_seq.
+	 */
+	XLogRecPtr	frontier_lsn;
+	int32		frontier_seq;
 	XLogRecPtr	gap_from;
 	XLogRecPtr	gap_to;
 	char	   *gap_reason;

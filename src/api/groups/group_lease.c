@@ -250,7 +250,7 @@ decide_keys(CdcGroup *g, const char *member, List *keys, XLogRecPtr cut_lsn, int
 	{
 		Oid			types[] = {INT4OID, INT4ARRAYOID, PG_LSNOID, INT4OID};
 		Datum		values[] = {Int32GetDatum(g->id), CdcGroupInt4Array(kd, nk),
-		LSNGetDatum(g->ack_lsn), Int32GetDatum(g->ack_seq)};
+		LSNGetDatum(g->watermark_lsn), Int32GetDatum(g->watermark_seq)};
 
 		/*
 		 * above the watermark (see advance_watermark), and replayed dead
@@ -474,8 +474,8 @@ lease_known_once(CdcGroup *g, const char *member, int want, TimestampTz now, Tim
 	{
 		Oid			types[] = {INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, PG_LSNOID, INT4OID};
 		Datum		values[] = {Int32GetDatum(g->id), TimestampTzGetDatum(now), Int32GetDatum(want),
-			CStringGetTextDatum(member), LSNGetDatum(g->ack_lsn),
-		Int32GetDatum(g->ack_seq)};
+			CStringGetTextDatum(member), LSNGetDatum(g->watermark_lsn),
+		Int32GetDatum(g->watermark_seq)};
 
 		/*
 		 * Skip the keys another member holds here already, so that a backlog

@@ -210,10 +210,10 @@ CdcGroupFromRow(CdcGroup *g)
 		CdcOperationLabelsToMask(CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5),
 								 &g->messages);
 	g->max_deliveries = DatumGetInt32(CdcGroupCol(0, 6, &isnull));
-	g->ack_lsn = DatumGetLSN(CdcGroupCol(0, 7, &isnull));
-	g->ack_seq = DatumGetInt32(CdcGroupCol(0, 8, &isnull));
-	g->scan_lsn = DatumGetLSN(CdcGroupCol(0, 9, &isnull));
-	g->scan_seq = DatumGetInt32(CdcGroupCol(0, 10, &isnull));
+	g->watermark_lsn = DatumGetLSN(CdcGroupCol(0, 7, &isnull));
+	g->watermark_seq = DatumGetInt32(CdcGroupCol(0, 8, &isnull));
+	g->frontier_lsn = DatumGetLSN(CdcGroupCol(0, 9, &isnull));
+	g->frontier_seq = DatumGetInt32(CdcGroupCol(0, 10, &isnull));
 	d = CdcGroupCol(0, 11, &isnull);
 	g->gap_from = isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
 	d = CdcGroupCol(0, 12, &isnull);
@@ -283,9 +283,9 @@ CdcGroupCheckGap(CdcGroup *g)
 	if (XLogRecPtrIsInvalid(from))
 	{
 		oldest = CdcLogOldestLsn();
-		if (g->ack_lsn >= oldest)
+		if (g->watermark_lsn >= oldest)
 			return;
-		if (CdcGroupPosCmp(g->scan_lsn, g->scan_seq, oldest, 0) >= 0)
+		if (CdcGroupPosCmp(g->frontier_lsn, g->frontier_seq, oldest, 0) >= 0)
 		{
 			Oid			types[] = {INT4OID, PG_LSNOID};
 			Datum		values[] = {Int32GetDatum(g->id), LSNGetDatum(oldest)};
@@ -296,7 +296,7 @@ CdcGroupCheckGap(CdcGroup *g)
 			if (SPI_processed == 0)
 				return;
 		}
-		from = g->ack_lsn;
+		from = g->watermark_lsn;
 		to = oldest;
 		why = "the change log was trimmed or dropped by retention";
 	}
