@@ -9,7 +9,7 @@ PLUGIN_OBJS = src/plugin/decode.o src/plugin/options.o src/plugin/relcache.o \
 LOG_OBJS = src/log/worker.o src/log/ingest.o src/log/retention.o src/log/capture.o \
 	src/log/dropdb.o
 API_OBJS = src/api/args.o src/api/consumer.o src/api/stream.o src/api/privileges.o \
-	src/api/status.o src/api/horizon.o \
+	src/api/reshape.o src/api/withheld.o 	src/api/status.o src/api/horizon.o \
 	src/api/groups/group_state.o src/api/groups/group_lease.o \
 	src/api/groups/group_frontier.o src/api/groups/group_ack.o \
 	src/api/groups/group_inspect.o src/api/groups/group_admin.o
