@@ -66,6 +66,25 @@ CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * The elements of an array argument (int4-aligned: text or an enum), none
+ * of them null.
+ */
+static void
+array_elements(ArrayType *arr, int elmlen, bool elmbyval, const char *argname,
+			   Datum **elems, int *n)
+{
+	bool	   *nulls;
+
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), elmlen, elmbyval, TYPALIGN_INT,
+					  elems, &nulls, n);
+	for (int i = 0; i < *n; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument \"%s\" must not contain nulls", argname)));
+}
+
+/*
  * A text[] argument of entity patterns (entities, exclude_entities) as a
  * list of C strings: NULL is NIL; no null elements, every one a valid,
  * non-empty glob.  (Patterns the extension stored, already checked, are
@@ -75,22 +94,16 @@ List *
 CdcTextArrayToList(ArrayType *arr, const char *argname)
 {
 	Datum	   *elems;
-	bool	   *nulls;
 	int			n;
 	List	   *result = NIL;
 
 	if (arr == NULL)
 		return NIL;
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	array_elements(arr, -1, false, argname, &elems, &n);
 	for (int i = 0; i < n; i++)
 	{
-		char	   *s;
+		char	   *s = TextDatumGetCString(elems[i]);
 
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"%s\" must not contain nulls", argname)));
-		s = TextDatumGetCString(elems[i]);
 		if (s[0] == '\0' || !cdc_glob_is_valid(s, strlen(s)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -136,6 +149,24 @@ CdcOperationLabelsToMask(List *labels, bool *messages)
 }
 
 /*
+ * A filter the extension stored (a consumer's or a group's row, read
+ * through SPI): its entities, exclude_entities (text[]) and operations
+ * (text[] labels) in the columns given (1-based); messages apart.  Stored
+ * values were checked when given, so they are only read back here.
+ */
+CdcFilter *
+CdcStoredFilter(HeapTuple tup, TupleDesc desc, int entities_col, int exclude_col,
+				int operations_col, bool *messages)
+{
+	CdcFilter  *f = palloc0(sizeof(CdcFilter));
+
+	f->entities = CdcSpiTextList(tup, desc, entities_col);
+	f->exclude_entities = CdcSpiTextList(tup, desc, exclude_col);
+	f->operations = CdcOperationLabelsToMask(CdcSpiTextList(tup, desc, operations_col), messages);
+	return f;
+}
+
+/*
  * The labels of a cdc.operation[] argument: NULL is NIL (every table
  * operation); an empty array or a null element is an error (an empty list
  * meaning "everything" would surprise; NULL says it).  The same rule for
@@ -145,27 +176,19 @@ List *
 CdcOperationArrayArg(ArrayType *arr, const char *argname)
 {
 	Datum	   *elems;
-	bool	   *nulls;
 	int			n;
 	List	   *labels = NIL;
 
 	if (arr == NULL)
 		return NIL;
-	deconstruct_array(arr, ARR_ELEMTYPE(arr), sizeof(Oid), true, TYPALIGN_INT,
-					  &elems, &nulls, &n);
+	array_elements(arr, sizeof(Oid), true, argname, &elems, &n);
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"%s\" must not be an empty array", argname),
 				 errhint("Leave it NULL for insert, update, delete and truncate, or list the operations wanted.")));
 	for (int i = 0; i < n; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"%s\" must not contain nulls", argname)));
 		labels = lappend(labels, DatumGetCString(DirectFunctionCall1(enum_out, elems[i])));
-	}
 	return labels;
 }
 

@@ -42,7 +42,7 @@ typedef enum CdcEntryColumn
 
 /*
  * The one place that decides what a role receives of a log row and shapes
- * it (DESIGN §3, §6): filter layers (CdcFilter, all must pass; messages by
+ * it (privileges.c, behind read_filter.h): filter layers (CdcFilter, all must pass; messages by
  * the CDC_OP_MESSAGE rule), table / column / RLS / message privileges
  * checked against the current catalog (cached per relation for the life of
  * the filter, i.e. one call), numeric_as_string.  Used by cdc.stream,
@@ -162,6 +162,9 @@ extern uint8 CdcOperationArrayToMask(ArrayType *arr, const char *argname,
 									 bool *messages);
 /* labels (stored or from CdcOperationArrayArg) to a mask; NIL: every table operation */
 extern uint8 CdcOperationLabelsToMask(List *labels, bool *messages);
+/* a stored filter (SPI row; 1-based columns of entities, exclude_entities, operations) */
+extern CdcFilter *CdcStoredFilter(HeapTuple tup, TupleDesc desc, int entities_col,
+								  int exclude_col, int operations_col, bool *messages);
 /* interval in microseconds: not null, not negative, zero only if allow_zero */
 extern int64 CdcIntervalArg(FunctionCallInfo fcinfo, int argno, const char *argname,
 							bool allow_zero, const char *hint);

@@ -162,16 +162,13 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 	{
 		Datum		values[16];
 		bool		nulls[16];
-		CdcFilter  *f = palloc0(sizeof(CdcFilter));
+		CdcFilter  *f;
 		bool		messages;
 		List	   *withheld;
 
 		for (int j = 0; j < 16; j++)
 			values[j] = SPI_getbinval(tt->vals[i], tt->tupdesc, j + 1, &nulls[j]);
-		f->entities = CdcSpiTextList(tt->vals[i], tt->tupdesc, 3);
-		f->exclude_entities = CdcSpiTextList(tt->vals[i], tt->tupdesc, 4);
-		f->operations = CdcOperationLabelsToMask(CdcSpiTextList(tt->vals[i], tt->tupdesc, 17),
-												 &messages);
+		f = CdcStoredFilter(tt->vals[i], tt->tupdesc, 3, 4, 17, &messages);
 		consumer_lag(DatumGetObjectId(values[1]), list_make1(f), messages,
 					 DatumGetLSN(values[5]), DatumGetInt32(values[6]),
 					 &values[8], &values[9]);

@@ -275,46 +275,49 @@ one_position(FunctionCallInfo fcinfo)
 	return p;
 }
 
+/*
+ * cdc.ack / cdc.nack (group, commit_lsn, seq) and their array forms
+ * (group, commit_lsns, seqs): how many positions were done.
+ */
+static int
+ack_call(FunctionCallInfo fcinfo, bool array, bool nack)
+{
+	char	   *name = CdcGroupTextArg(fcinfo, 0, "group");
+	PosArg		p;
+
+	if (array)
+	{
+		CdcRequireArg(fcinfo, 1, "commit_lsns", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
+		CdcRequireArg(fcinfo, 2, "seqs", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
+		p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+	}
+	else
+		p = one_position(fcinfo);
+	return ack_positions(name, &p, nack);
+}
+
 Datum
 cdc_ack(PG_FUNCTION_ARGS)
 {
-	char	   *name = CdcGroupTextArg(fcinfo, 0, "group");
-	PosArg		p = one_position(fcinfo);
-
-	(void) ack_positions(name, &p, false);
+	(void) ack_call(fcinfo, false, false);
 	PG_RETURN_VOID();
 }
 
 Datum
 cdc_ack_array(PG_FUNCTION_ARGS)
 {
-	char	   *name = CdcGroupTextArg(fcinfo, 0, "group");
-	PosArg		p;
-
-	CdcRequireArg(fcinfo, 1, "commit_lsns", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
-	CdcRequireArg(fcinfo, 2, "seqs", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
-	p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
-	PG_RETURN_INT32(ack_positions(name, &p, false));
+	PG_RETURN_INT32(ack_call(fcinfo, true, false));
 }
 
 Datum
 cdc_nack(PG_FUNCTION_ARGS)
 {
-	char	   *name = CdcGroupTextArg(fcinfo, 0, "group");
-	PosArg		p = one_position(fcinfo);
-
-	(void) ack_positions(name, &p, true);
+	(void) ack_call(fcinfo, false, true);
 	PG_RETURN_VOID();
 }
 
 Datum
 cdc_nack_array(PG_FUNCTION_ARGS)
 {
-	char	   *name = CdcGroupTextArg(fcinfo, 0, "group");
-	PosArg		p;
-
-	CdcRequireArg(fcinfo, 1, "commit_lsns", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
-	CdcRequireArg(fcinfo, 2, "seqs", "Give the commit_lsns and seqs of changes that cdc.read_group() returned.");
-	p = positions_arg(PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
-	PG_RETURN_INT32(ack_positions(name, &p, true));
+	PG_RETURN_INT32(ack_call(fcinfo, true, true));
 }

@@ -111,6 +111,19 @@ cdc_dead_letters(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* What rf receives after (lsn, seq), or after the horizon oldest if that is later. */
+static void
+count_received(CdcReadFilter *rf, XLogRecPtr oldest, XLogRecPtr lsn, int32 seq,
+			   int64 *n, TimestampTz *first)
+{
+	if (lsn < oldest)
+	{
+		lsn = oldest;
+		seq = 0;
+	}
+	CdcLogCountReceived(rf, lsn, seq, n, first);
+}
+
 /*
  * The rows of cdc.group_info's statement (its 17 columns, then owner,
  * operations as text[], frontier) to the result, with the lag of each
@@ -131,44 +144,25 @@ group_info_rows(GroupOut *out)
 	{
 		Datum		v[21];
 		bool		nl[21];
-		CdcFilter  *f = palloc0(sizeof(CdcFilter));
+		CdcFilter  *f;
 		bool		messages;
 		CdcReadFilter *rf;
 		XLogRecPtr	oldest = CdcLogOldestLsn();
-		XLogRecPtr	lsn;
-		int32		seq;
 		int64		n;
 		TimestampTz first;
 		char		buf[64];
 
 		heap_deform_tuple(tt->vals[r], tt->tupdesc, v, nl);
-		f->entities = CdcSpiTextList(tt->vals[r], tt->tupdesc, 3);
-		f->exclude_entities = CdcSpiTextList(tt->vals[r], tt->tupdesc, 4);
-		f->operations = CdcOperationLabelsToMask(CdcSpiTextList(tt->vals[r], tt->tupdesc, 19),
-												 &messages);
+		f = CdcStoredFilter(tt->vals[r], tt->tupdesc, 3, 4, 19, &messages);
 
 		rf = CdcReadFilterCreate(DatumGetObjectId(v[17]), list_make1(f), messages, false);
 
 		/* log rows past the frontier it receives */
-		lsn = DatumGetLSN(v[19]);
-		seq = DatumGetInt32(v[20]);
-		if (lsn < oldest)
-		{
-			lsn = oldest;
-			seq = 0;
-		}
-		CdcLogCountReceived(rf, lsn, seq, &n, &first);
+		count_received(rf, oldest, DatumGetLSN(v[19]), DatumGetInt32(v[20]), &n, &first);
 		v[11] = Int64GetDatum(DatumGetInt64(v[11]) + n);
 
 		/* the first change after the watermark it receives */
-		lsn = DatumGetLSN(v[6]);
-		seq = DatumGetInt32(v[7]);
-		if (lsn < oldest)
-		{
-			lsn = oldest;
-			seq = 0;
-		}
-		CdcLogCountReceived(rf, lsn, seq, &n, &first);
+		count_received(rf, oldest, DatumGetLSN(v[6]), DatumGetInt32(v[7]), &n, &first);
 		nl[12] = n == 0;
 		if (n > 0)
 		{

@@ -203,12 +203,8 @@ CdcGroupFromRow(CdcGroup *g)
 
 	g->id = DatumGetInt32(CdcGroupCol(0, 1, &isnull));
 	g->owner = DatumGetObjectId(CdcGroupCol(0, 2, &isnull));
-	g->filter = palloc0(sizeof(CdcFilter));
-	g->filter->entities = CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	g->filter->exclude_entities = CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-	g->filter->operations =
-		CdcOperationLabelsToMask(CdcSpiTextList(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5),
-								 &g->messages);
+	g->filter = CdcStoredFilter(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, 4, 5,
+								&g->messages);
 	g->max_deliveries = DatumGetInt32(CdcGroupCol(0, 6, &isnull));
 	g->watermark_lsn = DatumGetLSN(CdcGroupCol(0, 7, &isnull));
 	g->watermark_seq = DatumGetInt32(CdcGroupCol(0, 8, &isnull));
@@ -266,7 +262,7 @@ CdcGroupReload(CdcGroup *g)
 }
 
 /*
- * The horizon (DESIGN §10): changes that committed before cdc.log_state's
+ * The horizon (cdc_log.h): changes that committed before cdc.log_state's
  * oldest_lsn are gone.  A group that had not finished with one of them has
  * a gap: recorded by the horizon hook (CdcGroupsHorizon), or found here when
  * the watermark is behind the horizon and either the frontier is too (rows
