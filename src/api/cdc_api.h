@@ -62,7 +62,7 @@ extern bool CdcReadFilterApply(CdcReadFilter *rf, Datum *log_values,
 							   bool *entry_nulls);
 
 /*
- * groups.c: consumer groups' part of the log's horizon hook.  Whoever
+ * groups/group_admin.c: consumer groups' part of the log's horizon hook.  Whoever
  * installs the hook (CdcLogSetHorizonHook) calls it too, with the same
  * arguments and inside the same SPI session: groups behind new_oldest get a
  * gap or follow the horizon.  Returns how many got a gap.

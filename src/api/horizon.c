@@ -15,7 +15,7 @@
  * A consumer that already has a gap keeps it, extended to the new horizon.
  * The consumers' rows are locked FOR UPDATE first: a consume in flight
  * finishes (and its checkpoint counts) before the decision.  Consumer
- * groups are decided the same way (groups.c).
+ * groups are decided the same way (groups/group_admin.c).
  *
  * One read of the range, whatever the number of consumers and groups
  * (issue 15 item 5).  Whether a role receives a log row depends only on the
