@@ -9,8 +9,11 @@ PLUGIN_OBJS = src/plugin/decode.o src/plugin/options.o src/plugin/relcache.o \
 LOG_OBJS = src/log/base.o src/log/shmem.o src/log/capture.o src/log/slot.o \
 	src/log/retention.o src/log/sink.o src/log/ingest.o src/log/launcher.o \
 	src/log/writer.o src/log/dropdb.o
-API_OBJS = src/api/consumer.o src/api/stream.o src/api/privileges.o \
-	src/api/status.o src/api/horizon.o src/api/groups.o
+API_OBJS = src/api/args.o src/api/consumer.o src/api/stream.o src/api/privileges.o \
+	src/api/reshape.o src/api/withheld.o src/api/status.o src/api/horizon.o \
+	src/api/groups/group_state.o src/api/groups/group_lease.o \
+	src/api/groups/group_frontier.o src/api/groups/group_ack.o \
+	src/api/groups/group_inspect.o src/api/groups/group_admin.o
 COMMON_OBJS = src/common/json.o src/common/glob.o src/common/optlist.o \
 	src/common/lsn.o src/common/ops.o
 OBJS = cdc_ext.o $(PLUGIN_OBJS) $(LOG_OBJS) $(API_OBJS) $(COMMON_OBJS)

@@ -136,6 +136,11 @@ SELECT pg_temp.try($$SELECT cdc.create_consumer('x', operations => '{}')$$);
 SELECT pg_temp.try($$SELECT cdc.create_consumer('x', operations => '{insert,NULL}')$$);
 SELECT pg_temp.try($$SELECT cdc.create_consumer('x', operations => '{upsert}')$$);
 SELECT pg_temp.try($$SELECT cdc.create_consumer('x', start => 'yesterday-ish')$$);
+-- the same start rules as cdc.create_group (args.c): lower-case 'now' and
+-- 'beginning', a time with digits, not in the future
+SELECT pg_temp.try($$SELECT cdc.create_consumer('x', start => 'Beginning')$$);
+SELECT pg_temp.try($$SELECT cdc.create_consumer('x', start => 'today')$$);
+SELECT pg_temp.try($$SELECT cdc.create_consumer('x', start => '2999-01-01 00:00:00+00')$$);
 SELECT pg_temp.try($$SELECT cdc.create_consumer('x', start => NULL)$$);
 SELECT pg_temp.try($$SELECT cdc.create_consumer('x', start => 'FFFFFFFF/0')$$);
 SELECT pg_temp.try($$SELECT * FROM cdc.stream('search', batch_size => 0)$$);

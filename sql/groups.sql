@@ -45,6 +45,12 @@ SELECT err($$SELECT cdc.create_group(NULL)$$);
 SELECT err($$SELECT cdc.create_group('g2', max_deliveries => 0)$$);
 SELECT err($$SELECT cdc.create_group('g2', start => 'yesterday-ish')$$);
 SELECT err($$SELECT cdc.create_group('g2', start => '2999-01-01')$$);
+-- one start and one operations rule for consumers and groups (args.c):
+-- 'now' is lower case, an LSN beyond the end of WAL is refused, and an
+-- empty operations array is an error (NULL means every table operation)
+SELECT err($$SELECT cdc.create_group('g2', start => 'NOW')$$);
+SELECT err($$SELECT cdc.create_group('g2', start => 'FFFFFFFF/0')$$);
+SELECT err($$SELECT cdc.create_group('g2', operations => '{}')$$);
 SELECT err($$SELECT cdc.create_group('g2', entities => '{""}')$$);
 SELECT cdc.create_group('g2', entities => '{public.items}', operations => '{insert,update}', start => 'beginning') IS NOT NULL AS created;
 SELECT name, owner, entities, operations, max_deliveries, members, pending, gap FROM cdc.groups;

@@ -34,8 +34,20 @@ typedef enum CdcEntryColumn
 } CdcEntryColumn;
 
 /*
+ * The one column list of cdc.log, in CdcLogColumn order (cdc_log.h), for
+ * every statement that reads log rows whole (heap_deform_tuple into a
+ * Datum[CDC_LOG_NCOLUMNS]) or copies them (the dead letters have the same
+ * columns).  a: a table alias with its dot ("l."), or "".
+ */
+#define CDC_LOG_COLUMNS_OF(a) \
+	a "commit_lsn, " a "seq, " a "chunk, " a "lsn, " a "xid, " a "\"timestamp\", " \
+	a "relid, " a "entity, " a "entity_id, " a "operation, " a "old_data, " \
+	a "new_data, " a "unchanged_toast, " a "fallback"
+#define CDC_LOG_COLUMNS CDC_LOG_COLUMNS_OF("")
+
+/*
  * The one place that decides what a role receives of a log row and shapes
- * it (DESIGN §3, §6): filter layers (CdcFilter, all must pass; messages by
+ * it (privileges.c, behind read_filter.h): filter layers (CdcFilter, all must pass; messages by
  * the CDC_OP_MESSAGE rule), table / column / RLS / message privileges
  * checked against the current catalog (cached per relation for the life of
  * the filter, i.e. one call), numeric_as_string.  Used by cdc.stream,
@@ -55,7 +67,7 @@ extern bool CdcReadFilterApply(CdcReadFilter *rf, Datum *log_values,
 							   bool *entry_nulls);
 
 /*
- * groups.c: consumer groups' part of the log's horizon hook.  Whoever
+ * groups/group_admin.c: consumer groups' part of the log's horizon hook.  Whoever
  * installs the hook (CdcLogSetHorizonHook) calls it too, with the same
  * arguments and inside the same SPI session: groups behind new_oldest get a
  * gap or follow the horizon.  Returns how many got a gap.
@@ -88,21 +100,13 @@ extern void CdcApiInit(void);
  * consumer.c: consumers, rows of cdc.consumer_state.  The SQL functions run
  * as their caller and check ownership themselves; their statements on the
  * extension's tables run as the extension's owner with search_path pinned
- * (CdcPrivBegin/End bracket an SPI session).
+ * (CdcOwnerBegin/End bracket an SPI session).
  */
 /*
  * A gap's reason that starts with this names changes that never reached
  * the log (horizon.c, cdc_range_lost), not changes trimmed from it.
  */
 #define CDC_NEVER_LOGGED "never logged: "
-
-typedef struct CdcPriv
-{
-	Oid			saved_user;
-	int			saved_sec;
-	int			guc_level;
-	Oid			invoker;		/* the role that called the SQL function */
-} CdcPriv;
 
 typedef struct CdcConsumer
 {
@@ -130,26 +134,47 @@ typedef enum CdcLockMode
 	CDC_LOCK_UPDATE				/* FOR UPDATE: waits for a concurrent consume */
 } CdcLockMode;
 
-extern void CdcPrivBegin(CdcPriv *priv);
-extern void CdcPrivEnd(CdcPriv *priv);
 extern SPIPlanPtr CdcPreparePlan(SPIPlanPtr *cache, const char *query,
 								 int nargs, Oid *argtypes, int cursor_options);
-extern List *CdcTextArrayToList(ArrayType *arr, const char *argname);
-extern uint8 CdcOperationArrayToMask(ArrayType *arr, const char *argname,
-									 bool *messages);
-extern void CdcRequireArg(FunctionCallInfo fcinfo, int argno, const char *argname,
-						  const char *hint);
-extern char *CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno);
 extern void CdcConsumerGet(const char *name, CdcLockMode lock, Oid invoker,
 						   CdcConsumer *c);
 extern List *CdcConsumerFilters(const CdcConsumer *c);
 extern void CdcConsumerSetCheckpoint(const char *name, XLogRecPtr lsn,
 									 int32 seq);
 extern void CdcConsumerCheckGap(const CdcConsumer *c);
-extern XLogRecPtr CdcStartAtTime(const char *start, TimestampTz ts, Oid role,
-								 List *filters, bool messages);
 extern void CdcReaderLockAcquire(int32 consumer_id);
 extern void CdcReaderLockRelease(int32 consumer_id);
+
+/*
+ * args.c: the API's arguments, one parser per kind, the same for consumers,
+ * groups and cdc.stream / cdc.consume.  Each refuses a bad value with an
+ * ERROR naming the argument (22004 for a NULL that has no meaning).
+ */
+extern void CdcRequireArg(FunctionCallInfo fcinfo, int argno, const char *argname,
+						  const char *hint);
+/* kind: "consumer", "consumer group" or "member" */
+extern void CdcCheckName(const char *kind, const char *name);
+extern char *CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno);
+/* entity patterns (text[]); NULL: NIL */
+extern List *CdcTextArrayToList(ArrayType *arr, const char *argname);
+/* cdc.operation[]: NULL is every table operation; empty or null elements: ERROR */
+extern List *CdcOperationArrayArg(ArrayType *arr, const char *argname);
+extern uint8 CdcOperationArrayToMask(ArrayType *arr, const char *argname,
+									 bool *messages);
+/* labels (stored or from CdcOperationArrayArg) to a mask; NIL: every table operation */
+extern uint8 CdcOperationLabelsToMask(List *labels, bool *messages);
+/* a stored filter (SPI row; 1-based columns of entities, exclude_entities, operations) */
+extern CdcFilter *CdcStoredFilter(HeapTuple tup, TupleDesc desc, int entities_col,
+								  int exclude_col, int operations_col, bool *messages);
+/* interval in microseconds: not null, not negative, zero only if allow_zero */
+extern int64 CdcIntervalArg(FunctionCallInfo fcinfo, int argno, const char *argname,
+							bool allow_zero, const char *hint);
+#define CDC_BATCH_TIMEOUT_HINT \
+	"Give '0' to return at once, or how long to wait for a first change, such as '5 s'."
+/* start: 'now', 'beginning', an LSN or a timestamptz, as the position (lsn, 0) */
+extern char *CdcStartArg(FunctionCallInfo fcinfo, int argno);
+extern XLogRecPtr CdcStartPosition(const char *start, Oid role, List *filters,
+								   bool messages);
 
 /*
  * stream.c: one scan of the log in cursor order, after (after_lsn,

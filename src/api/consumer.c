@@ -15,27 +15,21 @@
  * caller, check that the caller has the privileges of the consumer's owner
  * (superusers and members of the owning role do), and run their statements
  * on the extension's tables as the extension's owner, with search_path
- * pinned to pg_catalog, pg_temp (CdcPrivBegin/End).
+ * pinned to pg_catalog, pg_temp (CdcOwnerBegin/End).
  */
 #include "cdc_api.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xlogrecovery.h"
-#include "catalog/indexing.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
-#include "commands/extension.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
-#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/pg_lsn.h"
@@ -52,70 +46,8 @@ static SPIPlanPtr load_plan = NULL;
 static SPIPlanPtr load_lock_plan = NULL;
 static SPIPlanPtr set_checkpoint_plan = NULL;
 
-/* Owner of the cdc_ext extension: the role its tables belong to. */
-static Oid
-extension_owner(void)
-{
-	Oid			extoid = get_extension_oid("cdc_ext", true);
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Oid			owner = InvalidOid;
-
-	if (OidIsValid(extoid))
-	{
-		rel = table_open(ExtensionRelationId, AccessShareLock);
-		ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
-					F_OIDEQ, ObjectIdGetDatum(extoid));
-		scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-		tup = systable_getnext(scan);
-		if (HeapTupleIsValid(tup))
-			owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
-		systable_endscan(scan);
-		table_close(rel, AccessShareLock);
-	}
-	if (!OidIsValid(owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"cdc_ext\" is not installed in this database"),
-				 errhint("Run CREATE EXTENSION cdc_ext first.")));
-	return owner;
-}
-
 /*
- * Open an SPI session running as the extension's owner with a pinned
- * search_path.  priv->invoker is the role that called the SQL function.
- * An error in between needs no cleanup: (sub)transaction abort restores the
- * user id and the GUC nesting level.
- */
-void
-CdcPrivBegin(CdcPriv *priv)
-{
-	Oid			owner;
-
-	GetUserIdAndSecContext(&priv->saved_user, &priv->saved_sec);
-	priv->invoker = priv->saved_user;
-	owner = extension_owner();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "cdc_ext: SPI_connect failed");
-	priv->guc_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	SetUserIdAndSecContext(owner, priv->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-void
-CdcPrivEnd(CdcPriv *priv)
-{
-	SetUserIdAndSecContext(priv->saved_user, priv->saved_sec);
-	AtEOXact_GUC(true, priv->guc_level);
-	SPI_finish();
-}
-
-/*
- * A plan prepared once per backend and kept (inside CdcPrivBegin/End, so
+ * A plan prepared once per backend and kept (inside CdcOwnerBegin/End, so
  * that it is parsed with the pinned search_path; plancache replans it after
  * DDL on what it reads, e.g. DROP and CREATE EXTENSION).
  */
@@ -137,125 +69,9 @@ CdcPreparePlan(SPIPlanPtr *cache, const char *query, int nargs, Oid *argtypes,
 	return *cache;
 }
 
-/* text[] argument to a list of C strings: no nulls, valid patterns. */
-List *
-CdcTextArrayToList(ArrayType *arr, const char *argname)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	List	   *result = NIL;
-
-	if (arr == NULL)
-		return NIL;
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-	{
-		char	   *s;
-
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"%s\" must not contain nulls", argname)));
-		s = TextDatumGetCString(elems[i]);
-		if (s[0] == '\0' || !cdc_glob_is_valid(s, strlen(s)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid pattern \"%s\" in argument \"%s\"", s, argname),
-					 errhint("A pattern is a non-empty glob: \"*\" matches any text, \"?\" one character, and \"\\\" makes the next character literal.")));
-		result = lappend(result, s);
-	}
-	return result;
-}
-
-/*
- * cdc.operation[] argument to a CDC_OP_* mask; NULL means every table
- * operation (not messages).  An empty array or a null element is an error.
- */
-uint8
-CdcOperationArrayToMask(ArrayType *arr, const char *argname, bool *messages)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	uint8		mask = 0;
-
-	*messages = false;
-	if (arr == NULL)
-		return CDC_OP_ALL;
-	deconstruct_array(arr, ARR_ELEMTYPE(arr), sizeof(Oid), true, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"%s\" must not be an empty array", argname),
-				 errhint("Leave it NULL for insert, update, delete and truncate, or list the operations wanted.")));
-	for (int i = 0; i < n; i++)
-	{
-		char	   *label;
-		int			op;
-
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"%s\" must not contain nulls", argname)));
-		label = DatumGetCString(DirectFunctionCall1(enum_out, elems[i]));
-		if (strcmp(label, "message") == 0)
-		{
-			*messages = true;
-			continue;
-		}
-		op = CdcParseOperation(label);
-		if (op == 0)
-			elog(ERROR, "cdc_ext: unexpected operation \"%s\"", label);
-		mask |= op;
-	}
-	return mask;
-}
-
-/*
- * An argument that has no meaning as NULL: 22004 naming it, with hint.
- * None of the API's functions is STRICT, so that a NULL never makes a call
- * silently return nothing (SELECT * FROM cdc.trim(NULL) once did).
- */
-void
-CdcRequireArg(FunctionCallInfo fcinfo, int argno, const char *argname, const char *hint)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" must not be null", argname),
-				 hint ? errhint("%s", hint) : 0));
-}
-
-/* The consumer name argument: not null. */
-char *
-CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("consumer name must not be null"),
-				 errhint("SELECT name FROM cdc.consumers lists the consumers you may use.")));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
-static void
-check_consumer_name(const char *name)
-{
-	size_t		len = strlen(name);
-
-	if (len == 0 || len > 48 || strspn(name, "abcdefghijklmnopqrstuvwxyz"
-										"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != len)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_NAME),
-				 errmsg("invalid consumer name \"%s\"", name),
-				 errhint("A consumer name has 1 to 48 characters among letters, digits, \"_\", \".\" and \"-\".")));
-}
-
 /*
  * Load consumer name into *c, in the caller's memory context (inside
- * CdcPrivBegin/End), or raise the error that says why the invoker may not
+ * CdcOwnerBegin/End), or raise the error that says why the invoker may not
  * use it: 42704 when there is no such consumer, 42501 when it belongs to a
  * role whose privileges the invoker does not have (no check when invoker
  * is InvalidOid: the horizon hook).  With CDC_LOCK_UPDATE
@@ -280,8 +96,6 @@ CdcConsumerGet(const char *name, CdcLockMode lock, Oid invoker, CdcConsumer *c)
 	TupleDesc	desc;
 	bool		isnull;
 	Datum		d;
-	List	   *ops;
-	ListCell   *lc;
 
 	if (lock == CDC_LOCK_UPDATE)
 		plan = CdcPreparePlan(&load_lock_plan,
@@ -313,17 +127,7 @@ CdcConsumerGet(const char *name, CdcLockMode lock, Oid invoker, CdcConsumer *c)
 				 errhint("Only its owner, members of the owning role and superusers may read, checkpoint or drop a consumer.")));
 	c->entities = CdcSpiTextList(tup, desc, 3);
 	c->exclude_entities = CdcSpiTextList(tup, desc, 4);
-	c->operations = CDC_OP_ALL;
-	ops = CdcSpiTextList(tup, desc, 5);
-	if (ops != NIL)
-		c->operations = 0;
-	foreach(lc, ops)
-	{
-		if (strcmp(lfirst(lc), "message") == 0)
-			c->messages = true;
-		else
-			c->operations |= CdcParseOperation(lfirst(lc));
-	}
+	c->operations = CdcOperationLabelsToMask(CdcSpiTextList(tup, desc, 5), &c->messages);
 	c->checkpoint_lsn = DatumGetLSN(SPI_getbinval(tup, desc, 6, &isnull));
 	c->checkpoint_seq = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 	d = SPI_getbinval(tup, desc, 8, &isnull);
@@ -394,7 +198,7 @@ CdcConsumerCheckGap(const CdcConsumer *c)
 					 c->name, LSN_FORMAT_ARGS(to))));
 }
 
-/* Store a new checkpoint (inside CdcPriv; the caller checked it).  Reaching
+/* Store a new checkpoint (inside CdcOwnerBegin/End; the caller checked it).  Reaching
  * the end of a recorded gap accepts it. */
 void
 CdcConsumerSetCheckpoint(const char *name, XLogRecPtr lsn, int32 seq)
@@ -447,157 +251,6 @@ CdcReaderLockRelease(int32 consumer_id)
 	(void) LockRelease(&tag, ShareLock, false);
 }
 
-/* Is str a timestamptz ('now' and the like excluded)?  Sets *ts.  Never throws. */
-static bool
-parse_timestamptz(const char *str, TimestampTz *ts)
-{
-	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
-	char	   *field[MAXDATEFIELDS];
-	int			ftype[MAXDATEFIELDS];
-	int			nf;
-	int			dtype;
-	struct pg_tm tt;
-	fsec_t		fsec;
-	int			tz;
-
-	if (strlen(str) > MAXDATELEN)
-		return false;
-	if (ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
-					  MAXDATEFIELDS, &nf) != 0)
-		return false;
-	if (CdcDecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0)
-		return false;
-	if (dtype != DTK_DATE)
-		return false;
-	return tm2timestamp(&tt, fsec, &tz, ts) == 0 && IS_VALID_TIMESTAMP(*ts);
-}
-
-static void
-bad_start(const char *start, const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid start value \"%s\"", start),
-			 detail ? errdetail("%s", detail) : 0,
-			 errhint("start is 'now', 'beginning' (everything the log retains), a timestamptz such as '2026-01-31 12:00:00+00', or an LSN such as '0/16B3748'.")));
-}
-
-/*
- * A timestamp start (cdc.create_consumer, cdc.create_group,
- * cdc.reset_group): the commit_lsn of the first logged change committed at
- * or after ts that role receives through filters (its privileges now),
- * else where the log is complete.  Only changes the role may see decide the
- * position, so it tells nothing about tables the role may not read; a
- * change the role cannot see now is skipped, also if a later GRANT would
- * show it.  An ERROR (22023) when changes committed at or after ts were
- * removed from the log (cdc.log_state.horizon_time, the commit time of the
- * last removed change), however little of the log is left: such a start
- * would begin with a gap.  Inside CdcPriv.
- */
-XLogRecPtr
-CdcStartAtTime(const char *start, TimestampTz ts, Oid role, List *filters, bool messages)
-{
-	Oid			argtypes[2] = {TIMESTAMPTZOID, PG_LSNOID};
-	Datum		args[2];
-	XLogRecPtr	oldest;
-	XLogRecPtr	confirmed;
-	bool		isnull;
-	Datum		d;
-	CdcLogScan	scan;
-
-	if (SPI_execute("SELECT oldest_lsn, confirmed_lsn, horizon_time FROM cdc.log_state", false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "cdc_ext: reading cdc.log_state failed");
-	oldest = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	confirmed = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-	if (!isnull && DatumGetTimestampTz(d) >= ts)
-		bad_start(start, psprintf("Changes committed at or after it were removed from the change log, which now starts at %X/%X; 'beginning' starts there.",
-								  LSN_FORMAT_ARGS(oldest)));
-
-	/* the first retained change at or after ts, of any table */
-	args[0] = TimestampTzGetDatum(ts);
-	args[1] = LSNGetDatum(oldest);
-	if (SPI_execute_with_args("SELECT l.commit_lsn, l.seq FROM cdc.log l WHERE l.chunk OPERATOR(pg_catalog.>=) "
-							  "  coalesce((SELECT pg_catalog.min(c.chunk) FROM cdc.log_chunk c "
-							  "   WHERE c.last_timestamp IS NULL OR c.last_timestamp OPERATOR(pg_catalog.>=) $1), 0) "
-							  "AND l.\"timestamp\" OPERATOR(pg_catalog.>=) $1 AND l.commit_lsn OPERATOR(pg_catalog.>=) $2 "
-							  "ORDER BY l.commit_lsn, l.seq LIMIT 1",
-							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "cdc_ext: reading cdc.log failed");
-	if (SPI_processed == 0)
-		return Max(confirmed, oldest);
-
-	/* from there, the first one role receives */
-	memset(&scan, 0, sizeof(scan));
-	scan.after_lsn = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	scan.after_seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) - 1;
-	scan.before_lsn = InvalidXLogRecPtr;
-	scan.has_from_ts = true;
-	scan.from_ts = ts;
-	scan.limit = 1;
-	scan.rf = CdcReadFilterCreate(role, filters, messages, false);
-	CdcLogScanRun(&scan);
-	if (scan.returned > 0)
-		return scan.last_lsn;
-	return Max(confirmed, oldest);
-}
-
-/*
- * Where a new consumer starts: the checkpoint (lsn, 0), i.e. it receives the
- * changes of transactions that committed at or after lsn.
- *   now:        the current WAL insert position;
- *   beginning:  the log's horizon (everything retained);
- *   an LSN:     that LSN, which must still be in the log and not in the future;
- *   a time:     CdcStartAtTime, for the consumer's filters and its creator.
- * Inside CdcPriv.
- */
-static XLogRecPtr
-start_position(const char *start, Oid role, List *filters, bool messages)
-{
-	XLogRecPtr	oldest;
-	XLogRecPtr	lsn;
-	bool		have_error = false;
-	TimestampTz ts;
-	bool		isnull;
-
-	if (SPI_execute("SELECT oldest_lsn FROM cdc.log_state", false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "cdc_ext: reading cdc.log_state failed");
-	oldest = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-
-	if (pg_strcasecmp(start, "now") == 0)
-	{
-		if (RecoveryInProgress())
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot create a consumer during recovery"),
-					 errhint("Create consumers on the primary.")));
-		CdcLogWaitStarted();
-		return GetXLogInsertRecPtr();
-	}
-	if (pg_strcasecmp(start, "beginning") == 0)
-		return oldest;
-
-	lsn = pg_lsn_in_internal(start, &have_error);
-	if (!have_error)
-	{
-		XLogRecPtr	end = RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogInsertRecPtr();
-
-		if (lsn < oldest)
-			bad_start(start, psprintf("The change log no longer holds changes committed before %X/%X; 'beginning' starts there.",
-									  LSN_FORMAT_ARGS(oldest)));
-		if (lsn > end)
-			bad_start(start, psprintf("It is beyond the end of WAL (%X/%X).", LSN_FORMAT_ARGS(end)));
-		return lsn;
-	}
-
-	if (parse_timestamptz(start, &ts))
-		return CdcStartAtTime(start, ts, role, filters, messages);
-	bad_start(start, NULL);
-	return InvalidXLogRecPtr;	/* keep compiler quiet */
-}
-
 /* Argument i as an SPI parameter, setting *null_flag as SPI wants it. */
 static Datum
 arg_for_spi(FunctionCallInfo fcinfo, int i, char *null_flag)
@@ -617,7 +270,7 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 {
 	char	   *name;
 	char	   *start;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	Oid			argtypes[6] = {TEXTOID, OIDOID, TEXTARRAYOID, TEXTARRAYOID, InvalidOid, PG_LSNOID};
 	Datum		args[6];
 	char		nulls[7] = "      ";
@@ -628,18 +281,13 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 
 	CdcCheckInstalledVersion(fcinfo, 5);
 	name = CdcConsumerNameArg(fcinfo, 0);
-	check_consumer_name(name);
+	CdcCheckName("consumer", name);
 	filter->entities = CdcTextArrayToList(PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), "entities");
 	filter->exclude_entities = CdcTextArrayToList(PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2),
 												  "exclude_entities");
 	filter->operations = CdcOperationArrayToMask(PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
 												 "operations", &messages);
-	if (PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("start must not be null"),
-				 errhint("start is 'now', 'beginning', a timestamptz or an LSN.")));
-	start = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	start = CdcStartArg(fcinfo, 4);
 
 	if (wal_level < WAL_LEVEL_LOGICAL)
 		ereport(ERROR,
@@ -648,11 +296,11 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 						GetConfigOption("wal_level", false, false)),
 				 errhint("Set wal_level = logical in postgresql.conf (ALTER SYSTEM SET wal_level = logical) and restart the server.")));
 
-	CdcPrivBegin(&priv);
-	lsn = start_position(start, priv.invoker, list_make1(filter), messages);
+	CdcOwnerBegin(&scope);
+	lsn = CdcStartPosition(start, scope.saved_user, list_make1(filter), messages);
 
 	args[0] = CStringGetTextDatum(name);
-	args[1] = ObjectIdGetDatum(priv.invoker);
+	args[1] = ObjectIdGetDatum(scope.saved_user);
 	args[2] = arg_for_spi(fcinfo, 1, &nulls[2]);
 	args[3] = arg_for_spi(fcinfo, 2, &nulls[3]);
 	args[4] = arg_for_spi(fcinfo, 3, &nulls[4]);
@@ -673,7 +321,7 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("consumer \"%s\" already exists", name),
 				 errhint("Choose another name, or drop it first with cdc.drop_consumer('%s').", name)));
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	PG_RETURN_LSN(lsn);
 }
 
@@ -682,20 +330,20 @@ Datum
 cdc_drop_consumer(PG_FUNCTION_ARGS)
 {
 	char	   *name;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcConsumer c;
 	Oid			t[1] = {TEXTOID};
 	Datum		a[1];
 
 	CdcCheckInstalledVersion(fcinfo, 1);
 	name = CdcConsumerNameArg(fcinfo, 0);
-	CdcPrivBegin(&priv);
-	CdcConsumerGet(name, CDC_LOCK_UPDATE, priv.invoker, &c);
+	CdcOwnerBegin(&scope);
+	CdcConsumerGet(name, CDC_LOCK_UPDATE, scope.saved_user, &c);
 	a[0] = CStringGetTextDatum(name);
 	if (SPI_execute_with_args("DELETE FROM cdc.consumer_state WHERE name OPERATOR(pg_catalog.=) $1",
 							  1, t, a, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "cdc_ext: deleting consumer failed");
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	PG_RETURN_BOOL(true);
 }
 
@@ -712,7 +360,7 @@ cdc_checkpoint(PG_FUNCTION_ARGS)
 	XLogRecPtr	lsn;
 	int32		seq;
 	XLogRecPtr	limit;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcConsumer c;
 
 	CdcCheckInstalledVersion(fcinfo, 3);
@@ -729,8 +377,8 @@ cdc_checkpoint(PG_FUNCTION_ARGS)
 				 errmsg("invalid checkpoint position (%X/%X, %d)", LSN_FORMAT_ARGS(lsn), seq),
 				 errhint("A checkpoint is the commit_lsn and seq of a change that cdc.stream() returned; seq is 0 or more.")));
 
-	CdcPrivBegin(&priv);
-	CdcConsumerGet(name, CDC_LOCK_UPDATE, priv.invoker, &c);
+	CdcOwnerBegin(&scope);
+	CdcConsumerGet(name, CDC_LOCK_UPDATE, scope.saved_user, &c);
 	limit = Max(Max(c.confirmed_lsn, c.oldest_lsn), Max(c.gap_to, c.checkpoint_lsn));
 	if (lsn > limit)
 		ereport(ERROR,
@@ -745,6 +393,6 @@ cdc_checkpoint(PG_FUNCTION_ARGS)
 						LSN_FORMAT_ARGS(c.checkpoint_lsn), c.checkpoint_seq)));
 	else if (lsn != c.checkpoint_lsn || seq != c.checkpoint_seq)
 		CdcConsumerSetCheckpoint(name, lsn, seq);
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	PG_RETURN_VOID();
 }

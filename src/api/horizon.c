@@ -15,7 +15,7 @@
  * A consumer that already has a gap keeps it, extended to the new horizon.
  * The consumers' rows are locked FOR UPDATE first: a consume in flight
  * finishes (and its checkpoint counts) before the decision.  Consumer
- * groups are decided the same way (groups.c).
+ * groups are decided the same way (groups/group_admin.c).
  *
  * One read of the range, whatever the number of consumers and groups
  * (issue 15 item 5).  Whether a role receives a log row depends only on the
@@ -255,7 +255,7 @@ CdcHorizonRangeReceives(CdcHorizonRange *r, XLogRecPtr after_lsn, int32 after_se
 static int
 cdc_horizon_moved(XLogRecPtr old_oldest, XLogRecPtr new_oldest, const char *reason)
 {
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	Oid			argtypes[4] = {PG_LSNOID, TEXTOID, PG_LSNOID, TEXTOID};
 	Datum		args[4];
 	List	   *names = NIL;
@@ -265,7 +265,7 @@ cdc_horizon_moved(XLogRecPtr old_oldest, XLogRecPtr new_oldest, const char *reas
 	MemoryContext each;
 	CdcHorizonRange *range;
 
-	CdcPrivBegin(&priv);
+	CdcOwnerBegin(&scope);
 	range = range_create(new_oldest);
 	args[0] = LSNGetDatum(new_oldest);
 	if (SPI_execute_with_args("SELECT name FROM cdc.consumer_state "
@@ -337,7 +337,7 @@ cdc_horizon_moved(XLogRecPtr old_oldest, XLogRecPtr new_oldest, const char *reas
 							 LSN_FORMAT_ARGS(old_oldest), LSN_FORMAT_ARGS(new_oldest),
 							 (long long) range->rows_read, list_length(names))));
 	MemoryContextDelete(range->cxt);
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return gaps;
 }
 
@@ -351,7 +351,7 @@ cdc_horizon_moved(XLogRecPtr old_oldest, XLogRecPtr new_oldest, const char *reas
 static int
 cdc_range_lost(XLogRecPtr from, XLogRecPtr to, const char *reason)
 {
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	Oid			argtypes[3] = {PG_LSNOID, PG_LSNOID, TEXTOID};
 	Datum		args[3];
 	char		nulls[3] = {' ', ' ', ' '};
@@ -362,7 +362,7 @@ cdc_range_lost(XLogRecPtr from, XLogRecPtr to, const char *reason)
 	args[1] = LSNGetDatum(to);
 	/* the gap's reason tells readers these changes were never in the log */
 	args[2] = CStringGetTextDatum(psprintf("%s%s", CDC_NEVER_LOGGED, reason));
-	CdcPrivBegin(&priv);
+	CdcOwnerBegin(&scope);
 	if (SPI_execute_with_args("UPDATE cdc.consumer_state SET "
 							  "gap_from = CASE WHEN gap_to OPERATOR(pg_catalog.>) checkpoint_lsn "
 							  "  THEN LEAST(gap_from, coalesce($1, checkpoint_lsn)) ELSE coalesce($1, checkpoint_lsn) END, "
@@ -382,7 +382,7 @@ cdc_range_lost(XLogRecPtr from, XLogRecPtr to, const char *reason)
 							  3, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "cdc_ext: recording a group's gap failed");
 	gaps += (int) SPI_processed;
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return gaps;
 }
 

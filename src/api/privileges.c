@@ -1,7 +1,7 @@
 /*
  * privileges.c
- *		What a role receives of a log row: the one place for the rules of
- *		DESIGN §3 and §6 at read time (filters; table, column, row-level
+ *		What a role receives of a log row: the one place for the rules
+ *		applied at read time (filters; table, column, row-level
  *		security and message privileges; numeric_as_string), used by
  *		cdc.stream, cdc.consume, the horizon hook, cdc.consumers and consumer
  *		groups.
@@ -27,13 +27,17 @@
  *     in: rights held only on a partitioned parent do not count.
  *   - Logical messages: only for REPLICATION roles, superusers and
  *     pg_read_all_data.
+ * The read filter's parts: this file (the decision per relation and
+ * CdcReadFilterApply), reshape.c (row images reshaped) and withheld.c
+ * (what cdc.consumers reports as withheld), behind read_filter.h.
+ *
  * Decisions are cached per relation for the life of one CdcReadFilter (one
  * SQL call), so a batch costs one set of catalog lookups per table it
  * touches, none per row.  The filter decision also depends on the entity
  * name the row carries (a table renamed between changes), so it is kept
  * with the name it was made for.
  */
-#include "cdc_api.h"
+#include "read_filter.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -65,75 +69,10 @@
 
 #include "cdc_json.h"
 
-typedef enum RelAccess
-{
-	REL_FULL,					/* every column */
-	REL_COLUMNS,				/* some columns only */
-	REL_NONE,					/* no SELECT at all */
-	REL_SCHEMA,					/* no USAGE on the table's schema */
-	REL_RLS,					/* row-level security applies: withheld */
-	REL_DROPPED					/* table gone, role may not see it */
-} RelAccess;
-
-/*
- * The columns of a table as a change carried them: names (the keys of its
- * row images) with what the role may see of each, and whether it may see
- * the entity_id.  One per shape recorded in cdc.log_shape (by attnum: a
- * column's identity), plus one from the current catalog for changes logged
- * before any shape of the table was recorded (by name).
- */
-typedef struct RelShape
-{
-	XLogRecPtr	commit_lsn;		/* in force from (commit_lsn, seq) */
-	int32		seq;
-	int			ncols;
-	char	  **names;
-	bool	   *allowed;
-	bool	   *numeric;		/* int8/numeric (or arrays of them); unknown: true */
-	bool		key_visible;
-	int			key_col;		/* the one key column (index into names), or -1 */
-} RelShape;
-
-typedef struct RelRule
-{
-	Oid			relid;			/* hash key */
-	/* the filter decision, for the entity name it was made for */
-	char	   *entity;
-	int			entity_len;
-	uint8		ops;			/* CDC_OP_* passing every layer */
-	/* privileges, computed on the first row that passes the filters */
-	bool		checked;
-	RelAccess	access;
-	bool		catalog_known;	/* the shapes below are known */
-	RelShape	current;		/* from the current catalog, by name */
-	/* by attnum - 1, as the catalog is now: live and SELECT-able, numeric */
-	int			natts;
-	bool	   *att_allowed;
-	bool	   *att_numeric;
-	bool		shapes_loaded;
-	int			nshapes;		/* recorded shapes, in cursor order */
-	RelShape   *shapes;
-} RelRule;
-
-#define N_OPERATIONS 5
 static const char *const operation_labels[N_OPERATIONS] =
 {"insert", "update", "delete", "truncate", "message"};
 static const uint8 operation_bits[N_OPERATIONS] =
 {CDC_OP_INSERT, CDC_OP_UPDATE, CDC_OP_DELETE, CDC_OP_TRUNCATE, CDC_OP_MESSAGE};
-
-struct CdcReadFilter
-{
-	Oid			role;
-	List	   *filters;		/* of CdcFilter * */
-	bool		messages;
-	bool		numeric_as_string;
-	bool		role_sees_messages;
-	bool		role_sees_dropped;
-	Oid			op_oids[N_OPERATIONS];
-	MemoryContext cxt;
-	HTAB	   *rels;
-	RelRule    *last;
-};
 
 /* May role receive logical messages? */
 bool
@@ -205,8 +144,8 @@ CdcReadFilterCreate(Oid role, List *filters, bool messages, bool numeric_as_stri
 }
 
 /* Operations of every layer that the entity passes. */
-static uint8
-filter_ops(CdcReadFilter *rf, const char *entity)
+uint8
+CdcReadFilterOps(CdcReadFilter *rf, const char *entity)
 {
 	uint8		ops = CDC_OP_ALL;
 	char	   *table;
@@ -265,8 +204,8 @@ index_columns(Oid indexoid, Bitmapset *cols)
  * SELECT would: USAGE on the schema, then SELECT on the table or some of
  * its columns, then row-level security.
  */
-static void
-compute_access(CdcReadFilter *rf, RelRule *rule)
+void
+CdcReadFilterAccess(CdcReadFilter *rf, RelRule *rule)
 {
 	Oid			relid = rule->relid;
 	Relation	rel;
@@ -494,213 +433,6 @@ shape_at(CdcReadFilter *rf, RelRule *rule, XLogRecPtr commit_lsn, int32 seq)
 	return lo == 0 ? &rule->current : &rule->shapes[lo - 1];
 }
 
-/* Index of the column named key[0..len) in shape, or -1. */
-static int
-find_column(const RelShape *shape, const char *key, int len)
-{
-	for (int c = 0; c < shape->ncols; c++)
-		if (strncmp(shape->names[c], key, len) == 0 && shape->names[c][len] == '\0')
-			return c;
-	return -1;
-}
-
-/* Is v a number a double would round? */
-static bool
-number_is_inexact(const JsonbValue *v)
-{
-	char	   *s;
-	bool		exact;
-
-	if (v->type != jbvNumeric)
-		return false;
-	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	exact = cdc_json_number_is_exact_double(s, strlen(s));
-	pfree(s);
-	return !exact;
-}
-
-/* Does v (a number, or an array of numbers and arrays) hold an inexact number? */
-static bool
-value_needs_strings(JsonbValue *v)
-{
-	JsonbIterator *it;
-	JsonbValue	e;
-	JsonbIteratorToken tok;
-
-	if (v->type == jbvNumeric)
-		return number_is_inexact(v);
-	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-		return false;
-	it = JsonbIteratorInit(v->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
-		if (tok == WJB_ELEM && value_needs_strings(&e))
-			return true;
-	return false;
-}
-
-static void
-number_to_string(JsonbValue *v)
-{
-	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
-													  NumericGetDatum(v->val.numeric)));
-
-	v->type = jbvString;
-	v->val.string.val = s;
-	v->val.string.len = strlen(s);
-}
-
-/* Push v (tok WJB_VALUE or WJB_ELEM), its inexact numbers as strings. */
-static void
-push_converted(JsonbParseState **ps, JsonbIteratorToken tok, JsonbValue *v)
-{
-	if (v->type == jbvNumeric)
-	{
-		if (number_is_inexact(v))
-			number_to_string(v);
-		pushJsonbValue(ps, tok, v);
-	}
-	else if (v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
-	{
-		JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
-		JsonbValue	e;
-		JsonbIteratorToken t;
-
-		while ((t = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
-		{
-			if (t == WJB_ELEM)
-				push_converted(ps, WJB_ELEM, &e);
-			else
-				pushJsonbValue(ps, t, NULL);
-		}
-	}
-	else
-		pushJsonbValue(ps, tok, v);
-}
-
-/*
- * Reshape a row image (a jsonb object keyed by column name): drop the
- * columns the role may not see (narrow), turn inexact numbers of numeric
- * columns into strings (numbers).  Returns the original datum when nothing
- * changes, so that the common case costs one walk over the keys at most.
- * Columns the catalog does not know (renamed or dropped since the change)
- * are dropped when narrowing and treated as numeric otherwise.
- */
-static Datum
-reshape_object(const RelShape *shape, Datum d, bool narrow, bool numbers)
-{
-	Jsonb	   *jb = DatumGetJsonbP(d);
-	JsonbIterator *it;
-	JsonbValue	k,
-				v;
-	JsonbIteratorToken tok;
-	bool		change = false;
-	JsonbParseState *ps = NULL;
-	JsonbValue *res = NULL;
-
-	if (!JB_ROOT_IS_OBJECT(jb))
-		return d;
-	/* first pass: anything to change? */
-	it = JsonbIteratorInit(&jb->root);
-	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE && !change)
-	{
-		int			c;
-
-		if (tok != WJB_KEY)
-			continue;
-		tok = JsonbIteratorNext(&it, &v, true);
-		c = shape ? find_column(shape, k.val.string.val, k.val.string.len) : -1;
-		if (narrow && (c < 0 || !shape->allowed[c]))
-			change = true;
-		else if (numbers && (c < 0 || shape->numeric[c]) && value_needs_strings(&v))
-			change = true;
-	}
-	if (!change)
-		return d;
-
-	it = JsonbIteratorInit(&jb->root);
-	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-	{
-		int			c;
-
-		if (tok != WJB_KEY)
-		{
-			res = pushJsonbValue(&ps, tok, NULL);
-			continue;
-		}
-		tok = JsonbIteratorNext(&it, &v, true);
-		c = shape ? find_column(shape, k.val.string.val, k.val.string.len) : -1;
-		if (narrow && (c < 0 || !shape->allowed[c]))
-			continue;
-		pushJsonbValue(&ps, WJB_KEY, &k);
-		if (numbers && (c < 0 || shape->numeric[c]))
-			push_converted(&ps, WJB_VALUE, &v);
-		else
-			pushJsonbValue(&ps, WJB_VALUE, &v);
-	}
-	return JsonbPGetDatum(JsonbValueToJsonb(res));
-}
-
-/* entity_id: one key column's value, or an object of them. */
-static Datum
-reshape_key(const RelShape *shape, Datum d)
-{
-	Jsonb	   *jb = DatumGetJsonbP(d);
-	JsonbValue	v;
-
-	if (JB_ROOT_IS_OBJECT(jb))
-		return reshape_object(shape, d, false, true);
-	if (!JB_ROOT_IS_SCALAR(jb) || !JsonbExtractScalar(&jb->root, &v))
-		return d;
-	if (shape && shape->key_col >= 0 && !shape->numeric[shape->key_col])
-		return d;
-	if (!number_is_inexact(&v))
-		return d;
-	number_to_string(&v);
-	return JsonbPGetDatum(JsonbValueToJsonb(&v));
-}
-
-/* Every inexact number of a jsonb value as a string (no catalog knowledge). */
-Datum
-CdcJsonbNumbersAsStrings(Datum jsonb, bool *changed)
-{
-	Datum		r;
-
-	r = reshape_key(NULL, jsonb);
-	*changed = r != jsonb;
-	return r;
-}
-
-/* text[] of column names, without those the role may not see (NULL if none left). */
-static Datum
-narrow_names(const RelShape *shape, Datum d, bool *isnull)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	int			kept = 0;
-
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-	{
-		text	   *t;
-		int			c;
-
-		if (nulls[i])
-			continue;
-		t = DatumGetTextPP(elems[i]);
-		c = find_column(shape, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-		if (c >= 0 && shape->allowed[c])
-			elems[kept++] = elems[i];
-	}
-	if (kept == 0)
-	{
-		*isnull = true;
-		return (Datum) 0;
-	}
-	return PointerGetDatum(construct_array(elems, kept, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
 static inline int
 operation_index(const CdcReadFilter *rf, Oid op)
 {
@@ -760,12 +492,12 @@ CdcReadFilterApply(CdcReadFilter *rf, Datum *lv, bool *ln, Datum *ev, bool *en)
 			memcpy(rule->entity, VARDATA_ANY(ent), elen);
 			rule->entity[elen] = '\0';
 			rule->entity_len = elen;
-			rule->ops = filter_ops(rf, rule->entity);
+			rule->ops = CdcReadFilterOps(rf, rule->entity);
 		}
 		if ((rule->ops & bit) == 0)
 			return false;
 		if (!rule->checked)
-			compute_access(rf, rule);
+			CdcReadFilterAccess(rf, rule);
 		if (rule->access != REL_FULL && rule->access != REL_COLUMNS)
 			return false;
 		narrow = rule->access == REL_COLUMNS;
@@ -810,163 +542,19 @@ CdcReadFilterApply(CdcReadFilter *rf, Datum *lv, bool *ln, Datum *ev, bool *en)
 			ev[CDC_ENTRY_ENTITY_ID] = (Datum) 0;
 		}
 		if (!en[CDC_ENTRY_UNCHANGED_TOAST])
-			ev[CDC_ENTRY_UNCHANGED_TOAST] = narrow_names(shape, ev[CDC_ENTRY_UNCHANGED_TOAST],
+			ev[CDC_ENTRY_UNCHANGED_TOAST] = CdcNarrowNames(shape, ev[CDC_ENTRY_UNCHANGED_TOAST],
 														 &en[CDC_ENTRY_UNCHANGED_TOAST]);
 		if (!en[CDC_ENTRY_FALLBACK])
-			ev[CDC_ENTRY_FALLBACK] = narrow_names(shape, ev[CDC_ENTRY_FALLBACK],
+			ev[CDC_ENTRY_FALLBACK] = CdcNarrowNames(shape, ev[CDC_ENTRY_FALLBACK],
 												  &en[CDC_ENTRY_FALLBACK]);
 	}
 	if (!en[CDC_ENTRY_OLD_DATA])
-		ev[CDC_ENTRY_OLD_DATA] = reshape_object(shape, ev[CDC_ENTRY_OLD_DATA],
+		ev[CDC_ENTRY_OLD_DATA] = CdcReshapeObject(shape, ev[CDC_ENTRY_OLD_DATA],
 												narrow, rf->numeric_as_string);
 	if (!en[CDC_ENTRY_NEW_DATA])
-		ev[CDC_ENTRY_NEW_DATA] = reshape_object(shape, ev[CDC_ENTRY_NEW_DATA],
+		ev[CDC_ENTRY_NEW_DATA] = CdcReshapeObject(shape, ev[CDC_ENTRY_NEW_DATA],
 												narrow, rf->numeric_as_string);
 	if (!en[CDC_ENTRY_ENTITY_ID] && rf->numeric_as_string)
-		ev[CDC_ENTRY_ENTITY_ID] = reshape_key(shape, ev[CDC_ENTRY_ENTITY_ID]);
+		ev[CDC_ENTRY_ENTITY_ID] = CdcReshapeKey(shape, ev[CDC_ENTRY_ENTITY_ID]);
 	return true;
-}
-
-/*
- * For cdc.consumers: the tables matching filters that role receives
- * nothing or only part of, as "schema.table: why".  Tables it may not
- * SELECT at all are listed only when the filters name entities
- * (explicit_entities): a consumer of "everything" is not told about every
- * table of other roles.  Inside SPI.
- */
-List *
-CdcWithheldTables(Oid role, List *filters, bool explicit_entities)
-{
-	CdcReadFilter *rf = CdcReadFilterCreate(role, filters, false, false);
-	List	   *result = NIL;
-	uint64		n;
-	Oid		   *relids;
-	char	  **entities;
-	MemoryContext cxt = CurrentMemoryContext;
-
-	if (SPI_execute("SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c "
-					"JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
-					"WHERE c.relkind OPERATOR(pg_catalog.=) 'r' "
-					"AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema,cdc,pg_toast}') "
-					"AND n.nspname OPERATOR(pg_catalog.!~) '^pg_(toast_)?temp_' "
-					"ORDER BY 2, 3", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "cdc_ext: reading pg_class failed");
-	n = SPI_processed;
-	relids = palloc(sizeof(Oid) * Max(n, 1));
-	entities = palloc(sizeof(char *) * Max(n, 1));
-	for (uint64 i = 0; i < n; i++)
-	{
-		bool		isnull;
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		char	   *nsp = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
-		char	   *rel = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		relids[i] = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		entities[i] = quote_qualified_identifier(nsp, rel);
-		MemoryContextSwitchTo(old);
-	}
-
-	for (uint64 i = 0; i < n; i++)
-	{
-		RelRule		rule;
-		StringInfoData why;
-
-		if (filter_ops(rf, entities[i]) == 0)
-			continue;
-		memset(&rule, 0, sizeof(rule));
-		rule.relid = relids[i];
-		compute_access(rf, &rule);
-		initStringInfo(&why);
-		switch (rule.access)
-		{
-			case REL_FULL:
-			case REL_DROPPED:
-				break;
-			case REL_NONE:
-				if (explicit_entities)
-					appendStringInfoString(&why, "no SELECT privilege");
-				break;
-			case REL_SCHEMA:
-				if (explicit_entities)
-					appendStringInfoString(&why, "no USAGE privilege on its schema");
-				break;
-			case REL_RLS:
-				appendStringInfoString(&why, "row-level security applies (table withheld)");
-				break;
-			case REL_COLUMNS:
-				appendStringInfoString(&why, "columns withheld:");
-				for (int c = 0; c < rule.current.ncols; c++)
-					if (!rule.current.allowed[c])
-						appendStringInfo(&why, " %s", quote_identifier(rule.current.names[c]));
-				if (!rule.current.key_visible)
-					appendStringInfoString(&why, "; entity_id withheld");
-				break;
-		}
-		if (why.len > 0)
-			result = lappend(result, psprintf("%s: %s", entities[i], why.data));
-	}
-	return result;
-}
-
-/*
- * For cdc.consumers: the tables matching filters that the log's capture
- * setting in force does not cover (cdc.set_capture), as "schema.table: not
- * captured since <when>": their changes never reach the log, so the
- * consumer would wait for them in vain.  Listed only when the filters name
- * entities (as for tables without SELECT).  Inside SPI.
- */
-List *
-CdcUncapturedTables(List *filters, bool explicit_entities)
-{
-	CdcReadFilter *rf;
-	List	   *cap_entities;
-	List	   *cap_exclude;
-	TimestampTz since;
-	List	   *result = NIL;
-	MemoryContext cxt = CurrentMemoryContext;
-	uint64		n;
-	char	  **entities;
-
-	if (!explicit_entities)
-		return NIL;
-	CdcCaptureInForce(&cap_entities, &cap_exclude, &since);
-	if (cap_entities == NIL && cap_exclude == NIL)
-		return NIL;				/* everything is captured */
-	rf = CdcReadFilterCreate(InvalidOid, filters, false, false);
-	if (SPI_execute("SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
-					"JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
-					"WHERE c.relkind OPERATOR(pg_catalog.=) 'r' "
-					"AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema,cdc,pg_toast}') "
-					"AND n.nspname OPERATOR(pg_catalog.!~) '^pg_(toast_)?temp_' "
-					"ORDER BY 1, 2", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "cdc_ext: reading pg_class failed");
-	n = SPI_processed;
-	entities = palloc(sizeof(char *) * Max(n, 1));
-	for (uint64 i = 0; i < n; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		char	   *nsp = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
-		char	   *rel = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		entities[i] = quote_qualified_identifier(nsp, rel);
-		MemoryContextSwitchTo(old);
-	}
-	for (uint64 i = 0; i < n; i++)
-	{
-		char	   *table;
-
-		if (filter_ops(rf, entities[i]) == 0)
-			continue;
-		CdcParseEntity(entities[i], &table);
-		if ((cap_entities == NIL || CdcEntityMatches(entities[i], table, cap_entities)) &&
-			!CdcEntityMatches(entities[i], table, cap_exclude))
-			continue;
-		result = lappend(result,
-						 since == 0 ? psprintf("%s: not captured", entities[i]) :
-						 psprintf("%s: not captured since %s", entities[i],
-								  timestamptz_to_str(since)));
-	}
-	return result;
 }

@@ -4,70 +4,18 @@
  *		behind the cdc.consumers view.
  *
  * Both run as their caller and read the extension's tables as its owner
- * (CdcPrivBegin/End); what they say about consumers covers only those the
+ * (CdcOwnerBegin/End); what they say about consumers covers only those the
  * caller may use (has the privileges of the owner), counts included.
  */
 #include "cdc_api.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 #include "utils/pg_lsn.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
 
 PG_FUNCTION_INFO_V1(cdc_status);
 PG_FUNCTION_INFO_V1(cdc_consumer_info);
-
-/*
- * The log writer's live state from cdc.writer_info(); false/NULL when it
- * cannot say (no shared memory, or the function fails).  Run in a
- * subtransaction so that its failure does not fail cdc.status().
- */
-static void
-writer_state(bool *running, bool *running_null, int32 *pid, bool *pid_null)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-
-	*running = false;
-	*running_null = true;
-	*pid_null = true;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		if (SPI_execute("SELECT running, pid FROM cdc.writer_info()", false, 1) == SPI_OK_SELECT &&
-			SPI_processed == 1)
-		{
-			Datum		d;
-			bool		isnull;
-
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			*running_null = isnull;
-			*running = !isnull && DatumGetBool(d);
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-			*pid_null = isnull;
-			if (!isnull)
-				*pid = DatumGetInt32(d);
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		*running_null = true;
-		*pid_null = true;
-	}
-	PG_END_TRY();
-}
 
 /* cdc.status(): one row (1.2 added the last lost range: lost_*). */
 #define CDC_STATUS_NATTS 20
@@ -76,15 +24,13 @@ Datum
 cdc_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	Oid			argtypes[2] = {OIDOID, PG_LSNOID};
 	Datum		args[2];
 	Datum		values[CDC_STATUS_NATTS];
 	bool		nulls[CDC_STATUS_NATTS];
-	bool		running,
-				running_null,
-				pid_null;
-	int32		pid = 0;
+	bool		running;
+	int			pid = 0;
 	HeapTuple	result;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -93,9 +39,10 @@ cdc_status(PG_FUNCTION_ARGS)
 	if (desc->natts != CDC_STATUS_NATTS)
 		CdcCheckInstalledVersion(fcinfo, -1);
 
-	CdcPrivBegin(&priv);
-	writer_state(&running, &running_null, &pid, &pid_null);
-	args[0] = ObjectIdGetDatum(priv.invoker);
+	CdcOwnerBegin(&scope);
+	/* the writer's live state, from shared memory (false without it) */
+	running = CdcLogWriterRunning(&pid);
+	args[0] = ObjectIdGetDatum(scope.saved_user);
 	/* the writer records its position in the table only when it logs rows */
 	args[1] = LSNGetDatum(CdcLogProcessedLsn());
 	if (SPI_execute_with_args(
@@ -127,15 +74,15 @@ cdc_status(PG_FUNCTION_ARGS)
 	for (int i = 0; i < CDC_STATUS_NATTS; i++)
 		values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
 	values[2] = BoolGetDatum(running);
-	nulls[2] = running_null;
+	nulls[2] = false;
 	values[3] = Int32GetDatum(pid);
-	nulls[3] = pid_null;
+	nulls[3] = !running;
 	/* the row outlives SPI: SPI_returntuple copies it out */
 	result = heap_form_tuple(desc, values, nulls);
 	{
 		HeapTupleHeader h = SPI_returntuple(result, desc);
 
-		CdcPrivEnd(&priv);
+		CdcOwnerEnd(&scope);
 		PG_RETURN_DATUM(PointerGetDatum(h));
 	}
 }
@@ -145,7 +92,7 @@ cdc_status(PG_FUNCTION_ARGS)
  * checkpoint (or the horizon) that it receives (its filters, its owner's
  * privileges now), and the age of the first of them (0 when none).
  * Counted through the read filter, so that the lag says nothing about
- * tables the owner may not read.  Inside CdcPriv.
+ * tables the owner may not read.  Inside CdcOwnerBegin/End.
  */
 static void
 consumer_lag(Oid owner, List *filters, bool messages, XLogRecPtr lsn, int32 seq,
@@ -175,7 +122,7 @@ Datum
 cdc_consumer_info(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	Oid			argtypes[2] = {OIDOID, OIDOID};
 	Datum		args[2];
 	SPITupleTable *tt;
@@ -184,8 +131,8 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (rsinfo->setDesc->natts != 16)
 		CdcCheckInstalledVersion(fcinfo, -1);
-	CdcPrivBegin(&priv);
-	args[0] = ObjectIdGetDatum(priv.invoker);
+	CdcOwnerBegin(&scope);
+	args[0] = ObjectIdGetDatum(scope.saved_user);
 	args[1] = ObjectIdGetDatum(CDC_READER_LOCK_CLASSID);
 	if (SPI_execute_with_args(
 							  "SELECT c.name, c.owner, c.entities, c.exclude_entities, c.operations, "
@@ -204,7 +151,7 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 							  "CASE WHEN c.gap_to OPERATOR(pg_catalog.>) c.checkpoint_lsn THEN c.gap_reason "
 							  "     WHEN c.checkpoint_lsn OPERATOR(pg_catalog.<) s.oldest_lsn "
 							  "     THEN 'the change log was trimmed past the checkpoint' END, "
-							  "NULL::text[], c.created_at "
+							  "NULL::text[], c.created_at, c.operations::pg_catalog.text[] "
 							  "FROM cdc.consumer_state c, cdc.log_state s "
 							  "WHERE pg_catalog.pg_has_role($1, c.owner, 'USAGE') ORDER BY c.name",
 							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
@@ -215,20 +162,13 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 	{
 		Datum		values[16];
 		bool		nulls[16];
-		CdcFilter  *f = palloc0(sizeof(CdcFilter));
+		CdcFilter  *f;
 		bool		messages;
 		List	   *withheld;
 
 		for (int j = 0; j < 16; j++)
 			values[j] = SPI_getbinval(tt->vals[i], tt->tupdesc, j + 1, &nulls[j]);
-		f->entities = nulls[2] ? NIL :
-			CdcTextArrayToList(DatumGetArrayTypeP(values[2]), "entities");
-		f->exclude_entities = nulls[3] ? NIL :
-			CdcTextArrayToList(DatumGetArrayTypeP(values[3]), "exclude_entities");
-		f->operations = nulls[4] ? CDC_OP_ALL :
-			CdcOperationArrayToMask(DatumGetArrayTypeP(values[4]), "operations", &messages);
-		if (nulls[4])
-			messages = false;
+		f = CdcStoredFilter(tt->vals[i], tt->tupdesc, 3, 4, 17, &messages);
 		consumer_lag(DatumGetObjectId(values[1]), list_make1(f), messages,
 					 DatumGetLSN(values[5]), DatumGetInt32(values[6]),
 					 &values[8], &values[9]);
@@ -254,6 +194,6 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return (Datum) 0;
 }

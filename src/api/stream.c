@@ -117,7 +117,7 @@ scan_destroy(DestReceiver *self)
 }
 
 /*
- * Run one scan (inside CdcPrivBegin/End).  The partition lower bound is the
+ * Run one scan (inside CdcOwnerBegin/End).  The partition lower bound is the
  * last chunk whose first change committed strictly before the start
  * position's commit_lsn: a transaction can span two chunks, so a chunk that
  * starts at that very commit_lsn may have a predecessor holding its first
@@ -134,8 +134,7 @@ CdcLogScanRun(CdcLogScan *scan)
 	int			rc;
 
 	plan = CdcPreparePlan(&read_plan,
-						  "SELECT commit_lsn, seq, chunk, lsn, xid, \"timestamp\", relid, entity, "
-						  "entity_id, operation, old_data, new_data, unchanged_toast, fallback "
+						  "SELECT " CDC_LOG_COLUMNS " "
 						  "FROM cdc.log "
 						  "WHERE (commit_lsn, seq) OPERATOR(pg_catalog.>) ($1, $2) "
 						  "AND commit_lsn OPERATOR(pg_catalog.<) $3 "
@@ -196,7 +195,7 @@ CdcLogScanRun(CdcLogScan *scan)
  * cdc.groups), so that it says nothing about tables the owner may not
  * read.  Decided once per (table, entity name, operation): the log is
  * grouped by them in one statement, so the cost is that of a count(*) over
- * the range, not of reading each row through the filter.  Inside CdcPriv.
+ * the range, not of reading each row through the filter.  Inside CdcOwnerBegin/End.
  */
 void
 CdcLogCountReceived(CdcReadFilter *rf, XLogRecPtr after_lsn, int32 after_seq,
@@ -258,7 +257,7 @@ CdcLogCountReceived(CdcReadFilter *rf, XLogRecPtr after_lsn, int32 after_seq,
 	MemoryContextDelete(rowcxt);
 }
 
-/* The log's horizon, as committed now (inside CdcPriv). */
+/* The log's horizon, as committed now (inside CdcOwnerBegin/End). */
 XLogRecPtr
 CdcLogOldestLsn(void)
 {
@@ -285,16 +284,6 @@ check_trimmed_during_read(const char *name, XLogRecPtr oldest_before, XLogRecPtr
 				 errhint("Retry the call.")));
 }
 
-/* A client that went away while we wait ends the session (item: long poll). */
-static void
-check_client_connection(void)
-{
-	if (MyProcPort != NULL && whereToSendOutput == DestRemote && !pq_check_connection())
-		ereport(FATAL,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("connection to client lost")));
-}
-
 /*
  * Wait until the log writer commits an ingest (seen is the generation read
  * before the scan that found nothing), the deadline, or at most
@@ -308,32 +297,12 @@ wait_for_log(uint64 seen, TimestampTz deadline)
 
 	while (GetCurrentTimestamp() < slice_end)
 	{
+		/* CdcLogWait ends the session if the client went away meanwhile */
 		bool		woke = CdcLogWait(seen, slice_end);
 
-		check_client_connection();
 		if (woke || CdcLogGeneration() != seen)
 			return;
 	}
-}
-
-/* batch_timeout argument in microseconds; NULL is 0. */
-static int64
-timeout_arg(FunctionCallInfo fcinfo, int argno)
-{
-	Interval   *iv;
-	int64		usec;
-
-	if (PG_ARGISNULL(argno))
-		return 0;
-	iv = PG_GETARG_INTERVAL_P(argno);
-	usec = iv->time + (int64) iv->day * USECS_PER_DAY +
-		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
-	if (usec < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_timeout must not be negative"),
-				 errhint("Give '0' to return at once, or how long to wait for a first change, such as '5 s'.")));
-	return usec;
 }
 
 static int32
@@ -387,7 +356,7 @@ cdc_stream(PG_FUNCTION_ARGS)
 	int			nfrom;
 	CdcFilter  *call = palloc0(sizeof(CdcFilter));
 	bool		call_messages;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcConsumer c;
 	CdcLogScan	scan;
 
@@ -408,12 +377,13 @@ cdc_stream(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(6))
 		call_messages = true;	/* no call filter: the consumer's own decides */
 	batch_size = batch_size_arg(fcinfo, 7);
-	timeout = timeout_arg(fcinfo, 8);
+	timeout = PG_ARGISNULL(8) ? 0 :
+		CdcIntervalArg(fcinfo, 8, "batch_timeout", true, CDC_BATCH_TIMEOUT_HINT);
 	nas = !PG_ARGISNULL(9) && PG_GETARG_BOOL(9);
 
 	InitMaterializedSRF(fcinfo, 0);
-	CdcPrivBegin(&priv);
-	CdcConsumerGet(name, CDC_LOCK_NONE, priv.invoker, &c);
+	CdcOwnerBegin(&scope);
+	CdcConsumerGet(name, CDC_LOCK_NONE, scope.saved_user, &c);
 
 	memset(&scan, 0, sizeof(scan));
 	scan.after_lsn = c.checkpoint_lsn;
@@ -455,7 +425,7 @@ cdc_stream(PG_FUNCTION_ARGS)
 
 	scan.before_lsn = InvalidXLogRecPtr;
 	scan.limit = batch_size;
-	scan.rf = CdcReadFilterCreate(priv.invoker,
+	scan.rf = CdcReadFilterCreate(scope.saved_user,
 								  lappend(CdcConsumerFilters(&c), call),
 								  c.messages && call_messages, nas);
 	scan.store = rsinfo->setResult;
@@ -464,7 +434,7 @@ cdc_stream(PG_FUNCTION_ARGS)
 	CdcReaderLockAcquire(c.id);
 	scan_with_long_poll(&scan, &c, timeout);
 	CdcReaderLockRelease(c.id);
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return (Datum) 0;
 }
 
@@ -483,7 +453,7 @@ cdc_consume(PG_FUNCTION_ARGS)
 	int32		batch_size;
 	int64		timeout;
 	bool		nas;
-	CdcPriv		priv;
+	CdcOwnerScope scope;
 	CdcConsumer c;
 	CdcLogScan	scan;
 
@@ -491,12 +461,13 @@ cdc_consume(PG_FUNCTION_ARGS)
 	CdcLogWarnIfBehind();
 	name = CdcConsumerNameArg(fcinfo, 0);
 	batch_size = batch_size_arg(fcinfo, 1);
-	timeout = timeout_arg(fcinfo, 2);
+	timeout = PG_ARGISNULL(2) ? 0 :
+		CdcIntervalArg(fcinfo, 2, "batch_timeout", true, CDC_BATCH_TIMEOUT_HINT);
 	nas = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
 
 	InitMaterializedSRF(fcinfo, 0);
-	CdcPrivBegin(&priv);
-	CdcConsumerGet(name, CDC_LOCK_UPDATE, priv.invoker, &c);
+	CdcOwnerBegin(&scope);
+	CdcConsumerGet(name, CDC_LOCK_UPDATE, scope.saved_user, &c);
 	CdcConsumerCheckGap(&c);
 
 	memset(&scan, 0, sizeof(scan));
@@ -504,7 +475,7 @@ cdc_consume(PG_FUNCTION_ARGS)
 	scan.after_seq = c.checkpoint_seq;
 	scan.before_lsn = InvalidXLogRecPtr;
 	scan.limit = batch_size;
-	scan.rf = CdcReadFilterCreate(priv.invoker, CdcConsumerFilters(&c), c.messages, nas);
+	scan.rf = CdcReadFilterCreate(scope.saved_user, CdcConsumerFilters(&c), c.messages, nas);
 	scan.store = rsinfo->setResult;
 	scan.desc = rsinfo->setDesc;
 
@@ -516,6 +487,6 @@ cdc_consume(PG_FUNCTION_ARGS)
 		CdcConsumerSetCheckpoint(name, scan.last_lsn, scan.last_seq);
 	else if (scan.scanned > 0)
 		CdcConsumerSetCheckpoint(name, scan.end_lsn, scan.end_seq);
-	CdcPrivEnd(&priv);
+	CdcOwnerEnd(&scope);
 	return (Datum) 0;
 }

@@ -525,10 +525,16 @@ cdc_launcher_main(Datum arg)
 			if (e == NULL && had_writer)
 				state = CDC_WRITER_NO_EXTENSION;
 
-			/* a writer that just went: without the extension look again later; after an error, soon */
+			/*
+			 * a writer that just went: without the extension look again
+			 * later (CDC_PROBE_INTERVAL_MS), after an error soon.  Only when
+			 * it just went: the entry still says "no extension" afterwards,
+			 * and pushing the next look on each pass then (as before) meant
+			 * a database that kept its entry was never looked at again.
+			 */
 			if (state == CDC_WRITER_NO_EXTENSION)
 			{
-				if (!wanted && ld->next_start < now)
+				if (had_writer && !wanted)
 					ld->next_start = now + (int64) CDC_PROBE_INTERVAL_MS * 1000;
 			}
 			else if (had_writer || state == CDC_WRITER_RUNNING ||
