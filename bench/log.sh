@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The change log against the targets of DESIGN §9, in one run:
+# The change log against the targets of bench/README.md, in one run:
 #   - ingest of the reference workload vs the plugin's own peek of it
 #   - bytes per logged change beside the JSON size
 #   - drain with cdc.consume (batch 1000 and 100, a client receiving every

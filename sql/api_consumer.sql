@@ -1,4 +1,4 @@
--- Consumers over the change log (DESIGN §2, §5, §7): transactional create,
+-- Consumers over the change log (docs/log.md, docs/sql-api.md): transactional create,
 -- drop and checkpoint; cdc.stream reads without consuming; cdc.consume moves
 -- the checkpoint in the caller's transaction; every bad input is an error
 -- that changes nothing.

@@ -1,4 +1,4 @@
--- Retention and trim (DESIGN §2 gaps, §10; issue 10; issue 9 item 11): when
+-- Retention and trim (docs/log.md; issue 10; issue 9 item 11): when
 -- the log's horizon moves, a consumer that had not read a change it may see
 -- gets a gap (ERROR naming the lost range, the one way out in the hint, a
 -- flag in cdc.consumers); one that could not have seen any of the removed

@@ -1,4 +1,4 @@
--- Security at read time (DESIGN §6; issue 9 items 1, 2, 3, 5, 6): what a
+-- Security at read time (docs/sql-api.md; issue 9 items 1, 2, 3, 5, 6): what a
 -- role receives is decided by the current catalog when it reads, for the
 -- role that reads: tables it may SELECT, only the columns it may SELECT,
 -- nothing of a table whose row-level security applies to it, logical

@@ -1,4 +1,4 @@
--- Values through the log (DESIGN §1, issue 9 item 13): cdc.stream returns
+-- Values through the log (docs/plugin.md, issue 9 item 13): cdc.stream returns
 -- the plugin's jsonb whatever the session settings, and numeric_as_string
 -- gives it the plugin option's meaning at read time: int8 beyond +-2^53 and
 -- numerics a double would round become strings (also inside arrays and in

@@ -1,4 +1,4 @@
--- Consumer groups (DESIGN §11) over the change log: leasing, per-row order,
+-- Consumer groups (docs/groups.md) over the change log: leasing, per-row order,
 -- ack/nack, expiry, claim, dead letters, truncates, filters, privileges, the
 -- horizon (trim), and bad input (clear errors, nothing changed).
 \set VERBOSITY terse

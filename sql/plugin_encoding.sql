@@ -1,4 +1,4 @@
--- Text in any server encoding (DESIGN §1: every entry is valid JSON that
+-- Text in any server encoding (docs/plugin.md: every entry is valid JSON that
 -- reads back as stored).  U+2028/U+2029 are escaped (\u2028) only where the
 -- database encoding is UTF-8; elsewhere the bytes E2 80 A8 / E2 80 A9 are
 -- other characters (LATIN1: a-circumflex, U+0080, diaeresis; SQL_ASCII: plain

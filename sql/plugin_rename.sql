@@ -1,5 +1,5 @@
 -- Entity names and filter decisions follow DDL met in the middle of one
--- decoding session (DESIGN §3: decided once per relation, invalidated on
+-- decoding session (docs/plugin.md: decided once per relation, invalidated on
 -- DDL): ALTER SCHEMA ... RENAME, and, for a composite column, ALTER TYPE ...
 -- RENAME ATTRIBUTE.  Each peek below covers changes before and after.
 \set VERBOSITY terse

@@ -1,4 +1,4 @@
--- No code of an unprivileged role runs while decoding (DESIGN §6).  A plain
+-- No code of an unprivileged role runs while decoding (docs/sql-api.md).  A plain
 -- role owns types with a CREATE CAST (... AS json) in PL/pgSQL; when a
 -- superuser decodes a table using them, the casts never run (their
 -- WARNING never shows) and the values come out by the types' own output,

@@ -1,4 +1,4 @@
-# Failover of the log writer to a physical standby (DESIGN §16).
+# Failover of the log writer to a physical standby (docs/failover.md).
 #
 # A primary with a synchronous physical standby (its own physical slot,
 # hot_standby_feedback; on 17 and later sync_replication_slots, dbname in

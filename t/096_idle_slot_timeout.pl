@@ -6,7 +6,7 @@
 #
 # And a writer slot invalidated while no writer ran (here: the server ran
 # without the preload, so nothing held the slot) is a gap for every
-# consumer, never a silent restart (DESIGN §2, §16).
+# consumer, never a silent restart (docs/log.md, docs/failover.md).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;

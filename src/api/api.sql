@@ -1,4 +1,4 @@
--- src/api/api.sql: consumers over the change log (DESIGN §5, §6).  Part of
+-- src/api/api.sql: consumers over the change log (docs/sql-api.md).  Part of
 -- cdc_ext--1.2.sql (the Makefile concatenates the parts).
 --
 -- The C functions run as their caller and check ownership themselves; they

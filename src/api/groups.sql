@@ -1,4 +1,4 @@
--- src/api/groups.sql: consumer groups over the change log (DESIGN §11).
+-- src/api/groups.sql: consumer groups over the change log (docs/groups.md).
 -- Part of cdc_ext--1.2.sql (the Makefile concatenates the parts).
 --
 -- Several members share one stream: each change is leased to one member at
@@ -9,7 +9,7 @@
 -- owner (search_path pinned) for their statements, like the consumer
 -- functions of api.sql.
 --
--- Positions are the cursor (commit_lsn, seq) of DESIGN §2.  For a group:
+-- Positions are the cursor (commit_lsn, seq) of docs/log.md.  For a group:
 --   (ack_lsn, ack_seq)   the acknowledged low watermark: every change at or
 --                        before it is done (acknowledged, dead-lettered, or
 --                        not for this group).  Counts for the log's

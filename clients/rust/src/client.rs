@@ -296,7 +296,7 @@ impl Client {
     }
 
     /// Commit a consumer's checkpoint at this change: every change up to it
-    /// is done (DESIGN §2).  Transactional, on the client's connection.
+    /// is done (docs/log.md).  Transactional, on the client's connection.
     pub async fn checkpoint(&self, consumer: &str, change: &ChangeEntry) -> Result<()> {
         self.checkpoint_at(consumer, change.commit_lsn, change.seq).await
     }

@@ -76,7 +76,7 @@ impl<'a> FromSql<'a> for Operation {
     }
 }
 
-/// One row change (DESIGN §1).  `(commit_lsn, seq)` is the cursor: it
+/// One row change (docs/plugin.md).  `(commit_lsn, seq)` is the cursor: it
 /// strictly increases along the stream; `lsn` alone does not.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChangeEntry {

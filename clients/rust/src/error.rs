@@ -46,7 +46,7 @@ pub struct ServerError {
 /// What the client returns when something fails.
 #[derive(Debug)]
 pub enum Error {
-    /// History the consumer had not read is gone (DESIGN §2): never an
+    /// History the consumer had not read is gone (docs/log.md): never an
     /// empty batch that looks like "no changes".
     Gap(Gap),
     /// The server refused what was asked (unknown consumer, bad filter...).

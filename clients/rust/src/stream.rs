@@ -8,7 +8,7 @@
 //!   then `COMMIT` when the checkpoint may be kept (automatic checkpoints:
 //!   asking for more means what came before is done) or `ROLLBACK` (manual:
 //!   reading never consumes, a checkpoint in a rolled-back transaction
-//!   included, DESIGN §2);
+//!   included, docs/log.md);
 //! - started with from_lsn / from_timestamp / from_beginning (a replay that
 //!   ignores the checkpoint): `cdc.stream(from_lsn => cursor's commit_lsn)`.
 //! Either way rows at or before the cursor are dropped on arrival, and a
@@ -378,7 +378,7 @@ impl ChangeStream {
     }
 
     /// Commit the consumer's checkpoint at this change: every change up to
-    /// it is done (DESIGN §2).  Transactional, on the stream's connection.
+    /// it is done (docs/log.md).  Transactional, on the stream's connection.
     pub async fn checkpoint(&mut self, change: &ChangeEntry) -> Result<()> {
         let _ = self.settle().await;
         self.state().checkpoint(change.commit_lsn, change.seq).await
