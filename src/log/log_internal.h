@@ -28,7 +28,7 @@
  *   base.c       -
  *   shmem.c      base
  *   capture.c    base
- *   slot.c       base
+ *   slot.c       base, shmem
  *   retention.c  base, shmem, capture
  *   sink.c       base, capture
  *   ingest.c     base, shmem, capture, slot, sink, retention
@@ -125,6 +125,9 @@ typedef struct CdcLogDb
 	pg_atomic_uint64 processed_lsn;	/* every transaction committed before it is logged */
 	Oid			extension;		/* ... by the writer of this cdc_ext (its OID) */
 	ConditionVariable cv;
+	bool		slot_invalidated;	/* a writer dropped the log's invalidated
+									 * slot; the lost range is not recorded yet
+									 * (slot.c: survives the writer's restart) */
 } CdcLogDb;
 
 typedef struct CdcLogShared
@@ -140,6 +143,8 @@ extern CdcLogShared *CdcLogShmem;	/* NULL without the preload */
 extern CdcLogDb *CdcLogDbEntry(Oid dboid, bool create, bool *made);
 extern void CdcLogResetEntry(CdcLogDb *e, Oid dboid);
 extern CdcLogDb *CdcLogMyEntry(void);
+extern void CdcLogSetSlotInvalidated(bool invalidated);
+extern bool CdcLogSlotInvalidated(void);
 extern void CdcLogSetProcessed(XLogRecPtr lsn, bool logged);
 
 /* ---------------------------------------------------------------------- */

@@ -102,6 +102,7 @@ CdcLogResetEntry(CdcLogDb *e, Oid dboid)
 	e->started_at = 0;
 	e->extension = InvalidOid;
 	pg_atomic_write_u64(&e->processed_lsn, 0);
+	e->slot_invalidated = false;
 	e->dboid = dboid;
 }
 
@@ -157,6 +158,30 @@ CdcLogMyEntry(void)
 	if (my_db == NULL || my_db->dboid != MyDatabaseId)
 		my_db = CdcLogDbEntry(MyDatabaseId, true, NULL);
 	return my_db;
+}
+
+/*
+ * Did a writer of this database drop the log's invalidated slot without
+ * recording the lost range yet?  A writer can be terminated between the two
+ * (a checkpoint invalidating slots terminates the one making the new slot,
+ * whose first position it may find too old too): the next writer, finding
+ * no slot, must still say why it was lost.  Not kept across a server restart.
+ */
+void
+CdcLogSetSlotInvalidated(bool invalidated)
+{
+	CdcLogDb   *e = CdcLogMyEntry();
+
+	if (e != NULL)
+		e->slot_invalidated = invalidated;
+}
+
+bool
+CdcLogSlotInvalidated(void)
+{
+	CdcLogDb   *e = CdcLogMyEntry();
+
+	return e != NULL && e->slot_invalidated;
 }
 
 uint64

@@ -74,6 +74,8 @@ CdcLogRecordLostRange(XLogRecPtr from, XLogRecPtr to, const char *reason)
 				 errhint("Each consumer is told at its next read; cdc.status() shows the range.")));
 }
 
+#define SLOT_INVALIDATED "the log writer's replication slot was invalidated: the WAL it still needed was removed (max_slot_wal_keep_size), or it was invalidated otherwise"
+
 /*
  * Is the writer's slot unusable: invalidated, or the WAL it needs removed?
  * (pg_replication_slots says so on every version: wal_status 'lost', or no
@@ -188,8 +190,9 @@ CdcIngestPrepareSlot(bool own_transactions)
 	 */
 	if (!never_had_slot && SearchNamedReplicationSlot(slot, true) != NULL && slot_lost(slot))
 	{
+		CdcLogSetSlotInvalidated(true);
 		ReplicationSlotDrop(slot, true);
-		lost_reason = "the log writer's replication slot was invalidated: the WAL it still needed was removed (max_slot_wal_keep_size), or it was invalidated otherwise";
+		lost_reason = SLOT_INVALIDATED;
 		ereport(LOG,
 				(errmsg("cdc_ext: dropped replication slot \"%s\": it was invalidated", slot)));
 	}
@@ -198,7 +201,8 @@ CdcIngestPrepareSlot(bool own_transactions)
 	{
 		/* the log had a slot, and it is gone */
 		if (!never_had_slot && lost_reason == NULL && migrate == NULL)
-			lost_reason = "the log writer's replication slot was gone: dropped by another session, or this server was promoted from a standby that had no copy of it";
+			lost_reason = CdcLogSlotInvalidated() ? SLOT_INVALIDATED :
+				"the log writer's replication slot was gone: dropped by another session, or this server was promoted from a standby that had no copy of it";
 		if (migrate != NULL)
 		{
 			Oid			t2[2] = {TEXTARRAYOID, TEXTOID};
@@ -306,6 +310,8 @@ CdcIngestPrepareSlot(bool own_transactions)
 			CdcLogRecordLostRange(InvalidXLogRecPtr, start,
 							  "the change log began when the log writer first made its slot");
 		}
+		/* recorded (in this transaction: if it aborts, the next writer finds no slot and says the same) */
+		CdcLogSetSlotInvalidated(false);
 		ereport(LOG,
 				(errmsg("cdc_ext: %s replication slot \"%s\" for the change log at %X/%X",
 						migrated ? "took over 1.0 consumers' position with" : "created",
