@@ -22,6 +22,17 @@ function runExample(name, seconds) {
 	return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })));
 }
 
+/* poll a boolean query until true (at most 60 s) */
+async function until(query) {
+	for (let i = 0; i < 600; i++) {
+		const r = (await sql(query)).rows[0];
+		if (Object.values(r)[0] === true)
+			return;
+		await sleep(100);
+	}
+	assert.fail(`still false after 60 s: ${query}`);
+}
+
 before(async () => {
 	await ensureExtension();
 	await sql('DROP TABLE IF EXISTS products, users, orders, audit_log, products_replica');
@@ -32,9 +43,12 @@ before(async () => {
 });
 
 test('batch processing and replication examples', async () => {
-	const batch = runExample('batch-processing', 5);
-	const repl = runExample('replication', 5);
-	await sleep(2000);
+	const batch = runExample('batch-processing', 10);
+	const repl = runExample('replication', 10);
+	// write once the consumer and the slot exist (both start 'now'; node
+	// alone took seconds to start on a loaded machine)
+	await until(`SELECT (SELECT count(*) FROM cdc.consumers WHERE name = 'batch')
+		+ (SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'products_replica' AND active) = 2`);
 	await sql(`INSERT INTO products VALUES (9007199254740993, 'big', 123456789012345678901234567890.25, 'x'), (2, 'two', 2, 'y')`);
 	await sql(`UPDATE products SET price = 3 WHERE id = 2`);
 	await sql(`INSERT INTO products VALUES (3, 'three', 3, 'z')`);
@@ -55,9 +69,11 @@ test('audit log (exactly-once consume) and event publishing examples', async () 
 	const events = [];
 	listener.on('notification', (n) => events.push(JSON.parse(n.payload)));
 	await listener.query('LISTEN events');
-	const pub = runExample('event-publishing', 5);
-	const audit = runExample('audit-log', 5);
-	await sleep(2000);
+	const consumers = (await sql('SELECT count(*)::int AS n FROM cdc.consumers')).rows[0].n;
+	const pub = runExample('event-publishing', 10);
+	const audit = runExample('audit-log', 10);
+	// write once both consumers exist (the event publisher's is temporary and starts 'now')
+	await until(`SELECT count(*) >= ${consumers} + 2 FROM cdc.consumers`);
 	await sql(`INSERT INTO users VALUES (1, 'ada@example.com')`);
 	await waitForLog();
 	const [p, a] = await Promise.all([pub, audit]);
