@@ -1,6 +1,6 @@
 /*
  * WAL positions ("X/Y" text, as PostgreSQL prints pg_lsn) as bigint, and the
- * (commit_lsn, seq) cursor order of DESIGN §2.
+ * (commit_lsn, seq) cursor order of docs/log.md.
  */
 
 /** Parse "16/B374D848" into a bigint. */

@@ -8,7 +8,7 @@
  *    cdc.stream(consumer); then COMMIT when the checkpoint may be kept
  *    (checkpoint 'auto': asking for more means what came before is done)
  *    or ROLLBACK ('manual': reading never consumes, the checkpoint in a
- *    rolled-back transaction included, DESIGN §2);
+ *    rolled-back transaction included, docs/log.md);
  *  - when started with fromLsn/fromTimestamp/fromBeginning (a replay that
  *    ignores the checkpoint): cdc.stream(from_lsn => cursor's commitLsn).
  * Either way rows at or before the cursor are dropped on arrival, and a
@@ -123,7 +123,7 @@ export class ChangeStream implements AsyncIterable<ChangeEntry> {
 
 	/**
 	 * Commit the consumer's checkpoint at this change: every change up to it
-	 * is done (DESIGN §2).  Transactional on its own connection.
+	 * is done (docs/log.md).  Transactional on its own connection.
 	 */
 	async checkpoint(change: Pick<ChangeEntry, 'commitLsn' | 'seq'>): Promise<void> {
 		if (!change.commitLsn || change.seq === null)

@@ -1,5 +1,5 @@
 /*
- * The ChangeEntry of DESIGN §1 with the product document's names, and the
+ * The ChangeEntry of docs/plugin.md with the product document's names, and the
  * options of the client's calls.
  */
 import type { LargeNumbers } from './json.js';
