@@ -200,6 +200,20 @@ if [ ${#tap_files[@]} -gt 0 ]; then
 	fi
 fi
 
+# A throwaway cluster for a client layer in DIR ($1), on a free port (set in
+# "port"): a port free when looked at can be taken before the server binds
+# it (other clusters start beside this one), so up to five tries.
+client_cluster() {
+	local try
+	for try in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 20000))
+		while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+		as_pg bash "$work/clients/typescript/test/cluster.sh" start "$1" "$port" && return 0
+		tail -n 3 "$1/server.log" 2>/dev/null
+	done
+	return 1
+}
+
 # The TypeScript client (clients/typescript) against a throwaway cluster of
 # its own: node's test runner, one test file at a time (they share the server
 # and some restart it), counted from each file's "# pass/# fail/# skipped".
@@ -221,9 +235,7 @@ client_tests() {
 	if ! out=$(cd "$cdir" && as_pg env "${npmenv[@]}" npm ci 2>&1 && as_pg env "${npmenv[@]}" npm run build 2>&1); then
 		echo "$out" | tail -40; count 0 1; return
 	fi
-	port=$((20000 + RANDOM % 20000))
-	while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-	if ! as_pg bash "$cdir/test/cluster.sh" start "$data" "$port"; then
+	if ! client_cluster "$data"; then
 		echo "cannot start the client tests' cluster"; count 0 1; return
 	fi
 	local n=0 bad=0
@@ -275,9 +287,7 @@ rust_tests() {
 	fi
 	[ -d "$cdir" ] || { echo "no $cdir"; count 0 1; return; }
 	mkdir -p "$rdir" && chown postgres: "$rdir" 2>/dev/null
-	port=$((20000 + RANDOM % 20000))
-	while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-	if ! as_pg bash "$work/clients/typescript/test/cluster.sh" start "$rdir/data" "$port"; then
+	if ! client_cluster "$rdir/data"; then
 		echo "cannot start the Rust client tests' cluster"; count 0 1; return
 	fi
 	# Cargo.lock pins Debian 12's crates; another release (the version
