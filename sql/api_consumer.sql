@@ -149,6 +149,15 @@ SELECT pg_temp.try($$SELECT * FROM cdc.stream('search', batch_timeout => '-1 s')
 SELECT pg_temp.try($$SELECT * FROM cdc.stream('search', entities => '{NULL}')$$);
 SELECT pg_temp.try($$SELECT * FROM cdc.stream('search', operations => '{}')$$);
 SELECT pg_temp.try($$SELECT * FROM cdc.stream('search', from_beginning => true, from_lsn => '0/1')$$);
+-- arrays of more than one dimension, more than 1,000 patterns or a pattern
+-- longer than 1,024 bytes, an interval that does not fit in 64 bits of
+-- microseconds (read as negative before): refused, nothing made
+SELECT pg_temp.try($$SELECT cdc.create_consumer('x', entities => '{{a,b},{c,d}}')$$);
+SELECT pg_temp.try($$SELECT cdc.create_consumer('x', operations => '{{insert},{delete}}')$$);
+SELECT pg_temp.try($$SELECT cdc.create_consumer('x', entities => (SELECT array_agg('t' || g) FROM generate_series(1, 1001) g))$$);
+SELECT pg_temp.try($$SELECT cdc.create_consumer('x', entities => ARRAY[repeat('a', 1025)])$$);
+SELECT pg_temp.try($$SELECT * FROM cdc.stream('search', batch_timeout => '100000000 years')$$);
+SELECT pg_temp.try($$SELECT cdc.wait_for_log(NULL, '100000000 years')$$);
 SELECT count(*) AS no_stray_consumers FROM cdc.consumers WHERE name = 'x';
 SELECT checkpoint_lsn = :'cp' AND checkpoint_seq = :cps AS search_unchanged FROM cdc.consumers WHERE name = 'search';
 

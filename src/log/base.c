@@ -17,6 +17,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "common/int.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_extension.h"
@@ -265,14 +266,38 @@ CdcLogSlotName(Oid dboid)
 int64
 CdcIntervalMicros(const Interval *iv, const char *argname)
 {
-	int64		us = iv->time + (int64) iv->day * USECS_PER_DAY +
-		(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	int64		us;
 
+	if (!CdcIntervalUsec(iv, &us))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is out of range", argname),
+				 errhint("Give an interval of less than 290,000 years.")));
 	if (us < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative", argname)));
+				 errmsg("%s must not be negative", argname),
+				 errhint("Give an interval of zero or more, such as '30 seconds'.")));
 	return us;
+}
+
+/*
+ * An interval in microseconds (a month as 30 days); false when that does
+ * not fit in 64 bits (an overflow read as a negative interval before).
+ */
+bool
+CdcIntervalUsec(const Interval *iv, int64 *us)
+{
+	int64		days;
+	int64		r;
+
+	if (pg_mul_s64_overflow((int64) iv->month, DAYS_PER_MONTH, &days) ||
+		pg_add_s64_overflow(days, (int64) iv->day, &days) ||
+		pg_mul_s64_overflow(days, USECS_PER_DAY, &r) ||
+		pg_add_s64_overflow(r, iv->time, &r))
+		return false;
+	*us = r;
+	return true;
 }
 
 /*

@@ -58,6 +58,9 @@ extern void CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs);
 /* base.c: a text[] column of an SPI result row as a List of C strings */
 extern List *CdcSpiTextList(HeapTuple tup, TupleDesc desc, int col);
 
+/* base.c: an interval in microseconds; false when it does not fit */
+extern bool CdcIntervalUsec(const Interval *iv, int64 *us);
+
 /*
  * base.c: the owner switch, for the log and the API alike.  Between
  * CdcOwnerBegin and CdcOwnerEnd, an SPI session runs as the extension's
