@@ -96,6 +96,10 @@ SELECT err($$SELECT * FROM cdc.pending('g', 'nobody')$$);
 SELECT err($$SELECT * FROM cdc.claim('g', 'a', '0 s', from_member => 'nobody')$$);
 SELECT err($$SELECT * FROM cdc.claim('g', 'a', '-1 s')$$);
 SELECT err($$SELECT * FROM cdc.claim('g', 'a', '0 s', batch_size => 0)$$);
+-- positions of more than one dimension (flattened before), none, or nulls
+SELECT err($$SELECT cdc.ack('g', ARRAY[[p(1)],[p(1)]], ARRAY[[1],[2]])$$);
+SELECT err($$SELECT cdc.nack('g', '{}'::pg_lsn[], '{}'::int[])$$);
+SELECT err($$SELECT cdc.ack('g', ARRAY[NULL::pg_lsn], ARRAY[1])$$);
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT err($$SELECT * FROM cdc.read_group('g', 'a')$$);
 COMMIT;

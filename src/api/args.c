@@ -74,6 +74,17 @@ CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno)
 #define CDC_MAX_PATTERNS	1000
 #define CDC_MAX_PATTERN_LEN	1024
 
+/* An array argument of one dimension (or none: empty); else 2202E. */
+void
+CdcRequireOneDim(ArrayType *arr, const char *argname)
+{
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("argument \"%s\" must be a one-dimensional array", argname),
+				 errhint("List the values in one dimension, such as '{a,b}'.")));
+}
+
 /*
  * The elements of an array argument (int4-aligned: text or an enum), none
  * of them null.
@@ -84,11 +95,7 @@ array_elements(ArrayType *arr, int elmlen, bool elmbyval, const char *argname,
 {
 	bool	   *nulls;
 
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("argument \"%s\" must be a one-dimensional array", argname),
-				 errhint("List the values in one dimension, such as '{a,b}'.")));
+	CdcRequireOneDim(arr, argname);
 	deconstruct_array(arr, ARR_ELEMTYPE(arr), elmlen, elmbyval, TYPALIGN_INT,
 					  elems, &nulls, n);
 	for (int i = 0; i < *n; i++)

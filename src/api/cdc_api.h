@@ -156,6 +156,7 @@ extern void CdcRequireArg(FunctionCallInfo fcinfo, int argno, const char *argnam
 extern void CdcCheckName(const char *kind, const char *name);
 extern char *CdcConsumerNameArg(FunctionCallInfo fcinfo, int argno);
 /* entity patterns (text[]); NULL: NIL */
+extern void CdcRequireOneDim(ArrayType *arr, const char *argname);
 extern List *CdcTextArrayToList(ArrayType *arr, const char *argname);
 /* cdc.operation[]: NULL is every table operation; empty or null elements: ERROR */
 extern List *CdcOperationArrayArg(ArrayType *arr, const char *argname);

@@ -45,6 +45,8 @@ positions_arg(ArrayType *la, ArrayType *sa)
 	int			ns;
 	int		   *order;
 
+	CdcRequireOneDim(la, "commit_lsns");
+	CdcRequireOneDim(sa, "seqs");
 	deconstruct_array(la, PG_LSNOID, sizeof(XLogRecPtr), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &p.lsn, &ln, &p.n);
 	deconstruct_array(sa, INT4OID, 4, true, TYPALIGN_INT, &p.seq, &sn, &ns);
@@ -56,12 +58,14 @@ positions_arg(ArrayType *la, ArrayType *sa)
 	if (p.n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("no positions given")));
+				 errmsg("no positions given"),
+				 errhint("Give the commit_lsns and seqs of changes that cdc.read_group() returned.")));
 	for (int i = 0; i < p.n; i++)
 		if (ln[i] || sn[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("positions must not contain nulls")));
+					 errmsg("positions must not contain nulls"),
+					 errhint("Give the commit_lsns and seqs of changes that cdc.read_group() returned.")));
 	order = palloc(p.n * sizeof(int));
 	for (int i = 0; i < p.n; i++)
 		order[i] = i;
