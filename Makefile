@@ -7,10 +7,10 @@ MODULE_big = cdc_ext
 PLUGIN_OBJS = src/plugin/decode.o src/plugin/options.o src/plugin/relcache.o \
 	src/plugin/column.o src/plugin/entry_json.o src/plugin/entry_jsonb.o
 LOG_OBJS = src/log/base.o src/log/shmem.o src/log/capture.o src/log/slot.o \
-	src/log/retention.o src/log/sink.o src/log/ingest.o src/log/launcher.o \
+	src/log/retention.o src/log/sink.o src/log/backfill.o src/log/ingest.o src/log/launcher.o \
 	src/log/writer.o src/log/dropdb.o
 API_OBJS = src/api/args.o src/api/consumer.o src/api/stream.o src/api/privileges.o \
-	src/api/reshape.o src/api/withheld.o src/api/status.o src/api/horizon.o \
+	src/api/reshape.o src/api/withheld.o src/api/status.o src/api/horizon.o src/api/backfill.o \
 	src/api/groups/group_state.o src/api/groups/group_lease.o \
 	src/api/groups/group_frontier.o src/api/groups/group_ack.o \
 	src/api/groups/group_inspect.o src/api/groups/group_admin.o
@@ -28,7 +28,7 @@ EXTENSION = cdc_ext
 # in src/upgrade_1.1_1.2.sql (t/081_upgrade_1_2.pl compares the two).
 DATA = cdc_ext--1.0.sql cdc_ext--1.1.sql cdc_ext--1.0--1.1.sql
 SQL_PARTS = src/log/log.sql src/api/api.sql src/api/groups.sql \
-	src/api/grants.sql
+	src/api/backfill.sql src/api/grants.sql
 DATA_built = cdc_ext--1.2.sql cdc_ext--1.1--1.2.sql
 EXTRA_CLEAN = $(DATA_built)
 PGFILEDESC = "cdc_ext - change data capture for PostgreSQL"

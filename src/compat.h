@@ -152,6 +152,17 @@
 #endif
 
 /*
+ * An index scan: 18 added where to count its work (instrumentation; none).
+ */
+#if PG_VERSION_NUM >= 180000
+#define CdcIndexBeginScan(heap, index, snapshot, nkeys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), 0)
+#else
+#define CdcIndexBeginScan(heap, index, snapshot, nkeys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), 0)
+#endif
+
+/*
  * Failover slots (17): a slot created with failover => true is synchronized
  * to standbys that set sync_replication_slots, and whoever moves it waits
  * until the physical standbys of synchronized_standby_slots have the WAL it

@@ -219,7 +219,17 @@ CdcOperationArrayArg(ArrayType *arr, const char *argname)
 				 errmsg("argument \"%s\" must not be an empty array", argname),
 				 errhint("Leave it NULL for insert, update, delete and truncate, or list the operations wanted.")));
 	for (int i = 0; i < n; i++)
-		labels = lappend(labels, DatumGetCString(DirectFunctionCall1(enum_out, elems[i])));
+	{
+		char	   *label = DatumGetCString(DirectFunctionCall1(enum_out, elems[i]));
+
+		if (strcmp(label, "read") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"%s\" cannot hold \"read\"", argname),
+					 errdetail("A backfill's rows (operation read) reach the consumer or group that asked for them, whatever its operations."),
+					 errhint("List insert, update, delete, truncate or message; cdc.backfill() asks for the rows.")));
+		labels = lappend(labels, label);
+	}
 	return labels;
 }
 
@@ -264,13 +274,13 @@ CdcIntervalArg(FunctionCallInfo fcinfo, int argno, const char *argname, bool all
 
 /* ---- start positions ---- */
 
-#define START_HINT "start is 'now', 'beginning' (everything the log retains), a timestamptz such as '2026-01-31 12:00:00+00', or an LSN such as '0/16B3748'."
+#define START_HINT "start is 'now', 'beginning' (everything the log retains), a timestamptz such as '2026-01-31 12:00:00+00', an LSN such as '0/16B3748', or, for a new consumer or group, 'snapshot' (the tables' current rows, then the changes)."
 
 /* The start argument: not null. */
 char *
 CdcStartArg(FunctionCallInfo fcinfo, int argno)
 {
-	CdcRequireArg(fcinfo, argno, "start", "start is 'now', 'beginning', a timestamptz or an LSN.");
+	CdcRequireArg(fcinfo, argno, "start", "start is 'now', 'beginning', 'snapshot', a timestamptz or an LSN.");
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
@@ -410,6 +420,8 @@ CdcStartPosition(const char *start, Oid role, List *filters, bool messages)
 	}
 	if (strcmp(start, "beginning") == 0)
 		return oldest;
+	if (strcmp(start, "snapshot") == 0)
+		bad_start(start, "'snapshot' starts a new consumer or group (cdc.create_consumer, cdc.create_group); cdc.backfill() sends the tables' current rows to an existing one.");
 
 	lsn = pg_lsn_in_internal(start, &have_error);
 	if (!have_error)

@@ -42,7 +42,7 @@ typedef enum CdcEntryColumn
 #define CDC_LOG_COLUMNS_OF(a) \
 	a "commit_lsn, " a "seq, " a "chunk, " a "lsn, " a "xid, " a "\"timestamp\", " \
 	a "relid, " a "entity, " a "entity_id, " a "operation, " a "old_data, " \
-	a "new_data, " a "unchanged_toast, " a "fallback"
+	a "new_data, " a "unchanged_toast, " a "fallback, " a "audience"
 #define CDC_LOG_COLUMNS CDC_LOG_COLUMNS_OF("")
 
 /*
@@ -65,6 +65,15 @@ extern CdcReadFilter *CdcReadFilterCreate(Oid role, List *filters,
 extern bool CdcReadFilterApply(CdcReadFilter *rf, Datum *log_values,
 							   bool *log_nulls, Datum *entry_values,
 							   bool *entry_nulls);
+/*
+ * Whose backfill rows (cdc.log.audience) rf lets through: a consumer's id,
+ * or minus a group's id.  A filter made without it receives none: a
+ * backfill's rows reach only who asked.
+ */
+extern void CdcReadFilterSetAudience(CdcReadFilter *rf, int32 audience);
+
+/* backfill.c: start => 'snapshot' of a consumer or group just created */
+extern void CdcBackfillOnCreate(bool group, const char *name);
 
 /*
  * groups/group_admin.c: consumer groups' part of the log's horizon hook.  Whoever

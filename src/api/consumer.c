@@ -194,8 +194,8 @@ CdcConsumerCheckGap(const CdcConsumer *c)
 					   c->gap_reason ? c->gap_reason : "trim") :
 			 errdetail("The change log no longer holds changes committed before %X/%X, and the consumer's checkpoint is behind that.",
 					   LSN_FORMAT_ARGS(to)),
-			 errhint("Re-sync the consumer's target from a snapshot of the tables, then accept the gap with SELECT cdc.checkpoint('%s', '%X/%X');",
-					 c->name, LSN_FORMAT_ARGS(to))));
+			 errhint("Accept the gap with SELECT cdc.checkpoint('%s', '%X/%X'); then SELECT cdc.backfill('%s') sends the tables' current rows again, in order with the changes that follow.",
+					 c->name, LSN_FORMAT_ARGS(to), c->name)));
 }
 
 /* Store a new checkpoint (inside CdcOwnerBegin/End; the caller checked it).  Reaching
@@ -276,6 +276,7 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 	char		nulls[7] = "      ";
 	XLogRecPtr	lsn;
 	bool		messages;
+	bool		snapshot;
 	int			rc;
 	CdcFilter  *filter = palloc0(sizeof(CdcFilter));
 
@@ -288,6 +289,9 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 	filter->operations = CdcOperationArrayToMask(PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
 												 "operations", &messages);
 	start = CdcStartArg(fcinfo, 4);
+	snapshot = strcmp(start, "snapshot") == 0;
+	if (snapshot)
+		start = "now";			/* then the backfill, below */
 
 	if (wal_level < WAL_LEVEL_LOGICAL)
 		ereport(ERROR,
@@ -321,6 +325,8 @@ cdc_create_consumer(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("consumer \"%s\" already exists", name),
 				 errhint("Choose another name, or drop it first with cdc.drop_consumer('%s').", name)));
+	if (snapshot)
+		CdcBackfillOnCreate(false, name);
 	CdcOwnerEnd(&scope);
 	PG_RETURN_LSN(lsn);
 }

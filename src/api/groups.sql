@@ -124,6 +124,7 @@ CREATE TABLE cdc.group_dead_letter (
 	last_member		text,
 	moved_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	replaying		boolean NOT NULL DEFAULT false,
+	audience		integer,
 	PRIMARY KEY (grp, commit_lsn, seq)
 );
 REVOKE ALL ON cdc.group_dead_letter FROM PUBLIC;

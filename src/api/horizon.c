@@ -305,9 +305,13 @@ cdc_horizon_moved(XLogRecPtr old_oldest, XLogRecPtr new_oldest, const char *reas
 		else if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(c.owner)))
 			loses = true;		/* no role to decide for: keep the evidence */
 		else
-			loses = CdcHorizonRangeReceives(range, c.checkpoint_lsn, c.checkpoint_seq,
-											CdcReadFilterCreate(c.owner, CdcConsumerFilters(&c),
-																c.messages, false));
+		{
+			CdcReadFilter *rf = CdcReadFilterCreate(c.owner, CdcConsumerFilters(&c),
+													c.messages, false);
+
+			CdcReadFilterSetAudience(rf, c.id);
+			loses = CdcHorizonRangeReceives(range, c.checkpoint_lsn, c.checkpoint_seq, rf);
+		}
 
 		if (loses)
 		{

@@ -69,11 +69,6 @@
 
 #include "cdc_json.h"
 
-static const char *const operation_labels[N_OPERATIONS] =
-{"insert", "update", "delete", "truncate", "message"};
-static const uint8 operation_bits[N_OPERATIONS] =
-{CDC_OP_INSERT, CDC_OP_UPDATE, CDC_OP_DELETE, CDC_OP_TRUNCATE, CDC_OP_MESSAGE};
-
 /* May role receive logical messages? */
 bool
 CdcRoleMaySeeMessages(Oid role)
@@ -109,7 +104,6 @@ CdcReadFilterCreate(Oid role, List *filters, bool messages, bool numeric_as_stri
 {
 	CdcReadFilter *rf = palloc0(sizeof(CdcReadFilter));
 	HASHCTL		ctl;
-	Oid			enum_type;
 
 	rf->cxt = AllocSetContextCreate(CurrentMemoryContext, "cdc_ext read filter",
 									ALLOCSET_DEFAULT_SIZES);
@@ -121,18 +115,7 @@ CdcReadFilterCreate(Oid role, List *filters, bool messages, bool numeric_as_stri
 	rf->role_sees_dropped = superuser_arg(role) ||
 		has_privs_of_role(role, ROLE_PG_READ_ALL_DATA);
 
-	enum_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-								CStringGetDatum("operation"),
-								ObjectIdGetDatum(get_namespace_oid("cdc", false)));
-	for (int i = 0; i < N_OPERATIONS; i++)
-	{
-		rf->op_oids[i] = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
-										 ObjectIdGetDatum(enum_type),
-										 CStringGetDatum(operation_labels[i]));
-		if (!OidIsValid(rf->op_oids[i]))
-			elog(ERROR, "cdc_ext: enum label cdc.operation '%s' is missing",
-				 operation_labels[i]);
-	}
+	CdcLogOperationOids(rf->op_oids);
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(Oid);
@@ -436,11 +419,17 @@ shape_at(CdcReadFilter *rf, RelRule *rule, XLogRecPtr commit_lsn, int32 seq)
 static inline int
 operation_index(const CdcReadFilter *rf, Oid op)
 {
-	for (int i = 0; i < N_OPERATIONS; i++)
+	for (int i = 0; i < CDC_N_OPERATIONS; i++)
 		if (rf->op_oids[i] == op)
 			return i;
 	elog(ERROR, "cdc_ext: unknown cdc.operation value %u", op);
 	return -1;
+}
+
+void
+CdcReadFilterSetAudience(CdcReadFilter *rf, int32 audience)
+{
+	rf->audience = audience;
 }
 
 /*
@@ -452,11 +441,14 @@ bool
 CdcReadFilterApply(CdcReadFilter *rf, Datum *lv, bool *ln, Datum *ev, bool *en)
 {
 	int			opi = operation_index(rf, DatumGetObjectId(lv[CDC_LOG_OPERATION]));
-	uint8		bit = operation_bits[opi];
+	uint8		bit = cdc_operations[opi].bit;
 	RelRule    *rule = NULL;
 	const RelShape *shape;
 	bool		narrow = false;
 
+	/* a backfill's rows: only for who asked */
+	if (!ln[CDC_LOG_AUDIENCE] && DatumGetInt32(lv[CDC_LOG_AUDIENCE]) != rf->audience)
+		return false;
 	if (bit == CDC_OP_MESSAGE)
 	{
 		if (!rf->messages || !rf->role_sees_messages)
@@ -494,7 +486,8 @@ CdcReadFilterApply(CdcReadFilter *rf, Datum *lv, bool *ln, Datum *ev, bool *en)
 			rule->entity_len = elen;
 			rule->ops = CdcReadFilterOps(rf, rule->entity);
 		}
-		if ((rule->ops & bit) == 0)
+		/* reads pass whatever the operations filter: they were asked for */
+		if ((rule->ops & (bit == CDC_OP_READ ? CDC_OP_ALL : bit)) == 0)
 			return false;
 		if (!rule->checked)
 			CdcReadFilterAccess(rf, rule);

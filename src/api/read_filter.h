@@ -63,8 +63,6 @@ typedef struct RelRule
 	RelShape   *shapes;
 } RelRule;
 
-#define N_OPERATIONS 5
-
 struct CdcReadFilter
 {
 	Oid			role;
@@ -73,7 +71,8 @@ struct CdcReadFilter
 	bool		numeric_as_string;
 	bool		role_sees_messages;
 	bool		role_sees_dropped;
-	Oid			op_oids[N_OPERATIONS];
+	Oid			op_oids[CDC_N_OPERATIONS];	/* cdc.operation, as cdc_operations */
+	int32		audience;		/* whose backfill rows it receives (0: none) */
 	MemoryContext cxt;
 	HTAB	   *rels;
 	RelRule    *last;

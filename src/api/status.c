@@ -95,21 +95,22 @@ cdc_status(PG_FUNCTION_ARGS)
  * tables the owner may not read.  Inside CdcOwnerBegin/End.
  */
 static void
-consumer_lag(Oid owner, List *filters, bool messages, XLogRecPtr lsn, int32 seq,
+consumer_lag(Oid owner, int32 id, List *filters, bool messages, XLogRecPtr lsn, int32 seq,
 			 Datum *changes, Datum *seconds)
 {
 	XLogRecPtr	oldest = CdcLogOldestLsn();
 	int64		n;
 	TimestampTz first;
 	char		buf[64];
+	CdcReadFilter *rf = CdcReadFilterCreate(owner, filters, messages, false);
 
 	if (lsn < oldest)
 	{
 		lsn = oldest;
 		seq = 0;
 	}
-	CdcLogCountReceived(CdcReadFilterCreate(owner, filters, messages, false), lsn, seq,
-						&n, &first);
+	CdcReadFilterSetAudience(rf, id);
+	CdcLogCountReceived(rf, lsn, seq, &n, &first);
 	*changes = Int64GetDatum(n);
 	snprintf(buf, sizeof(buf), "%.3f", n == 0 ? 0.0 :
 			 Max(0.0, (double) (GetCurrentTransactionStartTimestamp() - first) / USECS_PER_SEC));
@@ -151,7 +152,7 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 							  "CASE WHEN c.gap_to OPERATOR(pg_catalog.>) c.checkpoint_lsn THEN c.gap_reason "
 							  "     WHEN c.checkpoint_lsn OPERATOR(pg_catalog.<) s.oldest_lsn "
 							  "     THEN 'the change log was trimmed past the checkpoint' END, "
-							  "NULL::text[], c.created_at, c.operations::pg_catalog.text[] "
+							  "NULL::text[], c.created_at, c.operations::pg_catalog.text[], c.id "
 							  "FROM cdc.consumer_state c, cdc.log_state s "
 							  "WHERE pg_catalog.pg_has_role($1, c.owner, 'USAGE') ORDER BY c.name",
 							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
@@ -169,7 +170,9 @@ cdc_consumer_info(PG_FUNCTION_ARGS)
 		for (int j = 0; j < 16; j++)
 			values[j] = SPI_getbinval(tt->vals[i], tt->tupdesc, j + 1, &nulls[j]);
 		f = CdcStoredFilter(tt->vals[i], tt->tupdesc, 3, 4, 17, &messages);
-		consumer_lag(DatumGetObjectId(values[1]), list_make1(f), messages,
+		consumer_lag(DatumGetObjectId(values[1]),
+					 DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 18, &(bool) {0})),
+					 list_make1(f), messages,
 					 DatumGetLSN(values[5]), DatumGetInt32(values[6]),
 					 &values[8], &values[9]);
 		nulls[8] = nulls[9] = false;

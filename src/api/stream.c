@@ -428,6 +428,7 @@ cdc_stream(PG_FUNCTION_ARGS)
 	scan.rf = CdcReadFilterCreate(scope.saved_user,
 								  lappend(CdcConsumerFilters(&c), call),
 								  c.messages && call_messages, nas);
+	CdcReadFilterSetAudience(scan.rf, c.id);
 	scan.store = rsinfo->setResult;
 	scan.desc = rsinfo->setDesc;
 
@@ -476,6 +477,7 @@ cdc_consume(PG_FUNCTION_ARGS)
 	scan.before_lsn = InvalidXLogRecPtr;
 	scan.limit = batch_size;
 	scan.rf = CdcReadFilterCreate(scope.saved_user, CdcConsumerFilters(&c), c.messages, nas);
+	CdcReadFilterSetAudience(scan.rf, c.id);
 	scan.store = rsinfo->setResult;
 	scan.desc = rsinfo->setDesc;
 

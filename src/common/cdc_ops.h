@@ -17,6 +17,12 @@
 #define CDC_OP_ALL		(CDC_OP_INSERT | CDC_OP_UPDATE | CDC_OP_DELETE | CDC_OP_TRUNCATE)
 /* not part of a filter mask: logical messages are chosen by prefix */
 #define CDC_OP_MESSAGE	0x10
+/*
+ * Not part of a filter mask either: a backfill's rows (src/log/backfill.c),
+ * logged for the one consumer or group that asked, which receives them
+ * whatever its operations filter says.
+ */
+#define CDC_OP_READ		0x20
 
 typedef struct CdcOperation
 {
@@ -25,7 +31,7 @@ typedef struct CdcOperation
 } CdcOperation;
 
 /* Every operation, in the order of cdc.operation's labels. */
-#define CDC_N_OPERATIONS 5
+#define CDC_N_OPERATIONS 6
 extern const CdcOperation cdc_operations[CDC_N_OPERATIONS];
 
 /* The bit of an operation's label (exact, lower case); 0 if it names none. */
@@ -37,7 +43,7 @@ extern int	cdc_operation_index(unsigned int bit);
 /*
  * The CDC_OP_* bit of a filter operation (insert, update, delete,
  * truncate: what a filter's mask holds), 0 for anything else, 'message'
- * included (messages are chosen by prefix, not by mask).
+ * and 'read' included (messages are chosen by prefix, reads by who asked).
  */
 extern int	CdcParseOperation(const char *label);
 

@@ -45,6 +45,7 @@ typedef enum CdcLogColumn
 	CDC_LOG_NEW_DATA,
 	CDC_LOG_UNCHANGED_TOAST,
 	CDC_LOG_FALLBACK,
+	CDC_LOG_AUDIENCE,			/* a backfill's rows: who asked (see log.sql) */
 	CDC_LOG_NCOLUMNS
 } CdcLogColumn;
 
@@ -54,6 +55,9 @@ typedef enum CdcLogColumn
  * before reading an argument.  nargs: what the 1.1 definition passes.
  */
 extern void CdcCheckInstalledVersion(FunctionCallInfo fcinfo, int nargs);
+
+/* base.c: cdc.operation's labels (cdc_operations, cdc_ops.h) as OIDs, in that order */
+extern void CdcLogOperationOids(Oid *oids);
 
 /* base.c: a text[] column of an SPI result row as a List of C strings */
 extern List *CdcSpiTextList(HeapTuple tup, TupleDesc desc, int col);

@@ -277,6 +277,9 @@ CdcIngestCycle(CdcIngest *ing)
 		CurrentResourceOwner = owner;
 		MemoryContextSwitchTo(cycle_cxt);
 		CHECK_FOR_INTERRUPTS();
+		/* a backfill chunk's mark: its rows are logged right after it */
+		if (s->mark_seen)
+			break;
 		if (s->rows >= CDC_CYCLE_MAX_ROWS ||
 			(++nrec % 256 == 0 &&
 			 TimestampDifferenceExceeds(started, GetCurrentTimestamp(), CDC_CYCLE_MAX_MS)))
@@ -285,6 +288,8 @@ CdcIngestCycle(CdcIngest *ing)
 	/* everything up to "end" decoded: what committed before it is ours */
 	processed = ctx->reader->EndRecPtr >= end ? Max(end, ctx->reader->EndRecPtr) :
 		ctx->reader->EndRecPtr;
+	if (s->mark_seen)
+		CdcBackfillLog(s, CdcLogChunkRelid(s->chunk, false));
 
 	if (s->rows > 0)
 	{

@@ -2,7 +2,7 @@
 -- src/log/ingest.c).  Part of cdc_ext--1.2.sql
 -- (the Makefile concatenates the parts); written by the log writer only.
 
-CREATE TYPE cdc.operation AS ENUM ('insert', 'update', 'delete', 'truncate', 'message');
+CREATE TYPE cdc.operation AS ENUM ('insert', 'update', 'delete', 'truncate', 'message', 'read');
 COMMENT ON TYPE cdc.operation IS 'Kind of change in a ChangeEntry';
 
 CREATE TYPE cdc.change_entry AS (
@@ -27,6 +27,9 @@ COMMENT ON TYPE cdc.change_entry IS
 -- chunk number, not the position, so that a chunk can be closed at any
 -- moment; readers prune with cdc.log_chunk.  relid: the table as of the
 -- change, for privilege checks at read time (NULL for messages).
+-- audience: NULL for changes and messages (every reader's); for a
+-- backfill's rows (operation read), the one reader that asked: a
+-- consumer's id, or minus a consumer group's id (src/log/backfill.c).
 CREATE TABLE cdc.log (
 	commit_lsn		pg_lsn NOT NULL,
 	seq				integer NOT NULL,
@@ -42,6 +45,7 @@ CREATE TABLE cdc.log (
 	new_data		jsonb,
 	unchanged_toast text[],
 	fallback		text[],
+	audience		integer,
 	PRIMARY KEY (commit_lsn, seq, chunk)
 ) PARTITION BY RANGE (chunk);
 REVOKE ALL ON cdc.log FROM PUBLIC;

@@ -11,6 +11,8 @@
  *   launcher.c   writer.c    the processes: starting writers; one writer's loop
  *        |          |
  *        |       ingest.c    open the decoding, one cycle, close; CALL cdc.ingest()
+ *        |          |
+ *        |       backfill.c  a backfill's chunks: read (writer.c), logged (ingest.c)
  *        |        /  |  \
  *        |  sink.c slot.c retention.c   the sink (rows, capture, shapes);
  *        |     |     |       |          the writer's slot and lost ranges;
@@ -31,9 +33,10 @@
  *   slot.c       base, shmem
  *   retention.c  base, shmem, capture
  *   sink.c       base, capture
- *   ingest.c     base, shmem, capture, slot, sink, retention
+ *   backfill.c   base, capture, sink
+ *   ingest.c     base, shmem, capture, slot, sink, retention, backfill
  *   launcher.c   base, shmem
- *   writer.c     base, shmem, slot, ingest, retention
+ *   writer.c     base, shmem, slot, ingest, retention, backfill
  *   dropdb.c     base
  */
 #ifndef CDC_LOG_INTERNAL_H
@@ -92,9 +95,6 @@ extern int32 CdcSpiInt32(int row, int col);
 extern char *CdcLogSlotName(Oid dboid);
 /* StartTransactionCommand for the log's processes: now() moves on */
 extern void CdcStartTransaction(void);
-
-/* cdc.operation's labels (cdc_operations, cdc_ops.h) as OIDs, in that order */
-extern void CdcLogOperationOids(Oid *oids);
 
 /* interval argument in microseconds; negative -> ERROR naming argname */
 extern int64 CdcIntervalMicros(const Interval *iv, const char *argname);
@@ -199,6 +199,14 @@ typedef struct IngestSink
 	List	   *pending;		/* of PendingShape * */
 	bool		shapes_unconfirmed; /* recorded by a cycle not known committed */
 	bool		record_shapes;	/* cdc.log_shape exists (not before the 1.2 update) */
+	/* a backfill chunk's mark decoded this cycle (backfill.c): the cycle stops there */
+	bool		mark_seen;
+	XLogRecPtr	mark_lsn;
+	XLogRecPtr	mark_commit_lsn;
+	TransactionId mark_xid;
+	TimestampTz mark_time;
+	char		mark[64];		/* the message (a BackfillMark, backfill.c) */
+	Size		mark_size;
 } IngestSink;
 
 extern IngestSink *CdcSinkCreate(MemoryContext cxt);
@@ -207,6 +215,26 @@ extern void CdcSinkCycleStart(IngestSink *s);
 extern void CdcSinkFlushShapes(IngestSink *s);
 extern void CdcSinkPersistCapture(IngestSink *s, XLogRecPtr processed);
 extern void CdcSinkInsertRows(IngestSink *s, Oid partoid);
+
+/* ---------------------------------------------------------------------- */
+/* backfill.c                                                             */
+
+/*
+ * Read the next chunk of a backfill, if one is waiting and none is in
+ * flight (the log writer, outside any transaction; runs its own).  True
+ * when a chunk was read and its mark written: the cycles that decode up to
+ * the mark then log it.
+ */
+extern bool CdcBackfillStep(void);
+/* Is a chunk read and waiting for its mark to be decoded? */
+extern bool CdcBackfillInFlight(void);
+/*
+ * In the cycle that decoded a mark (s->mark_seen), inside its owner scope:
+ * log the chunk's rows that no change in its window superseded, at the
+ * mark's commit, and move the backfill's progress.  partoid: the partition
+ * the cycle writes.
+ */
+extern void CdcBackfillLog(IngestSink *s, Oid partoid);
 
 /* ---------------------------------------------------------------------- */
 /* ingest.c                                                               */

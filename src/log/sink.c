@@ -220,6 +220,7 @@ CdcSinkCycleStart(IngestSink *s)
 		s->shapes = NULL;
 	}
 	s->shapes_unconfirmed = false;
+	s->mark_seen = false;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -258,6 +259,8 @@ ingest_emit(CdcSink *base, const CdcChange *c)
 	n[CDC_LOG_FALLBACK] = c->fallback == NIL;
 	if (c->fallback != NIL)
 		v[CDC_LOG_FALLBACK] = PointerGetDatum(strlist_to_textarray(c->fallback));
+	v[CDC_LOG_AUDIENCE] = Int32GetDatum(c->audience);
+	n[CDC_LOG_AUDIENCE] = c->audience == 0;
 
 	tuplestore_putvalues(s->store, s->desc, v, n);
 	shape_note(s, c);
@@ -269,6 +272,29 @@ ingest_emit(CdcSink *base, const CdcChange *c)
 	s->last_commit_lsn = c->commit_lsn;
 	s->last_seq = c->seq;
 	s->last_ts = c->commit_time;
+}
+
+/*
+ * A backfill chunk's mark (backfill.c): kept for the cycle, which stops
+ * decoding after this transaction and hands it to CdcBackfillLog.  One per
+ * cycle: the cycle stops at the first.
+ */
+static void
+ingest_backfill_mark(CdcSink *base, XLogRecPtr lsn, XLogRecPtr commit_lsn,
+					 TransactionId xid, TimestampTz commit_time,
+					 const char *message, Size size)
+{
+	IngestSink *s = (IngestSink *) base;
+
+	if (s->mark_seen || size > sizeof(s->mark))
+		return;
+	s->mark_seen = true;
+	s->mark_lsn = lsn;
+	s->mark_commit_lsn = commit_lsn;
+	s->mark_xid = xid;
+	s->mark_time = commit_time;
+	memcpy(s->mark, message, size);
+	s->mark_size = size;
 }
 
 /* Do two lists of C strings hold the same strings in the same order? */
@@ -423,6 +449,7 @@ CdcSinkLoad(IngestSink *s, MemoryContext cxt)
 	CdcLogOperationOids(s->op_oids);
 	s->record_shapes = OidIsValid(get_relname_relid("log_shape", get_namespace_oid("cdc", false)));
 	s->base.emit = ingest_emit;
+	s->base.backfill_mark = ingest_backfill_mark;
 	MemoryContextSwitchTo(old);
 }
 

@@ -211,6 +211,13 @@ cdc_writer_main(Datum arg)
 			}
 		}
 
+		/*
+		 * A backfill's next chunk, once the last one is logged: read now,
+		 * its mark decoded by the next cycles (backfill.c).
+		 */
+		if (!CdcBackfillInFlight() && CdcBackfillStep())
+			busy = true;
+
 		now = GetCurrentTimestamp();
 		if (TimestampDifferenceExceeds(last_maintain, now, CDC_MAINTAIN_EVERY_MS))
 		{

@@ -159,6 +159,7 @@ extern void CdcRelCacheInit(void);
 extern void CdcRelCacheDestroy(void);
 extern CdcRelEntry *CdcRelCacheGet(Relation rel, const CdcOptions *opts);
 extern void CdcRelCacheInvalidateAll(void);
+extern CdcRelEntry *CdcRelEntryBuild(Relation rel, MemoryContext parent);
 
 /* column.c: categorisation, rows, TOAST, session pinning (both writers) */
 extern void CdcInitColumn(CdcColumn *col, Form_pg_attribute att,
@@ -234,6 +235,7 @@ typedef struct CdcChange
 	List	   *unchanged_toast;	/* of char * */
 	List	   *fallback;		/* of char *: columns given as JSON text (entry_jsonb.c) */
 	const CdcRelEntry *rel;		/* columns and key as of the change (row changes) */
+	int32		audience;		/* a backfill's rows: who asked (cdc.log.audience); 0: all */
 } CdcChange;
 
 typedef struct CdcSink CdcSink;
@@ -258,6 +260,15 @@ struct CdcSink
 	 */
 	bool		(*capture_changed) (CdcSink *sink, XLogRecPtr commit_lsn,
 									TimestampTz commit_time);
+
+	/*
+	 * At a transactional CDC_BACKFILL_PREFIX message (a backfill chunk's
+	 * mark, src/log/backfill.c) of a transaction the sink wants: lsn is the
+	 * message's, the rest its transaction's.  NULL: ignored.
+	 */
+	void		(*backfill_mark) (CdcSink *sink, XLogRecPtr lsn, XLogRecPtr commit_lsn,
+								  TransactionId xid, TimestampTz commit_time,
+								  const char *message, Size size);
 };
 
 /*
@@ -266,6 +277,12 @@ struct CdcSink
  * a sink, handed to capture_changed.
  */
 #define CDC_CAPTURE_PREFIX "cdc_ext.capture"
+
+/*
+ * The prefix of a backfill chunk's mark (src/log/backfill.c): never emitted
+ * as a message either; with a sink, handed to backfill_mark.
+ */
+#define CDC_BACKFILL_PREFIX "cdc_ext.backfill"
 
 /*
  * decode.c: the sink for the next decoding context this backend creates

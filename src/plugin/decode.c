@@ -547,6 +547,14 @@ cdc_decode_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		capture_message(st, txn, transactional);
 		return;
 	}
+	if (strcmp(prefix, CDC_BACKFILL_PREFIX) == 0)
+	{
+		if (st->sink != NULL && st->sink->backfill_mark != NULL && transactional &&
+			sink_wants(st->sink, txn->final_lsn, seq))
+			st->sink->backfill_mark(st->sink, lsn, txn->final_lsn, txn->xid,
+									CdcTxnCommitTime(txn), message, size);
+		return;
+	}
 	if (st->opts.messages == NIL ||
 		!CdcEntityMatches(prefix, prefix, st->opts.messages))
 		return;

@@ -289,7 +289,7 @@ type_has_composite(const CdcType *t)
 }
 
 static void
-build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts)
+build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts, MemoryContext parent)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	char	   *nspname = get_namespace_name(RelationGetNamespace(rel));
@@ -299,7 +299,7 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts)
 	MemoryContext old;
 	ListCell   *lc;
 
-	re->cxt = AllocSetContextCreate(rel_cache_cxt, "cdc_ext relation",
+	re->cxt = AllocSetContextCreate(parent, "cdc_ext relation",
 									ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(re->cxt);
 
@@ -374,8 +374,6 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts)
 	}
 	build_key(re, rel);
 	re->jsonb_order = CdcJsonbOrder(re->cols, re->ncols, re->cxt);
-	if (re->has_composite)
-		composite_entries++;
 	MemoryContextSwitchTo(old);
 }
 
@@ -427,8 +425,40 @@ CdcRelCacheGet(Relation rel, const CdcOptions *opts)
 	re->cxt = NULL;
 	re->valid = false;
 	CdcClassifyReset();			/* (after an error in a build, too) */
-	build_entry(re, rel, opts);
+	build_entry(re, rel, opts, rel_cache_cxt);
 	CdcClassifyReset();
+	if (re->has_composite)
+		composite_entries++;
+	re->desc = RelationGetDescr(rel);
+	re->valid = true;
+	return re;
+}
+
+/*
+ * An entry for rel as the current catalog describes it, outside the cache
+ * and every filter (all operations), in its own memory context under
+ * parent: a backfill (src/log/backfill.c) converts the rows it reads with
+ * it, the same code as for changes, without touching the entries that
+ * decoding builds from the catalog as of the WAL it decodes.  Free it with
+ * MemoryContextDelete(re->cxt) and pfree(re).
+ */
+CdcRelEntry *
+CdcRelEntryBuild(Relation rel, MemoryContext parent)
+{
+	CdcRelEntry *re = MemoryContextAllocZero(parent, sizeof(CdcRelEntry));
+	CdcOptions	opts = {0};
+
+	re->relid = RelationGetRelid(rel);
+	CdcClassifyReset();
+	PG_TRY();
+	{
+		build_entry(re, rel, &opts, parent);
+	}
+	PG_FINALLY();
+	{
+		CdcClassifyReset();
+	}
+	PG_END_TRY();
 	re->desc = RelationGetDescr(rel);
 	re->valid = true;
 	return re;

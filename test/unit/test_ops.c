@@ -12,7 +12,7 @@
 START_TEST(ops_table_order)
 {
 	static const char *const enum_labels[] =
-	{"insert", "update", "delete", "truncate", "message"};
+	{"insert", "update", "delete", "truncate", "message", "read"};
 	unsigned int seen = 0;
 
 	for (int i = 0; i < CDC_N_OPERATIONS; i++)
@@ -25,7 +25,7 @@ START_TEST(ops_table_order)
 		ck_assert_int_eq(cdc_operation_index(cdc_operations[i].bit), i);
 		ck_assert_uint_eq(cdc_operation_bit(enum_labels[i]), cdc_operations[i].bit);
 	}
-	ck_assert_uint_eq(seen, CDC_OP_ALL | CDC_OP_MESSAGE);
+	ck_assert_uint_eq(seen, CDC_OP_ALL | CDC_OP_MESSAGE | CDC_OP_READ);
 }
 END_TEST
 
@@ -43,6 +43,7 @@ START_TEST(ops_lookup)
 	/* a filter's mask holds the four table operations, never message */
 	ck_assert_int_eq(CdcParseOperation("delete"), CDC_OP_DELETE);
 	ck_assert_int_eq(CdcParseOperation("message"), 0);
+	ck_assert_int_eq(CdcParseOperation("read"), 0);
 	ck_assert_int_eq(CdcParseOperation("DELETE"), 0);
 }
 END_TEST

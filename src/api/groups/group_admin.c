@@ -121,6 +121,7 @@ cdc_create_group(PG_FUNCTION_ARGS)
 {
 	char	   *name = CdcGroupTextArg(fcinfo, 0, "name");
 	char	   *start = CdcStartArg(fcinfo, 4);
+	bool		snapshot = strcmp(start, "snapshot") == 0;
 	int32		maxd = CdcGroupPositiveIntArg(fcinfo, 5, "max_deliveries");
 	bool		messages = false;
 	CdcOwnerScope scope;
@@ -138,7 +139,7 @@ cdc_create_group(PG_FUNCTION_ARGS)
 	filter->operations = CdcOperationLabelsToMask(ops, &messages);
 	CdcGroupOwnerBegin(&scope);
 	/* every change at or before (lsn, 0) is treated as done */
-	lsn = CdcStartPosition(start, scope.saved_user, list_make1(filter), messages);
+	lsn = CdcStartPosition(snapshot ? "now" : start, scope.saved_user, list_make1(filter), messages);
 	seq = 0;
 	{
 		Oid			types[] = {TEXTOID, OIDOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
@@ -182,6 +183,8 @@ cdc_create_group(PG_FUNCTION_ARGS)
 					 errmsg("consumer group \"%s\" already exists", name),
 					 errhint("Choose another name, or drop it first with cdc.drop_group('%s').", name)));
 	}
+	if (snapshot)
+		CdcBackfillOnCreate(true, name);
 	CdcOwnerEnd(&scope);
 	PG_RETURN_LSN(lsn);
 }

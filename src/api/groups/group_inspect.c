@@ -81,6 +81,7 @@ cdc_dead_letters(PG_FUNCTION_ARGS)
 	CdcGroupOwnerBegin(&scope);
 	CdcGroupRequire(&scope, name, false, &g);
 	rf = CdcReadFilterCreate(scope.saved_user, NIL, true, false);
+	CdcReadFilterSetAudience(rf, -g.id);
 	{
 		Oid			types[] = {INT4OID};
 		Datum		values[] = {Int32GetDatum(g.id)};
@@ -142,8 +143,8 @@ group_info_rows(GroupOut *out)
 
 	for (uint64 r = 0; r < n; r++)
 	{
-		Datum		v[21];
-		bool		nl[21];
+		Datum		v[22];
+		bool		nl[22];
 		CdcFilter  *f;
 		bool		messages;
 		CdcReadFilter *rf;
@@ -156,6 +157,7 @@ group_info_rows(GroupOut *out)
 		f = CdcStoredFilter(tt->vals[r], tt->tupdesc, 3, 4, 19, &messages);
 
 		rf = CdcReadFilterCreate(DatumGetObjectId(v[17]), list_make1(f), messages, false);
+		CdcReadFilterSetAudience(rf, -DatumGetInt32(v[21]));
 
 		/* log rows past the frontier it receives */
 		count_received(rf, oldest, DatumGetLSN(v[19]), DatumGetInt32(v[20]), &n, &first);
@@ -200,7 +202,7 @@ cdc_group_info(PG_FUNCTION_ARGS)
 			"   ((g.scan_lsn, g.scan_seq) < (s.oldest_lsn, 0) OR EXISTS (SELECT 1 FROM cdc.group_entry e "
 			"     WHERE e.grp = g.id AND NOT e.acked AND NOT e.replay AND e.commit_lsn < s.oldest_lsn))), "
 			"  g.gap_reason, g.created_at, "
-			"  g.owner, g.operations::text[], g.scan_lsn, g.scan_seq "
+			"  g.owner, g.operations::text[], g.scan_lsn, g.scan_seq, g.id "
 			"FROM cdc.group_state g CROSS JOIN cdc.log_state s "
 			"CROSS JOIN LATERAL (SELECT count(*) AS n, min(e.delivered_at) AS oldest "
 			"  FROM cdc.group_entry e WHERE e.grp = g.id AND NOT e.acked AND e.member IS NOT NULL) p "

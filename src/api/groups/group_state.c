@@ -303,8 +303,8 @@ CdcGroupCheckGap(CdcGroup *g)
 			 why && strncmp(why, CDC_NEVER_LOGGED, strlen(CDC_NEVER_LOGGED)) == 0 ?
 			 errdetail("They were never logged: %s.", why + strlen(CDC_NEVER_LOGGED)) :
 			 errdetail("The group had not acknowledged them when %s.", why ? why : "they were dropped"),
-			 errhint("Re-sync the group's target from a snapshot of the tables, then continue from the oldest retained change with SELECT cdc.reset_group('%s');",
-					 g->name)));
+			 errhint("Continue from the oldest retained change with SELECT cdc.reset_group('%s'); then SELECT cdc.backfill('%s') sends the tables' current rows again, in order with the changes that follow.",
+					 g->name, g->name)));
 }
 
 /* Remember a member (for cdc.groups); names are checked first. */
@@ -481,7 +481,11 @@ CdcGroupFirstChunk(XLogRecPtr lsn)
 CdcReadFilter *
 CdcGroupReadFilter(CdcGroup *g, Oid role, bool numeric_as_string)
 {
-	return CdcReadFilterCreate(role, list_make1(g->filter), g->messages, numeric_as_string);
+	CdcReadFilter *rf = CdcReadFilterCreate(role, list_make1(g->filter), g->messages,
+											 numeric_as_string);
+
+	CdcReadFilterSetAudience(rf, -g->id);
+	return rf;
 }
 
 void

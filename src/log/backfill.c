@@ -1,0 +1,930 @@
+/*
+ * backfill.c
+ *		The log writer's backfills: the current rows of a table logged as
+ *		`read` entries for the one consumer or group that asked
+ *		(cdc.backfill_request, written by src/api/backfill.c), in key order, a
+ *		chunk at a time, between the changes, exactly once and resumable.
+ *		The watermark scheme is Netflix's DBLog, with the writer as the one
+ *		process that both reads and logs.
+ *
+ * A chunk:
+ *   1. Read (CdcBackfillStep; the writer, between cycles, in a transaction
+ *      of its own): low = the WAL insert position; S = a new MVCC
+ *      snapshot; the rows after the last key logged, in key order through
+ *      the key index under S (ACCESS SHARE on table and index, taken only
+ *      when free: a backfill never waits for a lock, so it never stalls
+ *      the log), each converted by the plugin's own code
+ *      (src/plugin/entry_jsonb.c, as every change) into a tuplestore that
+ *      spills to a temporary file (memory bounded whatever the rows);
+ *      then the mark, a transactional logical message naming the chunk,
+ *      and commit.  That transaction has no replication origin, so
+ *      decoding sees the mark (the writer's own writes are skipped by
+ *      origin).
+ *   2. Logged (CdcBackfillLog, in the cycle that decodes the mark; its
+ *      commit is H): the cycle stops decoding right after H, inserts what
+ *      it had buffered, then reads cdc.log for the changes of the table
+ *      that committed in [low, H) by a transaction S does not see.  Chunk
+ *      rows with such a change (by entity_id, or the old key of an update
+ *      that changed the key) are dropped: the change, logged before H,
+ *      carries a newer state of the row; a truncate drops the whole chunk.
+ *      The others are logged at (H, 1..n), operation read, audience the
+ *      asker, and the backfill's progress (cdc.backfill_progress: last
+ *      key, counts, state) moves in the same transaction.
+ *
+ * Why the stream then rebuilds the table.  Every transaction S sees
+ * committed before S was taken, so before H, which is written after S:
+ * its changes precede the chunk's rows, which hold their effects.  A
+ * transaction S does not see commits after H (its change follows the
+ * rows and wins) or before H; then its commit record follows low, unless
+ * it had written it before low and was still running when S was taken (a
+ * commit record is flushed, and a synchronous standby waited for, before
+ * the transaction leaves the proc array).  Step 1 rules that out: after
+ * taking S it waits until no transaction is between writing its commit
+ * record and marking it in the commit log (DELAY_CHKPT_START), then asks
+ * the commit log about every transaction S holds running, and takes S
+ * again if one has committed.  An update that left a TOASTed column
+ * unchanged does not carry its value, so it cannot replace a chunk row: a
+ * chunk where one supersedes a row is read again (counted in retries).
+ *
+ * Exactly once, resumable.  Step 2 commits with the cycle, like any
+ * change.  The chunk itself lives in the writer's memory only: a writer
+ * that dies between 1 and 2 forgets it, ignores its mark when decoding it
+ * again, and reads the chunk again from the last key logged.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/heaptoast.h"
+#include "access/nbtree.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "replication/message.h"
+#include "replication/origin.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "cdc_plugin.h"
+#include "log_internal.h"
+
+/* Rows per chunk: adapted so that a read takes about CHUNK_TARGET_MS. */
+#define CHUNK_ROWS_MIN 100
+#define CHUNK_ROWS_START 2000
+#define CHUNK_ROWS_MAX 20000
+#define CHUNK_TARGET_MS 100
+/* A chunk ends early once its rows' JSON passes this (10 MB rows: 6 a chunk). */
+#define CHUNK_BYTES_MAX ((int64) 64 * 1024 * 1024)
+/* Memory a chunk's rows may use before spilling to a temporary file. */
+#define CHUNK_MEMORY_KB 8192
+/* Snapshots taken for one chunk before waiting for the next writer loop. */
+#define SNAPSHOT_TRIES 20
+/* How often an idle writer looks for backfill work. */
+#define LOOK_EVERY_MS 1000
+/* Backfill requests looked at per step (the first whose table is free reads). */
+#define CANDIDATES 32
+
+#define MARK_MAGIC 0x43424631	/* "CBF1" */
+
+/* The mark's message: which chunk (nonce: this writer's, never reused). */
+typedef struct BackfillMark
+{
+	uint32		magic;
+	Oid			relid;
+	int64		id;
+	uint64		nonce;
+} BackfillMark;
+
+StaticAssertDecl(sizeof(BackfillMark) <= 64, "a mark fits IngestSink.mark");
+
+/* The chunk in flight: read, its mark written, not yet logged. */
+typedef struct Chunk
+{
+	bool		active;
+	int64		id;
+	Oid			relid;
+	int32		audience;		/* consumer id, or minus the group id */
+	uint64		nonce;
+	XLogRecPtr	low;			/* WAL insert position before S */
+	TransactionId xmin;			/* S */
+	TransactionId xmax;
+	int			nxip;
+	TransactionId *xip;
+	Tuplestorestate *rows;		/* (entity_id jsonb, new_data jsonb, fallback text[]) */
+	TupleDesc	desc;
+	int64		nrows;
+	bool		exhausted;		/* the table had no row after these */
+	bytea	   *last_key;		/* the last row's key, serialized (datumSerialize) */
+	ArrayType  *key_names;		/* text[]: the key columns, for old_data's key */
+	CdcRelEntry *re;			/* columns as read (the shape of the rows) */
+	MemoryContext cxt;
+} Chunk;
+
+static Chunk chunk;
+static uint64 nonce_counter;
+static int	rows_limit = CHUNK_ROWS_START;
+static TimestampTz last_look;
+static bool work_seen = true;
+
+bool
+CdcBackfillInFlight(void)
+{
+	return chunk.active;
+}
+
+static void
+chunk_forget(void)
+{
+	if (chunk.rows != NULL)
+		tuplestore_end(chunk.rows);
+	if (chunk.cxt != NULL)
+		MemoryContextDelete(chunk.cxt);
+	memset(&chunk, 0, sizeof(chunk));
+}
+
+/* One candidate: a table of a backfill request not finished. */
+typedef struct Candidate
+{
+	int64		id;
+	Oid			relid;
+	int32		audience;
+	bool		fresh;			/* no progress row yet */
+	bytea	   *last_key;		/* NULL: from the first row */
+} Candidate;
+
+/*
+ * The key index of rel, as the stream names rows (entity_id): the primary
+ * key, or the replica identity index where REPLICA IDENTITY USING INDEX
+ * names one (src/plugin/relcache.c, build_key); InvalidOid if none.
+ */
+static Oid
+key_index(Relation rel)
+{
+	Oid			pk = CdcRelationGetPrimaryKeyIndex(rel);
+	Oid			ri = RelationGetReplicaIndex(rel);
+
+	if (rel->rd_rel->relreplident == REPLICA_IDENTITY_INDEX && OidIsValid(ri))
+		return ri;
+	return OidIsValid(pk) ? pk : ri;
+}
+
+/* Record a table's backfill as ended without rows: state, why. */
+static void
+progress_end(int64 id, Oid relid, const char *state, const char *error)
+{
+	Oid			t[4] = {INT8OID, OIDOID, TEXTOID, TEXTOID};
+	Datum		a[4] = {Int64GetDatum(id), ObjectIdGetDatum(relid),
+	CStringGetTextDatum(state), error ? CStringGetTextDatum(error) : (Datum) 0};
+	char		n[5] = {' ', ' ', ' ', error ? ' ' : 'n', '\0'};
+
+	if (SPI_execute_with_args("INSERT INTO cdc.backfill_progress AS p (id, relid, state, error, "
+							  "started_at, finished_at, updated_at) "
+							  "VALUES ($1, $2, $3, $4, pg_catalog.now(), pg_catalog.now(), pg_catalog.now()) "
+							  "ON CONFLICT (id, relid) DO UPDATE SET state = $3, error = $4, "
+							  "finished_at = pg_catalog.now(), updated_at = pg_catalog.now()",
+							  4, t, a, n, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "cdc_ext: recording a backfill's end failed");
+}
+
+/*
+ * A snapshot for a chunk, and the WAL position before it (see the file
+ * header): false when a transaction S holds running committed meanwhile
+ * every time it was taken.
+ */
+static bool
+take_snapshot(Snapshot *snap, XLogRecPtr *low)
+{
+	for (int tries = 0; tries < SNAPSHOT_TRIES; tries++)
+	{
+		VirtualTransactionId *vxids;
+		int			nvxids;
+		bool		clean = true;
+
+		*low = GetXLogInsertRecPtr();
+		*snap = RegisterSnapshot(GetLatestSnapshot());
+		/* whoever is writing a commit record now has marked it when this ends */
+		vxids = GetVirtualXIDsDelayingChkpt(&nvxids, DELAY_CHKPT_START);
+		while (nvxids > 0 && HaveVirtualXIDsDelayingChkpt(vxids, nvxids, DELAY_CHKPT_START))
+		{
+			pg_usleep(100L);
+			CHECK_FOR_INTERRUPTS();
+		}
+		pfree(vxids);
+		for (uint32 i = 0; i < (*snap)->xcnt && clean; i++)
+			if (TransactionIdDidCommit((*snap)->xip[i]))
+				clean = false;
+		if (clean)
+			return true;
+		UnregisterSnapshot(*snap);
+		*snap = NULL;
+		pg_usleep(1000L);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return false;
+}
+
+/*
+ * Scan keys for "key > last" on the key index (a row comparison when the
+ * key has several columns), from the serialized last key; 0 keys when
+ * last is NULL (from the first row).  The comparison functions are the
+ * index's own operator family's (made by a superuser: no role's code).
+ */
+static int
+key_scankeys(Relation idx, bytea *last, ScanKey *out)
+{
+	int			nkeys = IndexRelationGetNumberOfKeyAttributes(idx);
+	ScanKey		sk;
+	char	   *p;
+
+	if (last == NULL)
+	{
+		*out = NULL;
+		return 0;
+	}
+	p = VARDATA(last);
+	sk = palloc0(sizeof(ScanKeyData) * (nkeys + 1));
+	for (int i = 0; i < nkeys; i++)
+	{
+		bool		isnull;
+		Datum		v = datumRestore(&p, &isnull);
+		Oid			intype = idx->rd_opcintype[i];
+		Oid			opfamily = idx->rd_opfamily[i];
+
+		if (nkeys == 1)
+		{
+			Oid			op = get_opfamily_member(opfamily, intype, intype, BTGreaterStrategyNumber);
+
+			if (!OidIsValid(op))
+				elog(ERROR, "cdc_ext: no > operator in the key index's operator family %u", opfamily);
+			ScanKeyEntryInitialize(&sk[0], 0, 1, BTGreaterStrategyNumber, intype,
+								   idx->rd_indcollation[0], get_opcode(op), v);
+			*out = sk;
+			return 1;
+		}
+		ScanKeyEntryInitialize(&sk[i + 1], SK_ROW_MEMBER | (i == nkeys - 1 ? SK_ROW_END : 0),
+							   i + 1, BTGreaterStrategyNumber, intype, idx->rd_indcollation[i],
+							   get_opfamily_proc(opfamily, intype, intype, BTORDER_PROC), v);
+	}
+	ScanKeyEntryInitialize(&sk[0], SK_ROW_HEADER, 1, BTGreaterStrategyNumber, InvalidOid,
+						   InvalidOid, InvalidOid, PointerGetDatum(&sk[1]));
+	*out = sk;
+	return 1;
+}
+
+/* The key columns of row (heap values) serialized, as key_scankeys reads them. */
+static bytea *
+serialize_key(Relation idx, TupleDesc desc, Datum *values, bool *nulls)
+{
+	int			nkeys = IndexRelationGetNumberOfKeyAttributes(idx);
+	Size		len = 0;
+	bytea	   *b;
+	char	   *p;
+
+	for (int i = 0; i < nkeys; i++)
+	{
+		int			a = idx->rd_index->indkey.values[i] - 1;
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		len += datumEstimateSpace(values[a], nulls[a], att->attbyval, att->attlen);
+	}
+	b = palloc(VARHDRSZ + len);
+	SET_VARSIZE(b, VARHDRSZ + len);
+	p = VARDATA(b);
+	for (int i = 0; i < nkeys; i++)
+	{
+		int			a = idx->rd_index->indkey.values[i] - 1;
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		datumSerialize(values[a], nulls[a], att->attbyval, att->attlen, &p);
+	}
+	return b;
+}
+
+/*
+ * Read one chunk of cand's table into `chunk` (in the step's transaction).
+ * Returns false when the table is busy (a lock is not free, or no clean
+ * snapshot): try later; true when the chunk is read, or when the table's
+ * backfill ended here (recorded; chunk.active stays false).
+ */
+static bool
+read_chunk(const Candidate *cand)
+{
+	Relation	rel;
+	Relation	idx;
+	Oid			idxoid;
+	Snapshot	snap;
+	XLogRecPtr	low;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKey		sk;
+	int			nsk;
+	MemoryContext row_cxt;
+	MemoryContext old;
+	int			pin = -1;
+	int64		bytes = 0;
+	TimestampTz started = GetCurrentTimestamp();
+	long		secs;
+	int			usecs;
+	int			ms;
+	Datum	   *key_names;
+	int			nkeys;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(cand->relid)))
+	{
+		progress_end(cand->id, cand->relid, "failed", "the table was dropped during the backfill");
+		return true;
+	}
+	if (!ConditionalLockRelationOid(cand->relid, AccessShareLock))
+		return false;
+	rel = try_relation_open(cand->relid, NoLock);
+	if (rel == NULL)
+	{
+		progress_end(cand->id, cand->relid, "failed", "the table was dropped during the backfill");
+		return true;
+	}
+	idxoid = key_index(rel);
+	if (!OidIsValid(idxoid))
+	{
+		relation_close(rel, NoLock);
+		progress_end(cand->id, cand->relid, "skipped",
+					 "the table has no primary key and no replica identity index: its rows could not be matched with their later changes");
+		return true;
+	}
+	if (!ConditionalLockRelationOid(idxoid, AccessShareLock))
+	{
+		relation_close(rel, NoLock);
+		return false;
+	}
+	idx = index_open(idxoid, NoLock);
+	if (!take_snapshot(&snap, &low))
+	{
+		index_close(idx, NoLock);
+		relation_close(rel, NoLock);
+		return false;
+	}
+
+	chunk_forget();
+	chunk.cxt = AllocSetContextCreate(TopMemoryContext, "cdc_ext backfill chunk",
+									  ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(chunk.cxt);
+	chunk.id = cand->id;
+	chunk.relid = cand->relid;
+	chunk.audience = cand->audience;
+	chunk.nonce = ((uint64) MyProcPid << 32) | (++nonce_counter & 0xFFFFFFFF);
+	chunk.low = low;
+	chunk.xmin = snap->xmin;
+	chunk.xmax = snap->xmax;
+	chunk.nxip = snap->xcnt;
+	chunk.xip = palloc(sizeof(TransactionId) * Max(snap->xcnt, 1));
+	memcpy(chunk.xip, snap->xip, sizeof(TransactionId) * snap->xcnt);
+	chunk.re = CdcRelEntryBuild(rel, chunk.cxt);
+	nkeys = IndexRelationGetNumberOfKeyAttributes(idx);
+	key_names = palloc(sizeof(Datum) * nkeys);
+	for (int i = 0; i < nkeys; i++)
+		key_names[i] = CStringGetTextDatum(NameStr(TupleDescAttr(RelationGetDescr(rel),
+																 idx->rd_index->indkey.values[i] - 1)->attname));
+	chunk.key_names = construct_array(key_names, nkeys, TEXTOID, -1, false, TYPALIGN_INT);
+	chunk.desc = CreateTemplateTupleDesc(3);
+	TupleDescInitEntry(chunk.desc, 1, "entity_id", JSONBOID, -1, 0);
+	TupleDescInitEntry(chunk.desc, 2, "new_data", JSONBOID, -1, 0);
+	TupleDescInitEntry(chunk.desc, 3, "fallback", TEXTARRAYOID, -1, 0);
+	chunk.rows = tuplestore_begin_heap(false, true, CHUNK_MEMORY_KB);
+	MemoryContextSwitchTo(old);
+
+	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdc_ext backfill row",
+									ALLOCSET_DEFAULT_SIZES);
+	nsk = key_scankeys(idx, cand->last_key, &sk);
+	scan = CdcIndexBeginScan(rel, idx, snap, nsk);
+	index_rescan(scan, sk, nsk, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	if (chunk.re->needs_pin)
+		pin = CdcSessionPin();
+	chunk.exhausted = true;
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		should_free;
+		HeapTuple	tup;
+		CdcRow		row;
+		List	   *fallback = NIL;
+		bool		isnull;
+		Datum		v[3];
+		bool		n[3] = {false, false, true};
+
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(row_cxt);
+		tup = ExecFetchSlotHeapTuple(slot, false, &should_free);
+		/* values stored out of line are fetched: a read is the whole row */
+		if (HeapTupleHasExternal(tup))
+			tup = toast_flatten_tuple(tup, RelationGetDescr(rel));
+		CdcDeformRow(chunk.re, tup, CDC_ROW_NEW, &row);
+		v[0] = CdcKeyToJsonb(chunk.re, &row, NULL, false, &isnull, &fallback);
+		n[0] = isnull;
+		v[1] = CdcRowToJsonb(chunk.re, &row, NULL, false, false, NULL, &fallback);
+		if (fallback != NIL)
+		{
+			v[2] = PointerGetDatum(strlist_to_textarray(fallback));
+			n[2] = false;
+		}
+		tuplestore_putvalues(chunk.rows, chunk.desc, v, n);
+		bytes += VARSIZE_ANY(DatumGetPointer(v[1]));
+		MemoryContextSwitchTo(chunk.cxt);
+		if (chunk.last_key != NULL)
+			pfree(chunk.last_key);
+		chunk.last_key = serialize_key(idx, RelationGetDescr(rel), row.values, row.nulls);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(row_cxt);
+		ExecClearTuple(slot);
+		if (++chunk.nrows >= rows_limit || bytes >= CHUNK_BYTES_MAX)
+		{
+			chunk.exhausted = false;
+			break;
+		}
+	}
+	if (pin >= 0)
+		CdcSessionUnpin(pin);
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	UnregisterSnapshot(snap);
+	index_close(idx, NoLock);
+	relation_close(rel, NoLock);
+	MemoryContextDelete(row_cxt);
+
+	/* the next chunk's size: about CHUNK_TARGET_MS of reading */
+	TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
+	ms = (int) (secs * 1000 + usecs / 1000);
+	if (chunk.nrows >= rows_limit && ms < CHUNK_TARGET_MS / 2)
+		rows_limit = Min(rows_limit * 2, CHUNK_ROWS_MAX);
+	else if (ms > CHUNK_TARGET_MS * 2)
+		rows_limit = Max(rows_limit / 2, CHUNK_ROWS_MIN);
+	chunk.active = true;
+	return true;
+}
+
+/* The requests not finished, oldest first (inside the owner scope). */
+static int
+load_candidates(Candidate *cands)
+{
+	int			n;
+
+	if (SPI_execute("SELECT r.id, r.relid, coalesce(r.consumer_id, "
+					"  OPERATOR(pg_catalog.-) r.group_id), p.state IS NULL, p.last_key "
+					"FROM cdc.backfill_request r LEFT JOIN cdc.backfill_progress p "
+					"  ON p.id OPERATOR(pg_catalog.=) r.id AND p.relid OPERATOR(pg_catalog.=) r.relid "
+					"WHERE r.cancelled_at IS NULL AND (p.state IS NULL OR p.state OPERATOR(pg_catalog.=) 'running') "
+					"ORDER BY r.id, r.relid LIMIT " CppAsString2(CANDIDATES),
+					true, CANDIDATES) != SPI_OK_SELECT)
+		elog(ERROR, "cdc_ext: reading backfill requests failed");
+	n = (int) SPI_processed;
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+
+		cands[i].id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		cands[i].relid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		cands[i].audience = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		cands[i].fresh = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		cands[i].last_key = isnull ? NULL : DatumGetByteaPCopy(d);
+	}
+	return n;
+}
+
+/*
+ * The step's transaction: pick a table, read a chunk, write its mark.
+ * Returns whether a chunk is now in flight (*work: whether any request
+ * was waiting).
+ */
+static bool
+step_transaction(bool *work)
+{
+	CdcOwnerScope scope;
+	Candidate	cands[CANDIDATES];
+	int			n;
+	bool		read = false;
+
+	CdcOwnerBegin(&scope);
+	n = load_candidates(cands);
+	*work = n > 0;
+	for (int i = 0; i < n && !chunk.active; i++)
+	{
+		if (!read_chunk(&cands[i]))
+			continue;			/* busy: the next one */
+		if (!chunk.active)
+			continue;			/* ended (recorded): the next one */
+		if (cands[i].fresh)
+		{
+			Oid			t[2] = {INT8OID, OIDOID};
+			Datum		a[2] = {Int64GetDatum(chunk.id), ObjectIdGetDatum(chunk.relid)};
+
+			if (SPI_execute_with_args("INSERT INTO cdc.backfill_progress (id, relid, state, started_at, updated_at) "
+									  "VALUES ($1, $2, 'running', pg_catalog.now(), pg_catalog.now()) "
+									  "ON CONFLICT (id, relid) DO NOTHING",
+									  2, t, a, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "cdc_ext: recording a backfill's start failed");
+		}
+		read = true;
+	}
+	if (read)
+	{
+		BackfillMark m = {MARK_MAGIC, chunk.relid, chunk.id, chunk.nonce};
+
+		(void) CdcLogLogicalMessage(CDC_BACKFILL_PREFIX, (const char *) &m, sizeof(m), true);
+	}
+	CdcOwnerEnd(&scope);
+	return read;
+}
+
+bool
+CdcBackfillStep(void)
+{
+	RepOriginId saved_origin = replorigin_session_origin;
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool read = false;
+	volatile bool work = false;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (chunk.active)
+		return false;
+	/* an idle writer looks now and then; one with work, at every turn */
+	if (!work_seen && !TimestampDifferenceExceeds(last_look, now, LOOK_EVERY_MS))
+		return false;
+	last_look = now;
+
+	CdcStartTransaction();
+	/* no origin: decoding must see the mark */
+	replorigin_session_origin = InvalidRepOriginId;
+	PG_TRY();
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (CdcLogPresent() == CDC_LOG_PRESENT)
+			read = step_transaction((bool *) &work);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/*
+		 * A backfill's error must not stop the log: the writer records it
+		 * on the backfill that was reading and goes on (errors of the log
+		 * itself surface in the cycle, which is not in here).
+		 */
+		replorigin_session_origin = saved_origin;
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		if (chunk.id != 0 || chunk.relid != InvalidOid)
+		{
+			int64		id = chunk.id;
+			Oid			relid = chunk.relid;
+
+			chunk_forget();
+			CdcStartTransaction();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			{
+				CdcOwnerScope scope;
+
+				CdcOwnerBegin(&scope);
+				progress_end(id, relid, "failed", edata->message);
+				CdcOwnerEnd(&scope);
+			}
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+		ereport(LOG,
+				(errmsg("cdc_ext log writer: a backfill failed: %s", edata->message)));
+		FreeErrorData(edata);
+		chunk_forget();
+		work = true;
+	}
+	PG_END_TRY();
+	replorigin_session_origin = saved_origin;
+	work_seen = work;
+	if (!read)
+		chunk_forget();
+	return read;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Logging a chunk                                                        */
+
+/* Is xid's transaction invisible to the chunk's snapshot?  (a top-level xid) */
+static bool
+unseen_by_chunk(TransactionId xid)
+{
+	if (TransactionIdFollowsOrEquals(xid, chunk.xmax))
+		return true;
+	if (TransactionIdPrecedes(xid, chunk.xmin))
+		return false;
+	for (int i = 0; i < chunk.nxip; i++)
+		if (TransactionIdEquals(chunk.xip[i], xid))
+			return true;
+	return false;
+}
+
+/* The set of keys (entity_id as text) that changes superseded. */
+typedef struct KeyEntry
+{
+	char	   *key;			/* hash key: string */
+	bool		toast;			/* an update without an unchanged TOAST value */
+} KeyEntry;
+
+static uint32
+key_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+key_match(const void *a, const void *b, Size keysize)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/*
+ * The changes of the chunk's table in [low, H) by transactions the chunk's
+ * snapshot did not see: their keys into *keys; true if one was a truncate.
+ */
+static bool
+superseded_keys(XLogRecPtr mark_commit, HTAB **keys)
+{
+	Oid			t[4] = {OIDOID, PG_LSNOID, PG_LSNOID, TEXTARRAYOID};
+	Datum		a[4] = {ObjectIdGetDatum(chunk.relid), LSNGetDatum(chunk.low),
+	LSNGetDatum(mark_commit), PointerGetDatum(chunk.key_names)};
+	HASHCTL		ctl;
+	bool		truncated = false;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(KeyEntry);
+	ctl.hash = key_hash;
+	ctl.match = key_match;
+	ctl.hcxt = CurrentMemoryContext;
+	*keys = hash_create("cdc_ext backfill superseded keys", 256, &ctl,
+						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+
+	if (SPI_execute_with_args("SELECT l.xid, l.operation::pg_catalog.text, l.entity_id::pg_catalog.text, "
+							  "  CASE WHEN l.old_data IS NULL THEN NULL "
+							  "       WHEN pg_catalog.cardinality($4) OPERATOR(pg_catalog.=) 1 "
+							  "       THEN (l.old_data OPERATOR(pg_catalog.->) $4[1])::pg_catalog.text "
+							  "       ELSE (SELECT pg_catalog.jsonb_object_agg(k, l.old_data OPERATOR(pg_catalog.->) k) "
+							  "             FROM pg_catalog.unnest($4) k)::pg_catalog.text END, "
+							  "  l.unchanged_toast IS NOT NULL "
+							  "FROM cdc.log l "
+							  "WHERE l.chunk OPERATOR(pg_catalog.>=) (SELECT coalesce(pg_catalog.min(c.chunk), 0) "
+							  "    FROM cdc.log_chunk c WHERE c.last_commit_lsn IS NULL "
+							  "    OR c.last_commit_lsn OPERATOR(pg_catalog.>=) $2) "
+							  "  AND l.commit_lsn OPERATOR(pg_catalog.>=) $2 AND l.commit_lsn OPERATOR(pg_catalog.<) $3 "
+							  "  AND l.relid OPERATOR(pg_catalog.=) $1",
+							  4, t, a, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "cdc_ext: reading a backfill chunk's window failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		TransactionId xid = (TransactionId) DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *op = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
+		bool		toast = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+
+		if (!unseen_by_chunk(xid))
+			continue;
+		if (strcmp(op, "truncate") == 0)
+		{
+			truncated = true;
+			continue;
+		}
+		for (int col = 3; col <= 4; col++)
+		{
+			Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+			char	   *key;
+			KeyEntry   *e;
+			bool		found;
+
+			if (isnull)
+				continue;
+			key = TextDatumGetCString(d);
+			e = hash_search(*keys, &key, HASH_ENTER, &found);
+			if (!found)
+				e->toast = false;
+			e->toast |= toast;
+		}
+	}
+	return truncated;
+}
+
+/* A text[] datum as a List of C strings. */
+static List *
+text_array_list(Datum arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *l = NIL;
+
+	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			l = lappend(l, TextDatumGetCString(elems[i]));
+	return l;
+}
+
+/* Progress after a chunk: logged (last key, counts) or to be read again. */
+static void
+progress_after(int64 logged, int64 dropped, bool again)
+{
+	Oid			t[6] = {INT8OID, OIDOID, BYTEAOID, INT8OID, INT8OID, BOOLOID};
+	Datum		a[6] = {Int64GetDatum(chunk.id), ObjectIdGetDatum(chunk.relid),
+		PointerGetDatum(chunk.last_key), Int64GetDatum(logged), Int64GetDatum(dropped),
+	BoolGetDatum(chunk.exhausted)};
+	char		n[7] = "      ";
+	int			rc;
+
+	if (chunk.last_key == NULL)
+		n[2] = 'n';
+	if (again)
+		rc = SPI_execute_with_args("UPDATE cdc.backfill_progress SET retries = retries OPERATOR(pg_catalog.+) 1, "
+								   "updated_at = pg_catalog.now() "
+								   "WHERE id OPERATOR(pg_catalog.=) $1 AND relid OPERATOR(pg_catalog.=) $2",
+								   2, t, a, n, false, 0);
+	else
+		rc = SPI_execute_with_args("UPDATE cdc.backfill_progress SET "
+								   "last_key = CASE WHEN $3 IS NULL THEN last_key ELSE $3 END, "
+								   "rows_done = rows_done OPERATOR(pg_catalog.+) $4, "
+								   "rows_dropped = rows_dropped OPERATOR(pg_catalog.+) $5, "
+								   "chunks = chunks OPERATOR(pg_catalog.+) 1, "
+								   "state = CASE WHEN $6 THEN 'done' ELSE state END, "
+								   "finished_at = CASE WHEN $6 THEN pg_catalog.now() END, "
+								   "updated_at = pg_catalog.now() "
+								   "WHERE id OPERATOR(pg_catalog.=) $1 AND relid OPERATOR(pg_catalog.=) $2",
+								   6, t, a, n, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "cdc_ext: recording a backfill's progress failed");
+}
+
+/* Is the chunk's request still wanted (not cancelled, its consumer or group there)? */
+static bool
+request_wanted(void)
+{
+	Oid			t[2] = {INT8OID, OIDOID};
+	Datum		a[2] = {Int64GetDatum(chunk.id), ObjectIdGetDatum(chunk.relid)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM cdc.backfill_request "
+							  "WHERE id OPERATOR(pg_catalog.=) $1 AND relid OPERATOR(pg_catalog.=) $2 "
+							  "AND cancelled_at IS NULL",
+							  2, t, a, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "cdc_ext: reading a backfill request failed");
+	return SPI_processed == 1;
+}
+
+void
+CdcBackfillLog(IngestSink *s, Oid partoid)
+{
+	BackfillMark m;
+	HTAB	   *keys;
+	bool		truncated;
+	bool		again = false;
+	int64		logged = 0;
+	int64		dropped = 0;
+	TupleTableSlot *slot;
+	MemoryContext row_cxt;
+	MemoryContext old;
+
+	s->mark_seen = false;
+	if (s->mark_size != sizeof(m))
+		return;
+	memcpy(&m, s->mark, sizeof(m));
+	/* a mark of a chunk this writer no longer holds: read again later */
+	if (!chunk.active || m.magic != MARK_MAGIC || m.nonce != chunk.nonce ||
+		m.id != chunk.id || m.relid != chunk.relid)
+		return;
+
+	/* what the cycle decoded before the mark goes in first: it is looked at */
+	if (tuplestore_tuple_count(s->store) > 0)
+	{
+		CdcSinkInsertRows(s, partoid);
+		tuplestore_clear(s->store);
+	}
+	CommandCounterIncrement();
+
+	if (!request_wanted())
+	{
+		chunk_forget();
+		return;
+	}
+	truncated = superseded_keys(s->mark_commit_lsn, &keys);
+
+	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdc_ext backfill log row",
+									ALLOCSET_DEFAULT_SIZES);
+	slot = MakeSingleTupleTableSlot(chunk.desc, &TTSOpsMinimalTuple);
+	/* an update without a TOAST value superseding a row: read the chunk again */
+	if (!truncated && hash_get_num_entries(keys) > 0)
+	{
+		tuplestore_rescan(chunk.rows);
+		while (!again && tuplestore_gettupleslot(chunk.rows, true, false, slot))
+		{
+			bool		isnull;
+			Datum		id = slot_getattr(slot, 1, &isnull);
+			KeyEntry   *e;
+			char	   *key;
+
+			if (isnull)
+				continue;
+			old = MemoryContextSwitchTo(row_cxt);
+			key = JsonbToCString(NULL, &DatumGetJsonbP(id)->root, VARSIZE_ANY(DatumGetPointer(id)));
+			e = hash_search(keys, &key, HASH_FIND, NULL);
+			again = e != NULL && e->toast;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(row_cxt);
+		}
+	}
+
+	if (!again)
+	{
+		int32		seq = 0;
+
+		tuplestore_rescan(chunk.rows);
+		while (tuplestore_gettupleslot(chunk.rows, true, false, slot))
+		{
+			CdcChange	c = {0};
+			bool		isnull;
+			bool		fb_null;
+			Datum		fb;
+
+			old = MemoryContextSwitchTo(row_cxt);
+			c.entity_id = slot_getattr(slot, 1, &isnull);
+			if (isnull)
+				c.entity_id = (Datum) 0;
+			if (truncated)
+			{
+				dropped++;
+				MemoryContextSwitchTo(old);
+				continue;
+			}
+			if (c.entity_id != (Datum) 0 && hash_get_num_entries(keys) > 0)
+			{
+				char	   *key = JsonbToCString(NULL, &DatumGetJsonbP(c.entity_id)->root,
+												 VARSIZE_ANY(DatumGetPointer(c.entity_id)));
+
+				if (hash_search(keys, &key, HASH_FIND, NULL) != NULL)
+				{
+					dropped++;
+					MemoryContextSwitchTo(old);
+					MemoryContextReset(row_cxt);
+					continue;
+				}
+			}
+			c.new_data = slot_getattr(slot, 2, &isnull);
+			fb = slot_getattr(slot, 3, &fb_null);
+			if (!fb_null)
+				c.fallback = text_array_list(fb);
+			c.lsn = s->mark_lsn;
+			c.commit_lsn = s->mark_commit_lsn;
+			c.seq = ++seq;
+			c.xid = s->mark_xid;
+			c.commit_time = s->mark_time;
+			c.relid = chunk.relid;
+			c.entity = chunk.re->entity;
+			c.op = CDC_OP_READ;
+			c.rel = chunk.re;
+			c.audience = chunk.audience;
+			s->base.emit(&s->base, &c);
+			logged++;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(row_cxt);
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextDelete(row_cxt);
+	hash_destroy(keys);
+	progress_after(logged, dropped, again);
+	chunk_forget();
+}
