@@ -247,6 +247,12 @@ cdc_backfill(PG_FUNCTION_ARGS)
 	int			ntables;
 	List	   *keyless;
 
+	/* an empty list meaning "every table" would surprise: NULL says it */
+	if (!PG_ARGISNULL(1) && entities == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"entities\" must not be an empty array"),
+				 errhint("Leave it NULL for every table the consumer or group receives, or list patterns of tables.")));
 	CdcOwnerBegin(&scope);
 	find_asker(name, scope.saved_user, &a);
 	id = request_backfill(&a, entities, &ntables, &keyless);

@@ -698,12 +698,11 @@ superseded_keys(XLogRecPtr mark_commit, HTAB **keys)
 							  "             FROM pg_catalog.unnest($4) k)::pg_catalog.text END, "
 							  "  l.unchanged_toast IS NOT NULL "
 							  "FROM cdc.log l "
-							  "WHERE l.chunk OPERATOR(pg_catalog.>=) (SELECT coalesce(pg_catalog.min(c.chunk), 0) "
-							  "    FROM cdc.log_chunk c WHERE c.last_commit_lsn IS NULL "
-							  "    OR c.last_commit_lsn OPERATOR(pg_catalog.>=) $2) "
+							  "WHERE l.chunk OPERATOR(pg_catalog.>=) (SELECT coalesce(pg_catalog.max(c.chunk), -2147483648) "
+							  "    FROM cdc.log_chunk c WHERE c.first_commit_lsn OPERATOR(pg_catalog.<=) $2) "
 							  "  AND l.commit_lsn OPERATOR(pg_catalog.>=) $2 AND l.commit_lsn OPERATOR(pg_catalog.<) $3 "
 							  "  AND l.relid OPERATOR(pg_catalog.=) $1",
-							  4, t, a, NULL, true, 0) != SPI_OK_SELECT)
+							  4, t, a, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "cdc_ext: reading a backfill chunk's window failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -800,7 +799,7 @@ request_wanted(void)
 	if (SPI_execute_with_args("SELECT 1 FROM cdc.backfill_request "
 							  "WHERE id OPERATOR(pg_catalog.=) $1 AND relid OPERATOR(pg_catalog.=) $2 "
 							  "AND cancelled_at IS NULL",
-							  2, t, a, NULL, true, 1) != SPI_OK_SELECT)
+							  2, t, a, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "cdc_ext: reading a backfill request failed");
 	return SPI_processed == 1;
 }
@@ -827,7 +826,13 @@ CdcBackfillLog(IngestSink *s, Oid partoid)
 		m.id != chunk.id || m.relid != chunk.relid)
 		return;
 
-	/* what the cycle decoded before the mark goes in first: it is looked at */
+	/*
+	 * What the cycle decoded before the mark goes in first: it is looked
+	 * at.  The statements below are not read-only for SPI, so that each
+	 * takes a snapshot that sees these rows (a read-only one would use the
+	 * cycle's snapshot, taken before them: the changes of the window that
+	 * this cycle decoded went unseen, and rows they superseded were logged).
+	 */
 	if (tuplestore_tuple_count(s->store) > 0)
 	{
 		CdcSinkInsertRows(s, partoid);
