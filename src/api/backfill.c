@@ -22,6 +22,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -30,6 +31,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rls.h"
 #include "utils/tuplestore.h"
 
 #include "cdc_api.h"
@@ -105,13 +107,31 @@ passes(List *entities, List *exclude, const char *entity, const char *table)
 	return !CdcEntityMatches(entity, table, exclude);
 }
 
+/* Has a an unfinished backfill of relid (not cancelled, not ended)? */
+static bool
+backfill_unfinished(const Asker *a, Oid relid)
+{
+	Oid			t[3] = {OIDOID, INT4OID, BOOLOID};
+	Datum		v[3] = {ObjectIdGetDatum(relid), Int32GetDatum(a->id), BoolGetDatum(a->group)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM cdc.backfill_request r "
+							  "LEFT JOIN cdc.backfill_progress p ON p.id OPERATOR(pg_catalog.=) r.id "
+							  "  AND p.relid OPERATOR(pg_catalog.=) r.relid "
+							  "WHERE r.relid OPERATOR(pg_catalog.=) $1 AND r.cancelled_at IS NULL "
+							  "AND (CASE WHEN $3 THEN r.group_id ELSE r.consumer_id END) OPERATOR(pg_catalog.=) $2 "
+							  "AND (p.state IS NULL OR p.state OPERATOR(pg_catalog.=) 'running')",
+							  3, t, v, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "cdc_ext: reading backfill requests failed");
+	return SPI_processed > 0;
+}
+
 /*
  * Record a backfill of a's tables (narrowed by entities when not NIL):
  * returns its id, and how many tables in *ntables.  Inside the owner
  * scope, in the caller's transaction.
  */
 static int64
-request_backfill(const Asker *a, List *entities, int *ntables, List **keyless)
+request_backfill(const Asker *a, List *entities, int *ntables, int *already, List **keyless)
 {
 	List	   *cap_entities;
 	List	   *cap_exclude;
@@ -122,6 +142,7 @@ request_backfill(const Asker *a, List *entities, int *ntables, List **keyless)
 	Oid			t[7] = {INT8OID, OIDOID, TEXTOID, INT4OID, INT4OID, OIDOID, INT8OID};
 
 	*ntables = 0;
+	*already = 0;
 	*keyless = NIL;
 	CdcCaptureInForce(&cap_entities, &cap_exclude, &since);
 	if (SPI_execute("SELECT pg_catalog.nextval('cdc.backfill_id_seq')", false, 1) != SPI_OK_SELECT)
@@ -167,6 +188,20 @@ request_backfill(const Asker *a, List *entities, int *ntables, List **keyless)
 			(pg_class_aclcheck(relid, a->owner, ACL_SELECT) != ACLCHECK_OK &&
 			 pg_attribute_aclcheck_all(relid, a->owner, ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK))
 			continue;
+		/*
+		 * Row-level security applies to the owner: its rows would be
+		 * withheld at read time, and even their count (cdc.backfills) is
+		 * not the owner's to know.  Not read at all; cdc.consumers names
+		 * the table withheld.
+		 */
+		if (check_enable_rls(relid, a->owner, true) == RLS_ENABLED)
+			continue;
+		/* already being backfilled for it: once is enough */
+		if (backfill_unfinished(a, relid))
+		{
+			(*already)++;
+			continue;
+		}
 		if (!has_key)
 			*keyless = lappend(*keyless, entity);
 		v[0] = Int64GetDatum(id);
@@ -225,12 +260,13 @@ CdcBackfillOnCreate(bool group, const char *name)
 {
 	Asker		a;
 	int			ntables;
+	int			already;
 	List	   *keyless;
 
 	find_asker(name, InvalidOid, &a);
 	if (a.group != group)
 		elog(ERROR, "cdc_ext: \"%s\" was just created", name);
-	(void) request_backfill(&a, NIL, &ntables, &keyless);
+	(void) request_backfill(&a, NIL, &ntables, &already, &keyless);
 	request_notices(keyless);
 }
 
@@ -245,6 +281,7 @@ cdc_backfill(PG_FUNCTION_ARGS)
 	Asker		a;
 	int64		id;
 	int			ntables;
+	int			already;
 	List	   *keyless;
 
 	/* an empty list meaning "every table" would surprise: NULL says it */
@@ -255,12 +292,18 @@ cdc_backfill(PG_FUNCTION_ARGS)
 				 errhint("Leave it NULL for every table the consumer or group receives, or list patterns of tables.")));
 	CdcOwnerBegin(&scope);
 	find_asker(name, scope.saved_user, &a);
-	id = request_backfill(&a, entities, &ntables, &keyless);
+	id = request_backfill(&a, entities, &ntables, &already, &keyless);
+	if (ntables == 0 && already > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("every table to backfill for \"%s\" is being backfilled for it already", name),
+				 errdetail("%d table(s) have a backfill for it that has not ended.", already),
+				 errhint("SELECT * FROM cdc.backfills shows them; cdc.cancel_backfill() stops one.")));
 	if (ntables == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no table to backfill for \"%s\"", name),
-				 errdetail("No table the log captures passes its filters%s and may be read by its owner.",
+				 errdetail("No table the log captures passes its filters%s and may be read by its owner (row-level security not applying to it).",
 						   entities != NIL ? " and entities" : ""),
 				 errhint("SELECT * FROM cdc.consumers (or cdc.groups) shows its filters; cdc.status() and cdc.set_capture() the tables the log captures.")));
 	request_notices(keyless);

@@ -244,6 +244,52 @@ take_snapshot(Snapshot *snap, XLogRecPtr *low)
 }
 
 /*
+ * The serialized last key (cdc.backfill_progress.last_key) starts with what
+ * it is the key of: the key index and, per column, its type and collation.
+ * A key read back under another key (the primary key changed, a column's
+ * type altered: a new index) would be compared with the wrong functions,
+ * or read past its end: the writer crashed on it at every restart, a crash
+ * loop any table owner could start (the attack on issue 18).
+ */
+typedef struct KeyHeader
+{
+	Oid			index;
+	int32		nkeys;
+	struct
+	{
+		Oid			type;
+		Oid			collation;
+	}			col[INDEX_MAX_KEYS];
+} KeyHeader;
+
+static void
+key_header(Relation idx, KeyHeader *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->index = RelationGetRelid(idx);
+	h->nkeys = IndexRelationGetNumberOfKeyAttributes(idx);
+	for (int i = 0; i < h->nkeys; i++)
+	{
+		h->col[i].type = idx->rd_opcintype[i];
+		h->col[i].collation = idx->rd_indcollation[i];
+	}
+}
+
+#define KEY_HEADER_SIZE(n) (offsetof(KeyHeader, col) + (n) * 2 * sizeof(Oid))
+
+/* Is last a key of idx as it is now? */
+static bool
+key_matches(Relation idx, bytea *last)
+{
+	KeyHeader	now;
+	Size		len = VARSIZE_ANY_EXHDR(last);
+
+	key_header(idx, &now);
+	return len >= KEY_HEADER_SIZE(now.nkeys) &&
+		memcmp(VARDATA_ANY(last), &now, KEY_HEADER_SIZE(now.nkeys)) == 0;
+}
+
+/*
  * Scan keys for "key > last" on the key index (a row comparison when the
  * key has several columns), from the serialized last key; 0 keys when
  * last is NULL (from the first row).  The comparison functions are the
@@ -261,7 +307,8 @@ key_scankeys(Relation idx, bytea *last, ScanKey *out)
 		*out = NULL;
 		return 0;
 	}
-	p = VARDATA(last);
+	/* key_matches(idx, last) was checked */
+	p = VARDATA_ANY(last) + KEY_HEADER_SIZE(nkeys);
 	sk = palloc0(sizeof(ScanKeyData) * (nkeys + 1));
 	for (int i = 0; i < nkeys; i++)
 	{
@@ -296,7 +343,8 @@ static bytea *
 serialize_key(Relation idx, TupleDesc desc, Datum *values, bool *nulls)
 {
 	int			nkeys = IndexRelationGetNumberOfKeyAttributes(idx);
-	Size		len = 0;
+	Size		len = KEY_HEADER_SIZE(nkeys);
+	KeyHeader	h;
 	bytea	   *b;
 	char	   *p;
 
@@ -309,7 +357,9 @@ serialize_key(Relation idx, TupleDesc desc, Datum *values, bool *nulls)
 	}
 	b = palloc(VARHDRSZ + len);
 	SET_VARSIZE(b, VARHDRSZ + len);
-	p = VARDATA(b);
+	key_header(idx, &h);
+	memcpy(VARDATA(b), &h, KEY_HEADER_SIZE(nkeys));
+	p = VARDATA(b) + KEY_HEADER_SIZE(nkeys);
 	for (int i = 0; i < nkeys; i++)
 	{
 		int			a = idx->rd_index->indkey.values[i] - 1;
@@ -376,6 +426,14 @@ read_chunk(const Candidate *cand)
 		return false;
 	}
 	idx = index_open(idxoid, NoLock);
+	if (cand->last_key != NULL && !key_matches(idx, cand->last_key))
+	{
+		index_close(idx, NoLock);
+		relation_close(rel, NoLock);
+		progress_end(cand->id, cand->relid, "failed",
+					 "the table's key changed during the backfill (primary key, replica identity index or a key column's type): run cdc.backfill() again for it");
+		return true;
+	}
 	if (!take_snapshot(&snap, &low))
 	{
 		index_close(idx, NoLock);
@@ -480,19 +538,34 @@ read_chunk(const Candidate *cand)
 	return true;
 }
 
-/* The requests not finished, oldest first (inside the owner scope). */
+/*
+ * The requests not finished (inside the owner scope): one per table (the
+ * oldest: a table held by a lock fills one place, not all of them), taken
+ * in turns, those after the last one read first, so that one role's many
+ * or large backfills, or a table locked for long, hold nobody else back.
+ */
+static int64 turn_id;
+static Oid	turn_relid;
+
 static int
 load_candidates(Candidate *cands)
 {
 	int			n;
+	Oid			t[2] = {INT8OID, OIDOID};
+	Datum		a[2] = {Int64GetDatum(turn_id), ObjectIdGetDatum(turn_relid)};
 
-	if (SPI_execute("SELECT r.id, r.relid, coalesce(r.consumer_id, "
-					"  OPERATOR(pg_catalog.-) r.group_id), p.state IS NULL, p.last_key "
-					"FROM cdc.backfill_request r LEFT JOIN cdc.backfill_progress p "
-					"  ON p.id OPERATOR(pg_catalog.=) r.id AND p.relid OPERATOR(pg_catalog.=) r.relid "
-					"WHERE r.cancelled_at IS NULL AND (p.state IS NULL OR p.state OPERATOR(pg_catalog.=) 'running') "
-					"ORDER BY r.id, r.relid LIMIT " CppAsString2(CANDIDATES),
-					true, CANDIDATES) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT id, relid, audience, fresh, last_key FROM ("
+							  "  SELECT DISTINCT ON (r.relid) r.id, r.relid, "
+							  "    coalesce(r.consumer_id, OPERATOR(pg_catalog.-) r.group_id) AS audience, "
+							  "    p.state IS NULL AS fresh, p.last_key "
+							  "  FROM cdc.backfill_request r LEFT JOIN cdc.backfill_progress p "
+							  "    ON p.id OPERATOR(pg_catalog.=) r.id AND p.relid OPERATOR(pg_catalog.=) r.relid "
+							  "  WHERE r.cancelled_at IS NULL "
+							  "    AND (p.state IS NULL OR p.state OPERATOR(pg_catalog.=) 'running') "
+							  "  ORDER BY r.relid, r.id) c "
+							  "ORDER BY (id, relid) OPERATOR(pg_catalog.<=) ($1, $2), id, relid "
+							  "LIMIT " CppAsString2(CANDIDATES),
+							  2, t, a, NULL, true, CANDIDATES) != SPI_OK_SELECT)
 		elog(ERROR, "cdc_ext: reading backfill requests failed");
 	n = (int) SPI_processed;
 	for (int i = 0; i < n; i++)
@@ -546,6 +619,17 @@ step_transaction(bool *work)
 				elog(ERROR, "cdc_ext: recording a backfill's start failed");
 		}
 		read = true;
+	}
+	/* the next step starts after this one's (see load_candidates) */
+	if (read)
+	{
+		turn_id = chunk.id;
+		turn_relid = chunk.relid;
+	}
+	else if (n > 0)
+	{
+		turn_id = cands[n - 1].id;
+		turn_relid = cands[n - 1].relid;
 	}
 	if (read)
 	{
