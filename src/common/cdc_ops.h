@@ -22,7 +22,7 @@
  * logged for the one consumer or group that asked, which receives them
  * whatever its operations filter says.
  */
-#define CDC_OP_READ		0x20
+#define CDC_OP_READ		0x40
 
 typedef struct CdcOperation
 {
