@@ -302,6 +302,7 @@ COMMENT ON FUNCTION cdc.backfill_info() IS
 	'Backfills of the consumers and groups the current role may use, one row per table';
 
 CREATE VIEW cdc.backfills AS SELECT * FROM cdc.backfill_info();
+REVOKE ALL ON cdc.backfills FROM PUBLIC;
 COMMENT ON VIEW cdc.backfills IS
 	'Backfills visible to the current role, one row per table: state (pending, running, done, cancelled, failed, skipped), rows done, estimated total, rows superseded by a change, rate (rows/s), error';
 

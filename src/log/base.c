@@ -159,7 +159,7 @@ CdcLogHorizonTable(void)
  * The owner switch of cdc_ext, the one the log and the API (src/api/) both
  * use: the SQL they run on the extension's tables (which PUBLIC may not
  * touch) runs as the extension's owner, with search_path pinned to
- * pg_catalog, pg_temp, inside an SPI session.  The SQL functions themselves
+ * pg_catalog, pg_temp (and jit off), inside an SPI session.  The SQL functions themselves
  * are not SECURITY DEFINER: they run as their caller, check what the caller
  * may do, and switch only around these statements.  scope->invoker is the
  * role that was current (the caller).
@@ -200,6 +200,16 @@ CdcOwnerBegin(CdcOwnerScope *scope)
 	scope->guc_level = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
+	/*
+	 * No JIT: the statements in here are index range scans of a few
+	 * thousand rows at most, but on a log of millions of rows the planner
+	 * estimates them above jit_above_cost, and compiling took 1.2-3 s of a
+	 * 1000-row read that takes 8 ms without (bench/backfill.sh: LLVM was
+	 * 82% of a draining consumer's time).
+	 */
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	SetUserIdAndSecContext(owner, scope->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 }
