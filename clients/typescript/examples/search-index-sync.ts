@@ -1,6 +1,8 @@
 // Search Index Sync: keep a search index (Typesense, Elasticsearch, ...) in
-// step with the products table.  The "searchClient" here is an in-memory
-// stand-in with the same two calls; swap in your own.
+// step with the products table, starting from the products already there
+// (start 'snapshot': each current row arrives as operation 'read', in order
+// with the changes).  The "searchClient" here is an in-memory stand-in with
+// the same two calls; swap in your own.
 import { client, stopSignal, toJson } from './common.js';
 
 const index = new Map<string, Record<string, unknown>>();
@@ -15,10 +17,12 @@ const searchClient = {
 	},
 };
 
-await client.createConsumer('search-sync', { entities: ['products'] }).catch(() => {});	/* once */
+/* once: every current product, then the changes */
+await client.createConsumer('search-sync', { entities: ['products'], start: 'snapshot' }).catch(() => {});
 const stream = client.streamChanges({ consumer: 'search-sync', entities: ['products'], signal: stopSignal() });
 for await (const change of stream) {
 	switch (change.operation) {
+		case 'read':		/* a row that was there: the backfill */
 		case 'insert':
 		case 'update':
 			await searchClient.index('products', {

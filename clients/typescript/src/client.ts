@@ -13,8 +13,8 @@ import { ENTRY_COLUMNS, entryFromRow, typeParsers } from './entry.js';
 import { lsnToBigInt } from './lsn.js';
 import { GroupMember } from './group.js';
 import type {
-	CdcTx, ChangeEntry, ConsumeOptions, ConsumerInfo, ConsumerOptions, Lag, ReplicateOptions,
-	Status, StreamOptions, NumberOptions,
+	BackfillInfo, BackfillOptions, CdcTx, ChangeEntry, ConsumeOptions, ConsumerInfo, ConsumerOptions, Lag,
+	ReplicateOptions, Status, StreamOptions, NumberOptions,
 } from './types.js';
 
 export type CdcClientConfig = pg.PoolConfig & NumberOptions;
@@ -197,7 +197,11 @@ export class CdcClient {
 		};
 	}
 
-	/** cdc.create_consumer: transactional; returns the position it starts after. */
+	/**
+	 * cdc.create_consumer: transactional; returns the position it starts
+	 * after.  start 'snapshot': from now, and a backfill of every table it
+	 * receives is queued (see backfill()).
+	 */
 	async createConsumer(name: string, options: ConsumerOptions = {}): Promise<string> {
 		const start = options.start instanceof Date ? options.start.toISOString() : (options.start ?? 'now');
 		const r = await this.run(`cdc.create_consumer('${name}')`,
@@ -248,6 +252,51 @@ export class CdcClient {
 	async dropGroup(name: string): Promise<boolean> {
 		const r = await this.run(`cdc.drop_group('${name}')`, 'SELECT cdc.drop_group($1) AS dropped', [name]);
 		return r.rows[0].dropped;
+	}
+
+	/**
+	 * cdc.backfill: send the current rows of the tables a consumer or
+	 * consumer group receives (narrowed by entities) to it alone, as entries
+	 * with operation 'read', in cursor order with the changes: applying its
+	 * stream to a copy yields the tables.  The log writer does the work;
+	 * follow it with backfills().  Returns the backfill's id.
+	 */
+	async backfill(consumer: string, options: BackfillOptions = {}): Promise<bigint> {
+		const r = await this.run(`cdc.backfill('${consumer}')`,
+			'SELECT cdc.backfill($1::text, $2::text[])::text AS id', [consumer, options.entities ?? null]);
+		return BigInt(r.rows[0].id);
+	}
+
+	/** cdc.cancel_backfill: stop a backfill; returns how many of its tables had not finished. */
+	async cancelBackfill(id: bigint | number | string): Promise<number> {
+		const r = await this.run(`cdc.cancel_backfill(${id})`, 'SELECT cdc.cancel_backfill($1::int8) AS n', [String(id)]);
+		return Number(r.rows[0].n);
+	}
+
+	/** The backfills visible to this role (cdc.backfills), one entry per table, oldest first. */
+	async backfills(): Promise<BackfillInfo[]> {
+		const r = await this.run('cdc.backfills',
+			`SELECT id::text, consumer, kind, entity, state, rows_done::text, rows_estimated::text,
+				rows_superseded::text, rate::float8, chunks, retries, created_at, started_at, finished_at, error
+			 FROM cdc.backfills ORDER BY id, entity`);
+		const count = (v: string | null) => (v === null ? null : Number(v));
+		return r.rows.map((row) => ({
+			id: BigInt(row.id),
+			consumer: row.consumer,
+			kind: row.kind,
+			entity: row.entity,
+			state: row.state,
+			rowsDone: Number(row.rows_done),
+			rowsEstimated: count(row.rows_estimated),
+			rowsSuperseded: Number(row.rows_superseded),
+			rate: row.rate,
+			chunks: row.chunks,
+			retries: row.retries,
+			createdAt: row.created_at,
+			startedAt: row.started_at,
+			finishedAt: row.finished_at,
+			error: row.error,
+		}));
 	}
 
 	/** Close the pool if the client made it. */

@@ -60,6 +60,8 @@ export class ChangeStream implements AsyncIterable<ChangeEntry> {
 		this.large = opts.largeNumbers ?? 'bigint';
 		this.types = typeParsers(this.large);
 		this.temporary = !opts.consumer;
+		if (!this.temporary && opts.start !== undefined)
+			throw new CdcError(`streamChanges: start applies to the temporary consumer only; consumer "${opts.consumer}" started when it was created (client.backfill() sends the tables' current rows to it)`);
 		this.consumer = opts.consumer ?? `tmp-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
 		this.replay = !!(opts.fromLsn || opts.fromTimestamp || opts.fromBeginning);
 		this.backoff = new Backoff(opts.reconnect ?? true);
@@ -227,7 +229,7 @@ export class ChangeStream implements AsyncIterable<ChangeEntry> {
 		if (this.temporary && !this.created) {
 			await c.query('SELECT cdc.create_consumer($1, $2::text[], $3::text[], $4::cdc.operation[], $5)',
 				[this.consumer, this.opts.entities ?? null, this.opts.excludeEntities ?? null,
-				 this.opts.operations ?? null, 'now']);
+				 this.opts.operations ?? null, this.opts.start ?? 'now']);
 			this.created = true;
 		}
 		const o = this.opts;

@@ -4,7 +4,17 @@
  */
 import type { LargeNumbers } from './json.js';
 
-export type Operation = 'insert' | 'update' | 'delete' | 'truncate' | 'message';
+/**
+ * What an entry is.  'read': a row a backfill sent (start 'snapshot' or
+ * backfill()): the row as it is now, newData the row, oldData null.
+ */
+export type Operation = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read';
+
+/**
+ * The operations a filter may name: not 'read' (a backfill's rows reach the
+ * consumer or group that asked for them, whatever its operations filter).
+ */
+export type FilterOperation = Exclude<Operation, 'read'>;
 
 /** A row image: column name -> value (JSON; numbers kept exact, see LargeNumbers). */
 export type Row = Record<string, any>;
@@ -81,7 +91,14 @@ export interface StreamOptions extends NumberOptions {
 	/** narrow the consumer's filters: glob patterns of entities */
 	entities?: string[];
 	excludeEntities?: string[];
-	operations?: Operation[];
+	operations?: FilterOperation[];
+	/**
+	 * The temporary consumer's start (only without `consumer`): 'now'
+	 * (default) or 'snapshot': first every current row of its tables
+	 * (operation 'read'), then the changes.  A named consumer's start was set
+	 * when it was created (createConsumer); backfill() sends the rows again.
+	 */
+	start?: 'now' | 'snapshot';
 	/** rows per round trip (exact cap; default 1000) */
 	batchSize?: number;
 	/**
@@ -113,9 +130,13 @@ export interface BackoffOptions {
 export interface ConsumerOptions {
 	entities?: string[];
 	excludeEntities?: string[];
-	operations?: Operation[];
-	/** 'now' (default), 'beginning', a Date, or an LSN ("0/16B3748") */
-	start?: 'now' | 'beginning' | Date | string;
+	operations?: FilterOperation[];
+	/**
+	 * 'now' (default), 'beginning', a Date, an LSN ("0/16B3748"), or
+	 * 'snapshot': from now, and first every current row of the tables it
+	 * receives (operation 'read', in order with the changes: a backfill).
+	 */
+	start?: 'now' | 'beginning' | 'snapshot' | Date | string;
 }
 
 export interface ConsumerInfo {
@@ -123,7 +144,7 @@ export interface ConsumerInfo {
 	owner: string;
 	entities: string[] | null;
 	excludeEntities: string[] | null;
-	operations: Operation[] | null;
+	operations: FilterOperation[] | null;
 	checkpointLsn: string;
 	checkpointSeq: number;
 	checkpointAt: Date;
@@ -159,7 +180,7 @@ export interface CdcTx {
 export interface PluginOptions {
 	entities?: string[] | string;
 	excludeEntities?: string[] | string;
-	operations?: Operation[] | string;
+	operations?: FilterOperation[] | string;
 	/** message prefixes (glob patterns) to emit */
 	messages?: string[] | string;
 	/** also yield begin/commit entries (the client always asks the plugin for them) */
@@ -210,4 +231,40 @@ export interface Lag {
 	changes: number | bigint | null;
 	/** seconds behind (when the server reports them) */
 	seconds: number | null;
+}
+
+export interface BackfillOptions {
+	/** only these tables (glob patterns, as the consumer's entities filter), narrowing its filters */
+	entities?: string[];
+}
+
+/** A backfill's state for one table (cdc.backfills.state). */
+export type BackfillState = 'pending' | 'running' | 'done' | 'cancelled' | 'failed' | 'skipped';
+
+/** One row of cdc.backfills: one table of a backfill, camelCase. */
+export interface BackfillInfo {
+	/** what backfill() returned (one id for all the tables of one call) */
+	id: bigint;
+	/** the consumer or consumer group it is for */
+	consumer: string;
+	kind: 'consumer' | 'group';
+	/** the table, as entries name it ("public.products") */
+	entity: string;
+	state: BackfillState;
+	/** rows sent so far */
+	rowsDone: number;
+	/** the table's row estimate when asked (pg_class.reltuples); null when unknown */
+	rowsEstimated: number | null;
+	/** rows read but not sent, because a change in the stream carries a newer state */
+	rowsSuperseded: number;
+	/** rows per second since it started; null before */
+	rate: number | null;
+	chunks: number;
+	/** chunks read again (a change without its TOASTed value superseded a row) */
+	retries: number;
+	createdAt: Date;
+	startedAt: Date | null;
+	finishedAt: Date | null;
+	/** why it failed or was skipped */
+	error: string | null;
 }

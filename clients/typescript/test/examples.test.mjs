@@ -1,7 +1,7 @@
 // The README's examples run against the server: batch processing (SQL API,
 // nextBatch + checkpoints), replication (replication protocol into a
 // replica table), audit log (consume(), exactly-once into a table), event
-// publishing (temporary consumer, NOTIFY), search index sync, cache
+// publishing (temporary consumer, NOTIFY), search index sync (from a backfill), cache
 // invalidation and notifications (streamChanges of a named consumer).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -89,6 +89,8 @@ test('audit log (exactly-once consume) and event publishing examples', async () 
 
 test('search index sync, cache invalidation and notification examples', async () => {
 	await sql('DELETE FROM products; DELETE FROM users; DELETE FROM orders');
+	// a product already there: the search example starts with a backfill
+	await sql(`INSERT INTO products VALUES (8, 'chair', 40, 'home')`);
 	const search = runExample('search-index-sync', 10);
 	const cache = runExample('cache-invalidation', 10);
 	const notify = runExample('notifications', 10);
@@ -109,6 +111,8 @@ test('search index sync, cache invalidation and notification examples', async ()
 	await waitForLog();
 	const [s, c, n] = await Promise.all([search, cache, notify]);
 	assert.equal(s.code, 0, s.out);
+	// the product that was there before is indexed too (a 'read' of the backfill)
+	assert.match(s.out, /^indexed products\/8 \{"id":8,"name":"chair","price":40,"category":"home"\}$/m);
 	// the update is indexed with its new price and the exact bigint id; the deleted row leaves the index
 	assert.match(s.out, /indexed products\/9007199254740995 \{"id":"9007199254740995","name":"lamp","price":11,"category":"home"\}/);
 	assert.match(s.out, /deleted products\/7/);
