@@ -4,9 +4,16 @@
 #     JetStream cluster on loopback, beside cdc.consume draining the same
 #     changes (a client receiving every row, one transaction per batch of
 #     1000): target at least 0.8x
+#   - the ceiling: bench/relay_pub.c publishing as many messages of the
+#     same size, with the same headers and window, into an R3 stream of the
+#     same cluster, with no PostgreSQL in the way (what NATS takes at best
+#     on this machine)
 #   - commit-to-ack latency at 1,000 commits/s (pgbench -R 1000, one row per
 #     commit, synchronous_commit on): from the commit time to JetStream's
 #     acknowledgment, as the relay measures it: target p99 under 250 ms
+# The end of the relay's drain is seen in cdc.consumer_state (its
+# checkpoint reaching the drain's), one row read: cdc.consumers would count
+# the relay's lag at every look, a core of PostgreSQL busy beside the relay.
 #
 # As root, from the repository root, after make && make install for the
 # server in PGBIN (default Debian's):   bash bench/relay.sh
@@ -72,6 +79,10 @@ CONF
 	npids+=($!)
 	urls=${urls:+$urls,}nats://127.0.0.1:$((NPORT + i))
 done
+sleep 1
+for i in 0 1 2; do	# a port taken: the node exits at once
+	kill -0 "${npids[$i]}" 2>/dev/null || { echo "nats-server n$i did not start:"; tail -3 "$work/n$i/log"; exit 1; }
+done
 conn="host=$work port=$PORT dbname=postgres user=postgres"
 relay_run() {	# consumer, stream, extra options...: starts a relay, its pid in $pid
 	local c=$1 s=$2; shift 2
@@ -85,6 +96,15 @@ wait_lag0() {	# consumer: until its lag is 0 (at most 10 minutes)
 		[ "$i" -lt 12000 ] || { echo "consumer $1 did not catch up"; tail -20 "$work/relay.log"; exit 1; }
 	done
 }
+caught_up() {	# consumer: until its checkpoint reaches the drain's (at most 10 minutes)
+	local i=0
+	until [ "$(q -c "SELECT (r.checkpoint_lsn, r.checkpoint_seq) >= (d.checkpoint_lsn, d.checkpoint_seq)
+		FROM cdc.consumer_state r, cdc.consumer_state d WHERE r.name = '$1' AND d.name = 'drain'")" = t ]; do
+		sleep 0.05; i=$((i + 1))
+		[ "$i" -lt 12000 ] || { echo "consumer $1 did not catch up"; tail -20 "$work/relay.log"; exit 1; }
+	done
+}
+cc -std=gnu99 -O2 -o "$work/relay_pub" "$here/bench/relay_pub.c" $(pkg-config --cflags --libs libnats)
 # warm the cluster up: a stream made and one change published
 q -c "CREATE TABLE warm (id int)" -c "SELECT cdc.create_consumer('warm')" >/dev/null
 relay_run warm WARM --subject 'warm.<table>'
@@ -109,14 +129,21 @@ t0=$(now)
 ticks() { awk '{s += $14 + $15} END {print s}' "$@"; }	# CPU ticks of /proc/PID/stat files
 nstat=(); for p in "${npids[@]}"; do nstat+=("/proc/$p/stat"); done
 n0=$(ticks "${nstat[@]}")
-relay_run relay BENCH --stats-interval 0
-wait_lag0 relay
+relay_run relay BENCH --stats-interval 86400
+caught_up relay
 relay_s=$(since "$t0")
 relay_ticks=$(ticks "/proc/$pid/stat")
 nats_ticks=$(( $(ticks "${nstat[@]}") - n0 ))
 kill -TERM "$pid"; wait "$pid" || true
+wait_lag0 relay
 hz=$(getconf CLK_TCK)
 msgs=$(sed -nE 's/.*stopping: ([0-9]+) changes published.*/\1/p' "$work/relay.log" | tail -1)
+split=$(grep 'stats: time reading' "$work/relay.log" | tail -1)
+# the ceiling: as many messages of a change's size (about 280 bytes of
+# JSON here), no PostgreSQL
+n0=$(ticks "${nstat[@]}")
+read -r pub_s pub_acked _ < <("$work/relay_pub" "${urls%%,*}" CEILING "$ROWS" 3 280 10000)
+pub_ticks=$(( $(ticks "${nstat[@]}") - n0 ))
 
 # --- latency at 1,000 commits/s --------------------------------------------
 q -c "CREATE TABLE lat (id bigserial PRIMARY KEY, t timestamptz NOT NULL)" \
@@ -148,9 +175,13 @@ report=$here/bench/results/relay.md
 	echo "| cdc.consume, batch 1000, one transaction per batch (psql) | $consume_s | $(awk -v n="$ROWS" -v s="$consume_s" 'BEGIN {printf "%.0f", n / s}') |"
 	echo "| cdc_relay into an R3 file stream on a 3-node cluster (start to lag 0) | $relay_s | $(awk -v n="$ROWS" -v s="$relay_s" 'BEGIN {printf "%.0f", n / s}') |"
 	echo
-	echo "Relay / cdc.consume throughput: $(ratio "$consume_s" "$relay_s")x (target: at least 0.8x). Changes published: $msgs."
+	echo "| NATS alone: relay_pub, as many 280-byte messages with the relay's headers and window, into an R3 file stream | $pub_s | $(awk -v n="$ROWS" -v s="$pub_s" 'BEGIN {printf "%.0f", n / s}') |"
 	echo
-	echo "CPU per change: the relay $(awk -v t="$relay_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs (its whole run, startup included), the three nats-servers $(awk -v t="$nats_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs together; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+	echo "Relay / cdc.consume throughput: **$(ratio "$consume_s" "$relay_s")x** (target: at least 0.8x). Relay / NATS alone: $(ratio "$pub_s" "$relay_s")x. Changes published: $msgs (relay_pub: $pub_acked acknowledged)."
+	echo
+	echo "CPU per change: the relay $(awk -v t="$relay_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs (its whole run, startup included), the three nats-servers $(awk -v t="$nats_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs together (with relay_pub: $(awk -v t="$pub_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+	echo
+	echo "The relay's time: ${split#*stats: time }."
 	echo
 	echo "## Commit-to-ack latency at 1,000 commits/s ($secs s, pgbench achieved ${tps:-?} commits/s)"
 	echo

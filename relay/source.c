@@ -19,7 +19,7 @@ struct Source
 	PGresult   *res;			/* the last batch */
 	char		database[256];
 	char		sysid[32];
-	Cursor		checkpoint;
+	bool		missing;		/* the last CdcSourceNext found no such consumer */
 	char		batch_size[16];
 };
 
@@ -85,6 +85,8 @@ CdcSourceConnect(Source *src)
 	const RelayConfig *cfg = src->cfg;
 	PGresult   *res;
 	SourceStatus st;
+	Cursor		next;
+	bool		found;
 
 	CdcSourceDisconnect(src);
 	src->conn = PQconnectdbParams(keys, vals, 1);
@@ -111,54 +113,38 @@ CdcSourceConnect(Source *src)
 	snprintf(src->sysid, sizeof(src->sysid), "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 
-	/* the consumer, created with the given filters and start when missing */
+	/*
+	 * The consumer, created with the given filters and start when missing.
+	 * Its existence is probed with cdc.stream, one row: not with
+	 * cdc.consumers, which counts every consumer's lag (seconds with a
+	 * large backlog, at every start).
+	 */
+	st = CdcSourceNext(src, &next, &found);
+	if (st == SOURCE_FATAL && src->missing)
 	{
 		const char *p[] = {cfg->consumer, cfg->entities, cfg->exclude_entities,
 		cfg->operations, cfg->start ? cfg->start : "now"};
 
-		res = exec(src, "SELECT 1 FROM cdc.consumers WHERE name = $1", 1, p);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		res = exec(src,
+				   "SELECT cdc.create_consumer($1, string_to_array($2, ','), "
+				   "string_to_array($3, ','), string_to_array($4, ',')::cdc.operation[], $5)::text",
+				   5, p);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+			!(PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
+			  strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42710") == 0))
 		{
-			st = classify(src, res, "looking up the consumer in cdc.consumers");
+			st = classify(src, res, "cdc.create_consumer");
 			PQclear(res);
 			return st;
 		}
-		if (PQntuples(res) == 0)
-		{
-			PQclear(res);
-			res = exec(src,
-					   "SELECT cdc.create_consumer($1, string_to_array($2, ','), "
-					   "string_to_array($3, ','), string_to_array($4, ',')::cdc.operation[], $5)::text",
-					   5, p);
-			if (PQresultStatus(res) != PGRES_TUPLES_OK &&
-				!(PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
-				  strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42710") == 0))
-			{
-				st = classify(src, res, "cdc.create_consumer");
-				PQclear(res);
-				return st;
-			}
-			if (PQresultStatus(res) == PGRES_TUPLES_OK)
-				RelayLog("LOG", "created consumer \"%s\" starting at %s", cfg->consumer,
-						 PQgetvalue(res, 0, 0));
-		}
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			RelayLog("LOG", "created consumer \"%s\" starting after %s", cfg->consumer,
+					 PQgetvalue(res, 0, 0));
 		PQclear(res);
-		res = exec(src, "SELECT checkpoint_lsn::text, checkpoint_seq FROM cdc.consumers WHERE name = $1", 1, p);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		{
-			st = classify(src, res, "reading the consumer's checkpoint");
-			PQclear(res);
-			return st;
-		}
-		src->checkpoint.lsn = 0;
-		src->checkpoint.seq = 0;
-		if (!PQgetisnull(res, 0, 0))
-		{
-			CdcParseLsn(PQgetvalue(res, 0, 0), &src->checkpoint.lsn);
-			src->checkpoint.seq = PQgetisnull(res, 0, 1) ? 0 : atoi(PQgetvalue(res, 0, 1));
-		}
-		PQclear(res);
+		st = CdcSourceNext(src, &next, &found);
 	}
+	if (st != SOURCE_OK)
+		return st;
 	return SOURCE_OK;
 }
 
@@ -174,10 +160,41 @@ CdcSourceSystemId(Source *src)
 	return src->sysid;
 }
 
-Cursor
-CdcSourceCheckpoint(Source *src)
+/*
+ * The first change the consumer receives after its committed checkpoint
+ * (*found false when there is none yet): one row of cdc.stream, which
+ * reads from the checkpoint by an index range scan.  A consumer that does
+ * not exist sets src->missing (and is SOURCE_FATAL, logged by the caller
+ * only if it cannot create it).
+ */
+SourceStatus
+CdcSourceNext(Source *src, Cursor *next, bool *found)
 {
-	return src->checkpoint;
+	const char *p[] = {src->cfg->consumer};
+	PGresult   *res;
+	SourceStatus st = SOURCE_OK;
+	const char *state;
+
+	*found = false;
+	src->missing = false;
+	res = exec(src, "SELECT commit_lsn::text, seq FROM cdc.stream($1, batch_size => 1)", 1, p);
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && state && strcmp(state, "42704") == 0 &&
+		PQstatus(src->conn) == CONNECTION_OK)
+	{
+		src->missing = true;
+		st = SOURCE_FATAL;
+	}
+	else if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		st = classify(src, res, "reading the consumer's next change (cdc.stream)");
+	else if (PQntuples(res) == 1)
+	{
+		CdcParseLsn(PQgetvalue(res, 0, 0), &next->lsn);
+		next->seq = atoi(PQgetvalue(res, 0, 1));
+		*found = true;
+	}
+	PQclear(res);
+	return st;
 }
 
 /*
@@ -187,10 +204,14 @@ CdcSourceCheckpoint(Source *src)
  * checkpoint past `last` over changes the consumer does not receive
  * (filtered, withheld: cdc.consume moves the checkpoint over them) is no
  * gap.  Reading from last's commit_lsn, at most last.seq rows come before
- * the first received change after it.
+ * the first received change after it.  The checkpoint is known by the
+ * consumer's next change `next` (CdcSourceNext, read just before; NULL
+ * when there is none): a received
+ * change is at or before the checkpoint exactly when it comes before that
+ * next change, or when there is none.
  */
 bool
-CdcSourceGapAfter(Source *src, Cursor last, Cursor *first)
+CdcSourceGapAfter(Source *src, Cursor last, const Cursor *next, Cursor *first)
 {
 	char		lsn[32],
 				seq[16],
@@ -213,7 +234,8 @@ CdcSourceGapAfter(Source *src, Cursor last, Cursor *first)
 	{
 		CdcParseLsn(PQgetvalue(res, 0, 0), &first->lsn);
 		first->seq = atoi(PQgetvalue(res, 0, 1));
-		gap = CdcCursorCmp(*first, src->checkpoint) <= 0;
+		/* first <= checkpoint exactly when it comes before the next change */
+		gap = next == NULL || CdcCursorCmp(*first, *next) < 0;
 	}
 	PQclear(res);
 	return gap;

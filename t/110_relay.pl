@@ -48,6 +48,7 @@ my $conninfo = 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgre
 
 sub start_relay
 {
+	my (@extra) = @_;
 	$relay_pid = fork();
 	die "fork: $!" unless defined $relay_pid;
 	if ($relay_pid == 0)
@@ -58,7 +59,7 @@ sub start_relay
 			'--stream', 'CDC', '--replicas', '3', '--duplicate-window', '1s',
 			'--entities', 'public.t', '--start', 'beginning',
 			'--batch-size', '200', '--max-inflight', '1000', '--batch-timeout', '200',
-			'--ack-timeout', '3000', '--max-backoff', '1000', '--stats-interval', '5')
+			'--ack-timeout', '3000', '--max-backoff', '1000', '--stats-interval', '5', @extra)
 		  or die "exec: $!";
 	}
 }
@@ -172,8 +173,33 @@ $node->safe_psql('postgres', q{INSERT INTO t (round, payload) VALUES (0, 'after 
 is(poll_until(qq{SELECT (checkpoint_lsn - '0/0'::pg_lsn)::bigint > $cp FROM cdc.consumers WHERE name = 'to_nats'}, 't', 180),
 	't', 'after the immediate stop the relay reconnects and publishes');
 kill_relay();
-start_relay();
 eval { $w->quit };
+
+# 5. SIGKILL while thousands of publishes are outstanding: a backlog of
+# 30,000 changes (transactions of 1,000, of 3 and of 5,000: a round ends
+# inside one), drained with up to 5,000 unacknowledged publishes, the relay
+# killed again and again a moment after it starts, in the middle of its
+# window (acknowledged and not, committed and not)
+$node->safe_psql('postgres', q{
+	DO $$ BEGIN
+		FOR i IN 1..20 LOOP
+			INSERT INTO t (round, payload) SELECT -2, 'backlog ' || g FROM generate_series(1, 1000) g;
+			COMMIT;
+			INSERT INTO t (round, payload) SELECT -2, 'small ' || g FROM generate_series(1, 3) g;
+			COMMIT;
+		END LOOP;
+	END $$;
+	INSERT INTO t (round, payload) SELECT -2, 'large ' || g FROM generate_series(1, 5000) g;
+	INSERT INTO t (round, payload) SELECT -2, 'tail ' || g FROM generate_series(1, 4940) g;});
+$node->safe_psql('postgres', q{SELECT cdc.wait_for_log(timeout => '120 s')});
+my @window = ('--batch-size', '1000', '--max-inflight', '5000');
+foreach my $pause_ms (700, 1100, 400, 1500, 900, 250, 1300)
+{
+	start_relay(@window);
+	usleep($pause_ms * 1000);
+	kill_relay();
+}
+start_relay(@window);
 
 # the end: one last row, then wait for the relay to catch up with the log
 $node->safe_psql('postgres', q{INSERT INTO t (round, payload) VALUES (-1, 'last')});
@@ -291,7 +317,7 @@ like($out, qr/was not published by a relay of this database and consumer/, 'and 
 my $db1 = 'host=' . $node->host . ' port=' . $node->port . ' dbname=template1';
 $out = `$base -d '$db1' --consumer c --stream OTHER 2>&1`;
 is($? >> 8, 2, 'a database without cdc_ext: status 2');
-like($out, qr/SQLSTATE 42P01/, 'with the SQLSTATE');
+like($out, qr/SQLSTATE 3F000/, 'with the SQLSTATE (schema cdc does not exist)');
 $out = `$relay_bin --servers x --stream y --consumer c -d '' --format avro 2>&1`;
 is($? >> 8, 1, 'bad usage: status 1');
 
