@@ -121,6 +121,7 @@ q -c "DO \$\$ BEGIN FOR i IN 1..$txns LOOP
 	INSERT INTO t (a, b) SELECT g, md5(g::text) FROM generate_series(1, 100) g; COMMIT; END LOOP; END \$\$" >/dev/null
 q -c "SELECT cdc.wait_for_log(timeout => '600 s') IS NOT NULL" >/dev/null
 k=$((ROWS / 1000 + 2))
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(now)
 awk -v k="$k" -v s="BEGIN; SELECT * FROM cdc.consume('drain', 1000); COMMIT;" 'BEGIN {for (i = 0; i < k; i++) print s}' |
 	as_pg psql -X -q -A -t -h "$work" -p "$PORT" -U postgres -d postgres -o /dev/null
@@ -174,12 +175,11 @@ report=$here/bench/results/relay.md
 	echo "|---|---|---|"
 	echo "| cdc.consume, batch 1000, one transaction per batch (psql) | $consume_s | $(awk -v n="$ROWS" -v s="$consume_s" 'BEGIN {printf "%.0f", n / s}') |"
 	echo "| cdc_relay into an R3 file stream on a 3-node cluster (start to lag 0) | $relay_s | $(awk -v n="$ROWS" -v s="$relay_s" 'BEGIN {printf "%.0f", n / s}') |"
-	echo
 	echo "| NATS alone: relay_pub, as many 280-byte messages with the relay's headers and window, into an R3 file stream | $pub_s | $(awk -v n="$ROWS" -v s="$pub_s" 'BEGIN {printf "%.0f", n / s}') |"
 	echo
 	echo "Relay / cdc.consume throughput: **$(ratio "$consume_s" "$relay_s")x** (target: at least 0.8x). Relay / NATS alone: $(ratio "$pub_s" "$relay_s")x. Changes published: $msgs (relay_pub: $pub_acked acknowledged)."
 	echo
-	echo "CPU per change: the relay $(awk -v t="$relay_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs (its whole run, startup included), the three nats-servers $(awk -v t="$nats_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs together (with relay_pub: $(awk -v t="$pub_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+	echo "CPU per change: the relay $(awk -v t="$relay_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs (its whole run, startup included), the three nats-servers $(awk -v t="$nats_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs together (with relay_pub: $(awk -v t="$pub_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs); load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg)."
 	echo
 	echo "The relay's time: ${split#*stats: time }."
 	echo

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct Source
 {
@@ -19,7 +20,11 @@ struct Source
 	PGresult   *res;			/* the last batch */
 	char		database[256];
 	char		sysid[32];
-	bool		missing;		/* the last CdcSourceNext found no such consumer */
+	bool		missing;
+	/* the current row's fields computed here, not by the server */
+	char		ts_us[32];
+	char		schema[256];
+	char		table[256];		/* the last CdcSourceNext found no such consumer */
 	char		batch_size[16];
 };
 
@@ -111,6 +116,15 @@ CdcSourceConnect(Source *src)
 	}
 	snprintf(src->database, sizeof(src->database), "%s", PQgetvalue(res, 0, 0));
 	snprintf(src->sysid, sizeof(src->sysid), "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	/* timestamps as parse_timestamp reads them, whatever the role's settings */
+	res = PQexec(src->conn, "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		st = classify(src, res, "setting DateStyle and TimeZone");
+		PQclear(res);
+		return st;
+	}
 	PQclear(res);
 
 	/*
@@ -273,11 +287,8 @@ CdcSourceFetch(Source *src, int timeout_ms, int *nrows)
 	if (src->res)
 		PQclear(src->res);
 	src->res = exec(src,
-					"SELECT lsn::text, commit_lsn::text, seq::text, xid::text, "
-					"(extract(epoch FROM \"timestamp\") * 1000000)::bigint::text, entity, "
-					"entity_id::text, operation::text, old_data::text, new_data::text, "
-					"array_to_json(unchanged_toast)::text, array_to_json(fallback)::text, "
-					"(parse_ident(entity))[1], (parse_ident(entity))[2] "
+					"SELECT lsn, commit_lsn, seq, xid, \"timestamp\", entity, entity_id, operation, "
+					"old_data, new_data, array_to_json(unchanged_toast), array_to_json(fallback) "
 					"FROM cdc.consume($1, $2::integer, $3::interval)", 3, p);
 	if (PQresultStatus(src->res) != PGRES_TUPLES_OK)
 	{
@@ -296,16 +307,88 @@ field(PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+/*
+ * A timestamptz as the session writes it (DateStyle ISO, TimeZone UTC:
+ * "2026-12-06 11:25:07.752441+00", the fraction as long as it needs) to
+ * microseconds since the epoch.  Done here rather than with extract(epoch
+ * ...) in the query: that is numeric arithmetic on every row, a third of
+ * the server's time for a batch.
+ */
+static bool
+parse_timestamp(const char *s, char *out, size_t outlen)
+{
+	struct tm	tm = {0};
+	int			n = 0;
+	long long	us = 0;
+	int			digits = 0;
+	time_t		t;
+
+	if (s == NULL || sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+							&tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return false;
+	s += n;
+	if (*s == '.')
+		for (s++; *s >= '0' && *s <= '9'; s++)
+			if (digits++ < 6)
+				us = us * 10 + (*s - '0');
+	for (; digits < 6; digits++)
+		us *= 10;
+	if (strcmp(s, "+00") != 0)
+		return false;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	t = timegm(&tm);
+	snprintf(out, outlen, "%lld", (long long) t * 1000000 + us);
+	return true;
+}
+
+/*
+ * The next identifier of an entity (the plugin's "schema.table", each part
+ * quoted only where PostgreSQL would: "My Schema"."a""b"), unquoted into
+ * out, as parse_ident does; the position after it, NULL if malformed.
+ */
+static const char *
+parse_ident_part(const char *s, char *out, size_t outlen)
+{
+	size_t		n = 0;
+
+	if (*s == '"')
+	{
+		for (s++;; s++)
+		{
+			if (*s == '\0')
+				return NULL;
+			if (*s == '"')
+			{
+				if (s[1] != '"')
+				{
+					s++;
+					break;
+				}
+				s++;
+			}
+			if (n + 1 < outlen)
+				out[n++] = *s;
+		}
+	}
+	else
+		for (; *s && *s != '.'; s++)
+			if (n + 1 < outlen)
+				out[n++] = *s;
+	out[n] = '\0';
+	return n > 0 ? s : NULL;
+}
+
 void
 CdcSourceGet(Source *src, int row, Change *c)
 {
 	PGresult   *r = src->res;
+	const char *p;
 
 	c->lsn = field(r, row, 0);
 	c->commit_lsn = field(r, row, 1);
 	c->seq = field(r, row, 2);
 	c->xid = field(r, row, 3);
-	c->ts_us = field(r, row, 4);
 	c->entity = field(r, row, 5);
 	c->entity_id = field(r, row, 6);
 	c->operation = field(r, row, 7);
@@ -313,8 +396,21 @@ CdcSourceGet(Source *src, int row, Change *c)
 	c->new_data = field(r, row, 9);
 	c->unchanged_toast = field(r, row, 10);
 	c->fallback = field(r, row, 11);
-	c->schema = field(r, row, 12);
-	c->table = field(r, row, 13);
+	if (!parse_timestamp(field(r, row, 4), src->ts_us, sizeof(src->ts_us)))
+	{
+		RelayLog("ERROR", "postgresql: unexpected timestamp \"%s\" (DateStyle ISO and TimeZone UTC were set)",
+				 field(r, row, 4) ? field(r, row, 4) : "null");
+		exit(RELAY_EXIT_PG);
+	}
+	c->ts_us = src->ts_us;
+	/* schema and table of the entity; none for a message */
+	c->schema = c->table = NULL;
+	if (c->entity && (p = parse_ident_part(c->entity, src->schema, sizeof(src->schema))) != NULL &&
+		*p == '.' && (p = parse_ident_part(p + 1, src->table, sizeof(src->table))) != NULL && *p == '\0')
+	{
+		c->schema = src->schema;
+		c->table = src->table;
+	}
 	CdcParseLsn(c->commit_lsn, &c->cursor.lsn);
 	c->cursor.seq = atoi(c->seq);
 }

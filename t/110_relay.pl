@@ -215,7 +215,8 @@ is($? >> 8, 0, 'SIGTERM stops the relay with status 0');
 my @msgs = map { [ split(/\t/, $_, 5) ] } split(/\n/, `$relay_bin --servers '${\ $nats->urls}' --stream CDC --dump`);
 is($? >> 8, 0, '--dump reads the stream');
 my $logged = $node->safe_psql('postgres', q{
-	SELECT string_agg(commit_lsn || ':' || seq || ' ' || (new_data->>'id'), ',' ORDER BY commit_lsn, seq)
+	SELECT string_agg(commit_lsn || ':' || seq || ' ' || (new_data->>'id') || ' '
+		|| (extract(epoch FROM "timestamp") * 1000000)::bigint, ',' ORDER BY commit_lsn, seq)
 	FROM cdc.log WHERE entity = 'public.t'});
 my @want = split(/,/, $logged);
 my $rows = $node->safe_psql('postgres', q{SELECT count(*) FROM t});
@@ -235,13 +236,13 @@ foreach my $m (@msgs)
 	my $e = eval { decode_json($body) };
 	$bad_body++ unless $e && "$e->{commit_lsn}:$e->{seq}" eq $cursor && $subject eq 'cdc.postgres.public.t.insert'
 	  && $msgid =~ /^\d+\/postgres:\Q$e->{commit_lsn}\E:$e->{seq}$/;
-	push @got, "$cursor " . ($e ? $e->{new_data}{id} : '?');
+	push @got, "$cursor " . ($e ? "$e->{new_data}{id} $e->{timestamp}" : '?');
 }
 is($dups // 0, 0, 'no change is in the stream twice (cursor and Nats-Msg-Id)');
 is($out_of_order // 0, 0, 'the stream is in cursor order');
 is($bad_body // 0, 0, 'each message is the ChangeEntry JSON of its cursor, on its subject, with its Nats-Msg-Id');
 is(scalar(@got), scalar(@want), 'as many messages as logged changes');
-is_deeply(\@got, \@want, 'the stream holds exactly the logged changes, in order');
+is_deeply(\@got, \@want, 'the stream holds exactly the logged changes, in order (ids and commit times in microseconds)');
 
 my $relay_text = slurp_file($relay_log);
 like($relay_text, qr/nats: .*retrying in/, 'the relay waited for NATS with backoff');
