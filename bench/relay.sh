@@ -37,6 +37,10 @@ as_pg() { runuser -u postgres -- env PATH="$PATH" "$@"; }
 npids=()
 stop() {
 	for p in "${npids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${npids[@]}"; do	# gone before the next run takes the ports
+		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+	done
 	as_pg pg_ctl -D "$work/data" -m fast stop >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
@@ -139,11 +143,12 @@ kill -TERM "$pid"; wait "$pid" || true
 wait_lag0 relay
 hz=$(getconf CLK_TCK)
 msgs=$(sed -nE 's/.*stopping: ([0-9]+) changes published.*/\1/p' "$work/relay.log" | tail -1)
-split=$(grep 'stats: time reading' "$work/relay.log" | tail -1)
+split=$(grep 'stats: time reading' "$work/relay.log" | tail -1 || true)
 # the ceiling: as many messages of a change's size (about 280 bytes of
 # JSON here), no PostgreSQL
 n0=$(ticks "${nstat[@]}")
-read -r pub_s pub_acked _ < <("$work/relay_pub" "${urls%%,*}" CEILING "$ROWS" 3 280 10000)
+read -r pub_s pub_acked _ < <("$work/relay_pub" "${urls%%,*}" CEILING "$ROWS" 3 280 10000 2>&1) || true
+[ "$pub_acked" = "$ROWS" ] || { echo "relay_pub failed: $pub_s $pub_acked"; pub_s=nan; }
 pub_ticks=$(( $(ticks "${nstat[@]}") - n0 ))
 
 # --- latency at 1,000 commits/s --------------------------------------------

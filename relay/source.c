@@ -20,11 +20,12 @@ struct Source
 	PGresult   *res;			/* the last batch */
 	char		database[256];
 	char		sysid[32];
-	bool		missing;
+	bool		missing;		/* the last CdcSourceNext found no such consumer */
+	bool		may_create;		/* ... and that is no error (CdcSourceConnect) */
 	/* the current row's fields computed here, not by the server */
 	char		ts_us[32];
 	char		schema[256];
-	char		table[256];		/* the last CdcSourceNext found no such consumer */
+	char		table[256];
 	char		batch_size[16];
 };
 
@@ -133,7 +134,9 @@ CdcSourceConnect(Source *src)
 	 * cdc.consumers, which counts every consumer's lag (seconds with a
 	 * large backlog, at every start).
 	 */
+	src->may_create = true;
 	st = CdcSourceNext(src, &next, &found);
+	src->may_create = false;
 	if (st == SOURCE_FATAL && src->missing)
 	{
 		const char *p[] = {cfg->consumer, cfg->entities, cfg->exclude_entities,
@@ -178,8 +181,8 @@ CdcSourceSystemId(Source *src)
  * The first change the consumer receives after its committed checkpoint
  * (*found false when there is none yet): one row of cdc.stream, which
  * reads from the checkpoint by an index range scan.  A consumer that does
- * not exist sets src->missing (and is SOURCE_FATAL, logged by the caller
- * only if it cannot create it).
+ * not exist sets src->missing and is SOURCE_FATAL: an error, except while
+ * CdcSourceConnect probes it (it creates it then).
  */
 SourceStatus
 CdcSourceNext(Source *src, Cursor *next, bool *found)
@@ -198,6 +201,9 @@ CdcSourceNext(Source *src, Cursor *next, bool *found)
 	{
 		src->missing = true;
 		st = SOURCE_FATAL;
+		if (!src->may_create)
+			RelayLog("ERROR", "postgresql: consumer \"%s\" does not exist (dropped while the relay ran?)",
+					 src->cfg->consumer);
 	}
 	else if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		st = classify(src, res, "reading the consumer's next change (cdc.stream)");
