@@ -5,7 +5,9 @@
 # cannot hide a duplicate after an outage), while sessions commit, the relay
 # is killed with SIGKILL again and again, one NATS node is killed
 # (publishing goes on), every node is down for a while (the relay waits,
-# with backoff), and PostgreSQL is stopped with -m immediate.  At the end
+# with backoff), PostgreSQL is stopped with -m immediate, and the relay is
+# killed again and again while it drains a backlog with thousands of
+# publishes unacknowledged.  At the end
 # the stream, read back message by message, holds every logged change of
 # the table exactly once, in cursor order, as the ChangeEntry JSON, and the
 # consumer has no lag.  Then SIGTERM stops the relay with status 0.
