@@ -4,9 +4,16 @@
 #     JetStream cluster on loopback, beside cdc.consume draining the same
 #     changes (a client receiving every row, one transaction per batch of
 #     1000): target at least 0.8x
+#   - the ceiling: bench/relay_pub.c publishing as many messages of the
+#     same size, with the same headers and window, into an R3 stream of the
+#     same cluster, with no PostgreSQL in the way (what NATS takes at best
+#     on this machine)
 #   - commit-to-ack latency at 1,000 commits/s (pgbench -R 1000, one row per
 #     commit, synchronous_commit on): from the commit time to JetStream's
 #     acknowledgment, as the relay measures it: target p99 under 250 ms
+# The end of the relay's drain is seen in cdc.consumer_state (its
+# checkpoint reaching the drain's), one row read: cdc.consumers would count
+# the relay's lag at every look, a core of PostgreSQL busy beside the relay.
 #
 # As root, from the repository root, after make && make install for the
 # server in PGBIN (default Debian's):   bash bench/relay.sh
@@ -30,6 +37,10 @@ as_pg() { runuser -u postgres -- env PATH="$PATH" "$@"; }
 npids=()
 stop() {
 	for p in "${npids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${npids[@]}"; do	# gone before the next run takes the ports
+		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+	done
 	as_pg pg_ctl -D "$work/data" -m fast stop >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
@@ -72,6 +83,10 @@ CONF
 	npids+=($!)
 	urls=${urls:+$urls,}nats://127.0.0.1:$((NPORT + i))
 done
+sleep 1
+for i in 0 1 2; do	# a port taken: the node exits at once
+	kill -0 "${npids[$i]}" 2>/dev/null || { echo "nats-server n$i did not start:"; tail -3 "$work/n$i/log"; exit 1; }
+done
 conn="host=$work port=$PORT dbname=postgres user=postgres"
 relay_run() {	# consumer, stream, extra options...: starts a relay, its pid in $pid
 	local c=$1 s=$2; shift 2
@@ -85,6 +100,15 @@ wait_lag0() {	# consumer: until its lag is 0 (at most 10 minutes)
 		[ "$i" -lt 12000 ] || { echo "consumer $1 did not catch up"; tail -20 "$work/relay.log"; exit 1; }
 	done
 }
+caught_up() {	# consumer: until its checkpoint reaches the drain's (at most 10 minutes)
+	local i=0
+	until [ "$(q -c "SELECT (r.checkpoint_lsn, r.checkpoint_seq) >= (d.checkpoint_lsn, d.checkpoint_seq)
+		FROM cdc.consumer_state r, cdc.consumer_state d WHERE r.name = '$1' AND d.name = 'drain'")" = t ]; do
+		sleep 0.05; i=$((i + 1))
+		[ "$i" -lt 12000 ] || { echo "consumer $1 did not catch up"; tail -20 "$work/relay.log"; exit 1; }
+	done
+}
+cc -std=gnu99 -O2 -o "$work/relay_pub" "$here/bench/relay_pub.c" $(pkg-config --cflags --libs libnats)
 # warm the cluster up: a stream made and one change published
 q -c "CREATE TABLE warm (id int)" -c "SELECT cdc.create_consumer('warm')" >/dev/null
 relay_run warm WARM --subject 'warm.<table>'
@@ -101,6 +125,7 @@ q -c "DO \$\$ BEGIN FOR i IN 1..$txns LOOP
 	INSERT INTO t (a, b) SELECT g, md5(g::text) FROM generate_series(1, 100) g; COMMIT; END LOOP; END \$\$" >/dev/null
 q -c "SELECT cdc.wait_for_log(timeout => '600 s') IS NOT NULL" >/dev/null
 k=$((ROWS / 1000 + 2))
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(now)
 awk -v k="$k" -v s="BEGIN; SELECT * FROM cdc.consume('drain', 1000); COMMIT;" 'BEGIN {for (i = 0; i < k; i++) print s}' |
 	as_pg psql -X -q -A -t -h "$work" -p "$PORT" -U postgres -d postgres -o /dev/null
@@ -109,14 +134,22 @@ t0=$(now)
 ticks() { awk '{s += $14 + $15} END {print s}' "$@"; }	# CPU ticks of /proc/PID/stat files
 nstat=(); for p in "${npids[@]}"; do nstat+=("/proc/$p/stat"); done
 n0=$(ticks "${nstat[@]}")
-relay_run relay BENCH --stats-interval 0
-wait_lag0 relay
+relay_run relay BENCH --stats-interval 86400
+caught_up relay
 relay_s=$(since "$t0")
 relay_ticks=$(ticks "/proc/$pid/stat")
 nats_ticks=$(( $(ticks "${nstat[@]}") - n0 ))
 kill -TERM "$pid"; wait "$pid" || true
+wait_lag0 relay
 hz=$(getconf CLK_TCK)
 msgs=$(sed -nE 's/.*stopping: ([0-9]+) changes published.*/\1/p' "$work/relay.log" | tail -1)
+split=$(grep 'stats: time reading' "$work/relay.log" | tail -1 || true)
+# the ceiling: as many messages of a change's size (about 280 bytes of
+# JSON here), no PostgreSQL
+n0=$(ticks "${nstat[@]}")
+read -r pub_s pub_acked _ < <("$work/relay_pub" "${urls%%,*}" CEILING "$ROWS" 3 280 10000 2>&1) || true
+[ "$pub_acked" = "$ROWS" ] || { echo "relay_pub failed: $pub_s $pub_acked"; pub_s=nan; }
+pub_ticks=$(( $(ticks "${nstat[@]}") - n0 ))
 
 # --- latency at 1,000 commits/s --------------------------------------------
 q -c "CREATE TABLE lat (id bigserial PRIMARY KEY, t timestamptz NOT NULL)" \
@@ -147,10 +180,13 @@ report=$here/bench/results/relay.md
 	echo "|---|---|---|"
 	echo "| cdc.consume, batch 1000, one transaction per batch (psql) | $consume_s | $(awk -v n="$ROWS" -v s="$consume_s" 'BEGIN {printf "%.0f", n / s}') |"
 	echo "| cdc_relay into an R3 file stream on a 3-node cluster (start to lag 0) | $relay_s | $(awk -v n="$ROWS" -v s="$relay_s" 'BEGIN {printf "%.0f", n / s}') |"
+	echo "| NATS alone: relay_pub, as many 280-byte messages with the relay's headers and window, into an R3 file stream | $pub_s | $(awk -v n="$ROWS" -v s="$pub_s" 'BEGIN {printf "%.0f", n / s}') |"
 	echo
-	echo "Relay / cdc.consume throughput: $(ratio "$consume_s" "$relay_s")x (target: at least 0.8x). Changes published: $msgs."
+	echo "Relay / cdc.consume throughput: **$(ratio "$consume_s" "$relay_s")x** (target: at least 0.8x). Relay / NATS alone: $(ratio "$pub_s" "$relay_s")x. Changes published: $msgs (relay_pub: $pub_acked acknowledged)."
 	echo
-	echo "CPU per change: the relay $(awk -v t="$relay_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs (its whole run, startup included), the three nats-servers $(awk -v t="$nats_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs together; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+	echo "CPU per change: the relay $(awk -v t="$relay_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs (its whole run, startup included), the three nats-servers $(awk -v t="$nats_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs together (with relay_pub: $(awk -v t="$pub_ticks" -v h="$hz" -v n="$ROWS" 'BEGIN {printf "%.1f", t / h / n * 1e6}') µs); load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg)."
+	echo
+	echo "The relay's time: ${split#*stats: time }."
 	echo
 	echo "## Commit-to-ack latency at 1,000 commits/s ($secs s, pgbench achieved ${tps:-?} commits/s)"
 	echo

@@ -416,6 +416,21 @@ format_debezium(Buf *out, const Change *c, const char *database, const char *str
 	BufAppendStr(out, ",\"transaction\":null}");
 }
 
+/*
+ * Whether a change has no message in this format: in --format debezium, a
+ * `schema` entry (a table's shape, logged by the extension when it
+ * changes).  Debezium's change event value has no op for it (Debezium
+ * sends DDL to a schema-change topic of another shape altogether), and a
+ * consumer switching from Debezium expects only row events on a table's
+ * subject: the relay consumes it, counts it and logs it.  In --format json
+ * it is published as every other ChangeEntry.
+ */
+bool
+CdcFormatSkips(RelayFormat format, const Change *c)
+{
+	return format == FORMAT_DEBEZIUM && c->operation != NULL && strcmp(c->operation, "schema") == 0;
+}
+
 void
 CdcFormatBody(Buf *out, RelayFormat format, const Change *c,
 			  const char *database, const char *stream)

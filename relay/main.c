@@ -32,6 +32,35 @@
 
 volatile int relay_stop = 0;
 
+/*
+ * Where the loop's time goes (microseconds): reading batches (a long poll
+ * that found nothing excluded), formatting and publishing them, waiting
+ * for JetStream's acknowledgments, committing the checkpoint.  In the
+ * stats lines, so that an operator sees which side bounds the rate.
+ */
+static int64_t time_read,
+			time_publish,
+			time_wait,
+			time_commit;
+
+static int64_t
+now_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* The stats line of the time split since the last one. */
+static void
+report_time(void)
+{
+	RelayLog("LOG", "stats: time reading %.1f s, publishing %.1f s, waiting for acknowledgments %.1f s, committing %.1f s",
+			 time_read / 1e6, time_publish / 1e6, time_wait / 1e6, time_commit / 1e6);
+	time_read = time_publish = time_wait = time_commit = 0;
+}
+
 static void
 on_signal(int sig)
 {
@@ -213,7 +242,8 @@ main(int argc, char **argv)
 				need_learn = true;
 	time_t		last_stats = time(NULL);
 	uint64_t	published = 0,
-				skipped = 0;
+				skipped = 0,
+				not_published = 0;
 
 	while ((opt = getopt_long(argc, argv, "d:c:s:S:f:Vh", longopts, NULL)) != -1)
 	{
@@ -343,7 +373,10 @@ main(int argc, char **argv)
 		if (need_learn)
 		{
 			SinkStatus st = CdcSinkLearn(snk, &known, &last);
-			Cursor		cp = CdcSourceCheckpoint(src);
+			Cursor		next,
+						first;
+			bool		has_next;
+			SourceStatus sst;
 			char		a[64],
 						b[64];
 
@@ -356,27 +389,38 @@ main(int argc, char **argv)
 				continue;
 			}
 			nats_wait = 250;
+			/* where the consumer stands: its next change after the checkpoint */
+			sst = CdcSourceNext(src, &next, &has_next);
+			if (sst == SOURCE_FATAL)
+				return RELAY_EXIT_PG;
+			if (sst != SOURCE_OK)
+			{
+				need_source = true;
+				backoff(&pg_wait, &cfg, "postgresql");
+				continue;
+			}
 			need_learn = false;
-			CdcFormatCursor(cp, a, sizeof(a));
+			if (has_next)
+				CdcFormatCursor(next, a, sizeof(a));
+			else
+				snprintf(a, sizeof(a), "none yet");
 			if (known)
 			{
 				CdcFormatCursor(last, b, sizeof(b));
-				Cursor		first;
-
-				if (CdcCursorCmp(last, cp) < 0 && CdcSourceGapAfter(src, last, &first))
+				if (CdcSourceGapAfter(src, last, has_next ? &next : NULL, &first))
 				{
 					char		f[64];
 
 					CdcFormatCursor(first, f, sizeof(f));
-					RelayLog("WARNING", "the stream's last change is %s but the consumer's checkpoint is %s: "
+					RelayLog("WARNING", "the stream's last change is %s but the consumer's next change is %s: "
 							 "changes from %s on were consumed elsewhere (or the stream lost them) and are "
 							 "not in the stream", b, a, f);
 				}
 				else
-					RelayLog("LOG", "resuming: the stream holds changes up to %s, the consumer's checkpoint is %s", b, a);
+					RelayLog("LOG", "resuming: the stream holds changes up to %s, the consumer's next change is %s", b, a);
 			}
 			else
-				RelayLog("LOG", "resuming from the consumer's checkpoint %s (the stream holds no change of ours)", a);
+				RelayLog("LOG", "resuming at the consumer's checkpoint, its next change %s (the stream holds no change of ours)", a);
 			round_last = last;
 			round_known = known;
 		}
@@ -389,7 +433,14 @@ main(int argc, char **argv)
 		}
 		for (bool first = true; !relay_stop || first; first = false)
 		{
+			int64_t		t0 = now_us(),
+						t1;
 			SourceStatus st = CdcSourceFetch(src, first ? cfg.batch_timeout_ms : 0, &nrows);
+
+			t1 = now_us();
+			/* a long poll that found nothing is idle time, not reading */
+			if (nrows > 0 || !first)
+				time_read += t1 - t0;
 
 			if (st == SOURCE_FATAL)
 			{
@@ -412,6 +463,16 @@ main(int argc, char **argv)
 					skipped++;
 					continue;
 				}
+				if (CdcFormatSkips(cfg.format, &c))
+				{
+					char		cur[64];
+
+					CdcFormatCursor(c.cursor, cur, sizeof(cur));
+					if (not_published++ == 0 || not_published % 1000 == 0)
+						RelayLog("LOG", "not published: %s entry %s of %s (--format debezium has no event for it; %llu so far)",
+								 c.operation, cur, c.entity ? c.entity : "-", (unsigned long long) not_published);
+					continue;
+				}
 				CdcFormatSubject(&subject, cfg.subject, CdcSourceDatabase(src), cfg.consumer, &c);
 				CdcFormatBody(&body, cfg.format, &c, CdcSourceDatabase(src), cfg.stream);
 				ps = CdcSinkPublish(snk, subject.data, body.data, body.len, &c);
@@ -430,11 +491,17 @@ main(int argc, char **argv)
 				round_known = true;
 				inflight++;
 			}
+			time_publish += now_us() - t1;
 			if (failed_nats || nrows < cfg.batch_size || inflight >= cfg.max_inflight)
 				break;
 		}
-		if (!failed_nats && CdcSinkWait(snk) != SINK_OK)
-			failed_nats = true;
+		{
+			int64_t		t0 = now_us();
+
+			if (!failed_nats && CdcSinkWait(snk) != SINK_OK)
+				failed_nats = true;
+			time_wait += now_us() - t0;
+		}
 		if (failed_nats)
 		{
 			CdcSourceRollback(src);
@@ -447,7 +514,14 @@ main(int argc, char **argv)
 		last = round_last;
 		known = round_known;
 		published += (uint64_t) inflight;
-		if (failed_pg || CdcSourceCommit(src) != SOURCE_OK)
+		{
+			int64_t		t0 = now_us();
+
+			if (!failed_pg && CdcSourceCommit(src) != SOURCE_OK)
+				failed_pg = true;
+			time_commit += now_us() - t0;
+		}
+		if (failed_pg)
 		{
 			need_source = true;
 			backoff(&pg_wait, &cfg, "postgresql");
@@ -456,6 +530,7 @@ main(int argc, char **argv)
 		if (cfg.stats_interval_s > 0 && time(NULL) - last_stats >= cfg.stats_interval_s)
 		{
 			CdcSinkReport(snk, false);
+			report_time();
 			last_stats = time(NULL);
 		}
 	}
@@ -463,10 +538,13 @@ main(int argc, char **argv)
 		char		a[64];
 
 		CdcFormatCursor(last, a, sizeof(a));
-		RelayLog("LOG", "stopping: %llu changes published, %llu already in the stream skipped; last change %s",
-				 (unsigned long long) published, (unsigned long long) skipped, known ? a : "none");
+		RelayLog("LOG", "stopping: %llu changes published, %llu already in the stream skipped, %llu without a message "
+				 "in this format; last change %s", (unsigned long long) published, (unsigned long long) skipped,
+				 (unsigned long long) not_published, known ? a : "none");
 	}
 	CdcSinkReport(snk, true);
+	if (cfg.stats_interval_s > 0)
+		report_time();
 	CdcSourceDisconnect(src);
 	CdcSinkDisconnect(snk);
 	return RELAY_EXIT_OK;

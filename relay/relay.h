@@ -102,6 +102,7 @@ void		CdcFormatCursor(Cursor c, char *out, size_t outlen);
 void		CdcFormatSubject(Buf *out, const char *template, const char *database,
 							 const char *consumer, const Change *c);
 char	   *CdcStreamSubjects(const char *template, const char *database, const char *consumer);
+bool		CdcFormatSkips(RelayFormat format, const Change *c);
 void		CdcFormatBody(Buf *out, RelayFormat format, const Change *c,
 						  const char *database, const char *stream);
 
@@ -112,8 +113,8 @@ Source	   *CdcSourceCreate(const RelayConfig *cfg);
 SourceStatus CdcSourceConnect(Source *src);
 const char *CdcSourceDatabase(Source *src);
 const char *CdcSourceSystemId(Source *src);
-Cursor		CdcSourceCheckpoint(Source *src);
-bool		CdcSourceGapAfter(Source *src, Cursor last, Cursor *first);
+SourceStatus CdcSourceNext(Source *src, Cursor *next, bool *found);
+bool		CdcSourceGapAfter(Source *src, Cursor last, const Cursor *next, Cursor *first);
 SourceStatus CdcSourceBegin(Source *src);
 SourceStatus CdcSourceFetch(Source *src, int timeout_ms, int *nrows);
 void		CdcSourceGet(Source *src, int row, Change *out);

@@ -5,7 +5,9 @@
 # cannot hide a duplicate after an outage), while sessions commit, the relay
 # is killed with SIGKILL again and again, one NATS node is killed
 # (publishing goes on), every node is down for a while (the relay waits,
-# with backoff), and PostgreSQL is stopped with -m immediate.  At the end
+# with backoff), PostgreSQL is stopped with -m immediate, and the relay is
+# killed again and again while it drains a backlog with thousands of
+# publishes unacknowledged.  At the end
 # the stream, read back message by message, holds every logged change of
 # the table exactly once, in cursor order, as the ChangeEntry JSON, and the
 # consumer has no lag.  Then SIGTERM stops the relay with status 0.
@@ -48,6 +50,7 @@ my $conninfo = 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgre
 
 sub start_relay
 {
+	my (@extra) = @_;
 	$relay_pid = fork();
 	die "fork: $!" unless defined $relay_pid;
 	if ($relay_pid == 0)
@@ -58,7 +61,7 @@ sub start_relay
 			'--stream', 'CDC', '--replicas', '3', '--duplicate-window', '1s',
 			'--entities', 'public.t', '--start', 'beginning',
 			'--batch-size', '200', '--max-inflight', '1000', '--batch-timeout', '200',
-			'--ack-timeout', '3000', '--max-backoff', '1000', '--stats-interval', '5')
+			'--ack-timeout', '3000', '--max-backoff', '1000', '--stats-interval', '5', @extra)
 		  or die "exec: $!";
 	}
 }
@@ -172,8 +175,33 @@ $node->safe_psql('postgres', q{INSERT INTO t (round, payload) VALUES (0, 'after 
 is(poll_until(qq{SELECT (checkpoint_lsn - '0/0'::pg_lsn)::bigint > $cp FROM cdc.consumers WHERE name = 'to_nats'}, 't', 180),
 	't', 'after the immediate stop the relay reconnects and publishes');
 kill_relay();
-start_relay();
 eval { $w->quit };
+
+# 5. SIGKILL while thousands of publishes are outstanding: a backlog of
+# 30,000 changes (transactions of 1,000, of 3 and of 5,000: a round ends
+# inside one), drained with up to 5,000 unacknowledged publishes, the relay
+# killed again and again a moment after it starts, in the middle of its
+# window (acknowledged and not, committed and not)
+$node->safe_psql('postgres', q{
+	DO $$ BEGIN
+		FOR i IN 1..20 LOOP
+			INSERT INTO t (round, payload) SELECT -2, 'backlog ' || g FROM generate_series(1, 1000) g;
+			COMMIT;
+			INSERT INTO t (round, payload) SELECT -2, 'small ' || g FROM generate_series(1, 3) g;
+			COMMIT;
+		END LOOP;
+	END $$;
+	INSERT INTO t (round, payload) SELECT -2, 'large ' || g FROM generate_series(1, 5000) g;
+	INSERT INTO t (round, payload) SELECT -2, 'tail ' || g FROM generate_series(1, 4940) g;});
+$node->safe_psql('postgres', q{SELECT cdc.wait_for_log(timeout => '120 s')});
+my @window = ('--batch-size', '1000', '--max-inflight', '5000');
+foreach my $pause_ms (700, 1100, 400, 1500, 900, 250, 1300)
+{
+	start_relay(@window);
+	usleep($pause_ms * 1000);
+	kill_relay();
+}
+start_relay(@window);
 
 # the end: one last row, then wait for the relay to catch up with the log
 $node->safe_psql('postgres', q{INSERT INTO t (round, payload) VALUES (-1, 'last')});
@@ -189,7 +217,8 @@ is($? >> 8, 0, 'SIGTERM stops the relay with status 0');
 my @msgs = map { [ split(/\t/, $_, 5) ] } split(/\n/, `$relay_bin --servers '${\ $nats->urls}' --stream CDC --dump`);
 is($? >> 8, 0, '--dump reads the stream');
 my $logged = $node->safe_psql('postgres', q{
-	SELECT string_agg(commit_lsn || ':' || seq || ' ' || (new_data->>'id'), ',' ORDER BY commit_lsn, seq)
+	SELECT string_agg(commit_lsn || ':' || seq || ' ' || (new_data->>'id') || ' '
+		|| (extract(epoch FROM "timestamp") * 1000000)::bigint, ',' ORDER BY commit_lsn, seq)
 	FROM cdc.log WHERE entity = 'public.t'});
 my @want = split(/,/, $logged);
 my $rows = $node->safe_psql('postgres', q{SELECT count(*) FROM t});
@@ -209,13 +238,13 @@ foreach my $m (@msgs)
 	my $e = eval { decode_json($body) };
 	$bad_body++ unless $e && "$e->{commit_lsn}:$e->{seq}" eq $cursor && $subject eq 'cdc.postgres.public.t.insert'
 	  && $msgid =~ /^\d+\/postgres:\Q$e->{commit_lsn}\E:$e->{seq}$/;
-	push @got, "$cursor " . ($e ? $e->{new_data}{id} : '?');
+	push @got, "$cursor " . ($e ? "$e->{new_data}{id} $e->{timestamp}" : '?');
 }
 is($dups // 0, 0, 'no change is in the stream twice (cursor and Nats-Msg-Id)');
 is($out_of_order // 0, 0, 'the stream is in cursor order');
 is($bad_body // 0, 0, 'each message is the ChangeEntry JSON of its cursor, on its subject, with its Nats-Msg-Id');
 is(scalar(@got), scalar(@want), 'as many messages as logged changes');
-is_deeply(\@got, \@want, 'the stream holds exactly the logged changes, in order');
+is_deeply(\@got, \@want, 'the stream holds exactly the logged changes, in order (ids and commit times in microseconds)');
 
 my $relay_text = slurp_file($relay_log);
 like($relay_text, qr/nats: .*retrying in/, 'the relay waited for NATS with backoff');
@@ -291,7 +320,7 @@ like($out, qr/was not published by a relay of this database and consumer/, 'and 
 my $db1 = 'host=' . $node->host . ' port=' . $node->port . ' dbname=template1';
 $out = `$base -d '$db1' --consumer c --stream OTHER 2>&1`;
 is($? >> 8, 2, 'a database without cdc_ext: status 2');
-like($out, qr/SQLSTATE 42P01/, 'with the SQLSTATE');
+like($out, qr/SQLSTATE 3F000/, 'with the SQLSTATE (schema cdc does not exist)');
 $out = `$relay_bin --servers x --stream y --consumer c -d '' --format avro 2>&1`;
 is($? >> 8, 1, 'bad usage: status 1');
 
