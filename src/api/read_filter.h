@@ -63,7 +63,7 @@ typedef struct RelRule
 	RelShape   *shapes;
 } RelRule;
 
-#define N_OPERATIONS 5
+#define N_OPERATIONS 6
 
 struct CdcReadFilter
 {
@@ -87,5 +87,6 @@ extern void CdcReadFilterAccess(CdcReadFilter *rf, RelRule *rule);
 extern Datum CdcReshapeObject(const RelShape *shape, Datum d, bool narrow, bool numbers);
 extern Datum CdcReshapeKey(const RelShape *shape, Datum d);
 extern Datum CdcNarrowNames(const RelShape *shape, Datum d, bool *isnull);
+extern Datum CdcNarrowShape(const RelRule *rule, Datum d);
 
 #endif

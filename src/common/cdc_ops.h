@@ -14,7 +14,10 @@
 #define CDC_OP_UPDATE	0x02
 #define CDC_OP_DELETE	0x04
 #define CDC_OP_TRUNCATE 0x08
-#define CDC_OP_ALL		(CDC_OP_INSERT | CDC_OP_UPDATE | CDC_OP_DELETE | CDC_OP_TRUNCATE)
+/* a table's shape changed (DDL): src/log/schema.c, src/plugin/schema.c */
+#define CDC_OP_SCHEMA	0x20
+#define CDC_OP_ALL		(CDC_OP_INSERT | CDC_OP_UPDATE | CDC_OP_DELETE | CDC_OP_TRUNCATE | \
+						 CDC_OP_SCHEMA)
 /* not part of a filter mask: logical messages are chosen by prefix */
 #define CDC_OP_MESSAGE	0x10
 
@@ -25,7 +28,7 @@ typedef struct CdcOperation
 } CdcOperation;
 
 /* Every operation, in the order of cdc.operation's labels. */
-#define CDC_N_OPERATIONS 5
+#define CDC_N_OPERATIONS 6
 extern const CdcOperation cdc_operations[CDC_N_OPERATIONS];
 
 /* The bit of an operation's label (exact, lower case); 0 if it names none. */
@@ -36,7 +39,7 @@ extern int	cdc_operation_index(unsigned int bit);
 
 /*
  * The CDC_OP_* bit of a filter operation (insert, update, delete,
- * truncate: what a filter's mask holds), 0 for anything else, 'message'
+ * truncate, schema: what a filter's mask holds), 0 for anything else, 'message'
  * included (messages are chosen by prefix, not by mask).
  */
 extern int	CdcParseOperation(const char *label);

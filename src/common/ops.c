@@ -13,6 +13,7 @@ const CdcOperation cdc_operations[CDC_N_OPERATIONS] = {
 	{"delete", CDC_OP_DELETE},
 	{"truncate", CDC_OP_TRUNCATE},
 	{"message", CDC_OP_MESSAGE},
+	{"schema", CDC_OP_SCHEMA},
 };
 
 unsigned int

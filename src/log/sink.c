@@ -258,6 +258,8 @@ ingest_emit(CdcSink *base, const CdcChange *c)
 	n[CDC_LOG_FALLBACK] = c->fallback == NIL;
 	if (c->fallback != NIL)
 		v[CDC_LOG_FALLBACK] = PointerGetDatum(strlist_to_textarray(c->fallback));
+	v[CDC_LOG_SCHEMA_VERSION] = LSNGetDatum(c->schema_version);
+	n[CDC_LOG_SCHEMA_VERSION] = !c->has_schema_version;
 
 	tuplestore_putvalues(s->store, s->desc, v, n);
 	shape_note(s, c);
@@ -423,6 +425,7 @@ CdcSinkLoad(IngestSink *s, MemoryContext cxt)
 	CdcLogOperationOids(s->op_oids);
 	s->record_shapes = OidIsValid(get_relname_relid("log_shape", get_namespace_oid("cdc", false)));
 	s->base.emit = ingest_emit;
+	s->base.schema_changes = true;	/* schema entries, schema_version: always */
 	MemoryContextSwitchTo(old);
 }
 

@@ -335,6 +335,10 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts)
 	if (re->operations != 0 && is_extension_table(RelationGetRelid(rel)))
 		re->operations = 0;
 
+	/* the shape its changes follow from here on (schema.c) */
+	re->has_schema_version = re->operations != 0 && opts->schema_changes &&
+		CdcSchemaVersionOf(RelationGetRelid(rel), &re->schema_version);
+
 	re->version = ++entry_versions;
 	re->natts = desc->natts;
 	re->replident_full = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
