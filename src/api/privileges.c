@@ -150,7 +150,7 @@ CdcReadFilterCreate(Oid role, List *filters, bool messages, bool numeric_as_stri
 uint8
 CdcReadFilterOps(CdcReadFilter *rf, const char *entity)
 {
-	uint8		ops = CDC_OP_ALL;
+	uint8		ops = CDC_OP_FILTERABLE;
 	char	   *table;
 	ListCell   *lc;
 

@@ -14,10 +14,15 @@
 #define CDC_OP_UPDATE	0x02
 #define CDC_OP_DELETE	0x04
 #define CDC_OP_TRUNCATE 0x08
-/* a table's shape changed (DDL): src/log/schema.c, src/plugin/schema.c */
+/* the row operations: what a filter passes when it names none */
+#define CDC_OP_ALL		(CDC_OP_INSERT | CDC_OP_UPDATE | CDC_OP_DELETE | CDC_OP_TRUNCATE)
+/*
+ * A table's shape changed (DDL: src/log/schema.c, src/plugin/schema.c).
+ * In a filter's mask only when named: a reader that applies entries as rows
+ * (the exactly-once sink pattern) gets no shape unless it asks for them.
+ */
 #define CDC_OP_SCHEMA	0x20
-#define CDC_OP_ALL		(CDC_OP_INSERT | CDC_OP_UPDATE | CDC_OP_DELETE | CDC_OP_TRUNCATE | \
-						 CDC_OP_SCHEMA)
+#define CDC_OP_FILTERABLE (CDC_OP_ALL | CDC_OP_SCHEMA)
 /* not part of a filter mask: logical messages are chosen by prefix */
 #define CDC_OP_MESSAGE	0x10
 

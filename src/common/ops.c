@@ -37,5 +37,5 @@ cdc_operation_index(unsigned int bit)
 int
 CdcParseOperation(const char *label)
 {
-	return (int) (cdc_operation_bit(label) & CDC_OP_ALL);
+	return (int) (cdc_operation_bit(label) & CDC_OP_FILTERABLE);
 }

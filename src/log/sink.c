@@ -415,7 +415,7 @@ CdcSinkLoad(IngestSink *s, MemoryContext cxt)
 		s->capture_at = isnull ? 0 : DatumGetTimestampTz(d);
 	}
 	MemoryContextSwitchTo(cxt);
-	f->operations = CDC_OP_ALL;
+	f->operations = CDC_OP_FILTERABLE;	/* schema entries too: always logged */
 	s->base.filters = list_make1(f);
 	s->base.capture_changed = ingest_capture_changed;
 	logrel = table_open(get_relname_relid("log", get_namespace_oid("cdc", false)),

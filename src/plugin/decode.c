@@ -65,6 +65,9 @@ cdc_decode_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
 	pending_sink = NULL;
 	if (st->sink != NULL)
 	{
+		/* the log writer logs schema entries, whatever the (empty) options */
+		if (st->sink->schema_changes)
+			((CdcFilter *) linitial(st->opts.filters))->operations |= CDC_OP_SCHEMA;
 		st->opts.filters = list_concat(st->opts.filters, st->sink->filters);
 		st->opts.messages = list_copy(st->sink->messages);
 		st->opts.schema_changes |= st->sink->schema_changes;

@@ -198,6 +198,9 @@ CdcParseOptions(List *defels, CdcOptions *opts)
 	filter->entities = parsed.entities;
 	filter->exclude_entities = parsed.exclude_entities;
 	filter->operations = parsed.operations;
+	/* schema_changes: schema entries too, unless operations says otherwise */
+	if (parsed.schema_changes && !seen[2])	/* option_table[2]: operations */
+		filter->operations |= CDC_OP_SCHEMA;
 
 	opts->filters = list_make1(filter);
 	opts->messages = parsed.messages;

@@ -319,7 +319,7 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts)
 	}
 
 	/* filters: every layer must let the relation through */
-	re->operations = CDC_OP_ALL;
+	re->operations = CDC_OP_FILTERABLE;
 	foreach(lc, opts->filters)
 	{
 		CdcFilter  *f = lfirst(lc);

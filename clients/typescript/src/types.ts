@@ -4,7 +4,7 @@
  */
 import type { LargeNumbers } from './json.js';
 
-export type Operation = 'insert' | 'update' | 'delete' | 'truncate' | 'message';
+export type Operation = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'schema';
 
 /** A row image: column name -> value (JSON; numbers kept exact, see LargeNumbers). */
 export type Row = Record<string, any>;
@@ -36,6 +36,16 @@ export interface ChangeEntry {
 	unchangedToast?: string[];
 	/** columns whose value jsonb cannot hold, given as their JSON text (SQL API) */
 	fallback?: string[];
+	/**
+	 * The position (an LSN) of the `schema` entry whose table shape this
+	 * change follows: a consumer that remembers the version it was built for
+	 * detects a schema change with one comparison.  "0/0": the shape the table
+	 * had when cdc_ext 1.2 was installed; null: logged before 1.2.  Present in
+	 * SQL API entries always, in replication entries with schemaChanges.
+	 * operation 'schema' entries carry the shape before (oldData) and after
+	 * (newData): docs/schema-changes.md.
+	 */
+	schemaVersion?: string | null;
 	/** logical messages: prefix, content, content_encoding ('text' | 'base64'), transactional */
 	prefix?: string;
 	content?: string;
@@ -166,6 +176,8 @@ export interface PluginOptions {
 	transactions?: boolean;
 	numericAsString?: boolean;
 	onlyLocal?: boolean;
+	/** 'schema' entries and schemaVersion on every change (needs CREATE EXTENSION cdc_ext) */
+	schemaChanges?: boolean;
 	/** any other option, passed through as is (name: value) */
 	extra?: Record<string, string>;
 }
