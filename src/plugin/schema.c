@@ -32,6 +32,7 @@
 #include "catalog/namespace.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
+#include "storage/lmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/pg_lsn.h"
@@ -59,14 +60,33 @@ CdcSchemaVersionOf(Oid relid, XLogRecPtr *version)
 	shape_relid = get_relname_relid("schema_shape", nsp);
 	if (!OidIsValid(shape_relid))
 		return false;
-	rel = table_open(shape_relid, AccessShareLock);
+	/*
+	 * The name may come from a cache entry of the present (this backend
+	 * also reads the catalogs outside decoding) while the change decoded
+	 * is older than the table: the relation is then not there to build
+	 * under the historic snapshot, which is no version, not an error.
+	 */
+	LockRelationOid(shape_relid, AccessShareLock);
+	rel = RelationIdGetRelation(shape_relid);
+	if (!RelationIsValid(rel))
+	{
+		UnlockRelationOid(shape_relid, AccessShareLock);
+		return false;
+	}
 	idxoid = CdcRelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(idxoid))
 	{
-		table_close(rel, AccessShareLock);
+		relation_close(rel, AccessShareLock);
 		return false;
 	}
-	idx = index_open(idxoid, AccessShareLock);
+	LockRelationOid(idxoid, AccessShareLock);
+	idx = RelationIdGetRelation(idxoid);
+	if (!RelationIsValid(idx))
+	{
+		UnlockRelationOid(idxoid, AccessShareLock);
+		relation_close(rel, AccessShareLock);
+		return false;
+	}
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
 	/* NULL snapshot: the catalog snapshot, the historic one while decoding */
 	scan = systable_beginscan_ordered(rel, idx, NULL, 1, &key);
@@ -83,8 +103,8 @@ CdcSchemaVersionOf(Oid relid, XLogRecPtr *version)
 		}
 	}
 	systable_endscan_ordered(scan);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	relation_close(idx, AccessShareLock);
+	relation_close(rel, AccessShareLock);
 	return found;
 }
 
