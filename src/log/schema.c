@@ -77,6 +77,7 @@ static bool
 shape_tracked(Relation rel, Oid cdc_nsp, Oid ext)
 {
 	Oid			nsp = RelationGetNamespace(rel);
+	char	   *nspname;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION ||
 		rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
@@ -84,7 +85,8 @@ shape_tracked(Relation rel, Oid cdc_nsp, Oid ext)
 	if (nsp == cdc_nsp || nsp == PG_CATALOG_NAMESPACE || IsToastNamespace(nsp) ||
 		isAnyTempNamespace(nsp))
 		return false;
-	if (get_namespace_name(nsp) != NULL && strcmp(get_namespace_name(nsp), "information_schema") == 0)
+	nspname = get_namespace_name(nsp);
+	if (nspname != NULL && strcmp(nspname, "information_schema") == 0)
 		return false;
 	return !OidIsValid(ext) ||
 		getExtensionOfObject(RelationRelationId, RelationGetRelid(rel)) != ext;

@@ -42,6 +42,11 @@
 #define SHAPE_ATT_RELID 1
 #define SHAPE_ATT_VERSION 2
 
+/*
+ * relid's schema version as of the change being decoded: the highest
+ * version of cdc.schema_shape visible under the historic snapshot (a
+ * backward scan of its primary key for relid).  False: none recorded then.
+ */
 bool
 CdcSchemaVersionOf(Oid relid, XLogRecPtr *version)
 {
