@@ -205,6 +205,113 @@ ALTER FUNCTION cdc.nack(text, pg_lsn, integer) CALLED ON NULL INPUT;
 ALTER FUNCTION cdc.nack(text, pg_lsn[], integer[]) CALLED ON NULL INPUT;
 ALTER FUNCTION cdc.dead_letters(text) CALLED ON NULL INPUT;
 
+-- Issue 19: schema changes in the stream (src/log/log.sql, src/log/schema.c,
+-- src/plugin/schema.c).  Entries logged before this update have no
+-- schema_version (NULL); tables that exist now are recorded at version 0/0
+-- by cdc.schema_seed(), so their changes from here on carry 0/0 until
+-- their first DDL.
+ALTER TYPE cdc.operation ADD VALUE 'schema';
+ALTER TYPE cdc.change_entry ADD ATTRIBUTE schema_version pg_lsn;
+COMMENT ON TYPE cdc.change_entry IS
+	'One row change: the ChangeEntry fields, typed; ordered and resumable by (commit_lsn, seq). fallback: columns whose value jsonb cannot hold, given as their JSON text in a string. schema_version: the position of the schema entry whose table shape the change follows (0/0: the shape the table had when cdc_ext 1.2 was installed; NULL: logged before 1.2)';
+ALTER TABLE cdc.log ADD COLUMN schema_version pg_lsn;
+ALTER TABLE cdc.group_dead_letter ADD COLUMN schema_version pg_lsn;
+
+-- Schema changes (src/log/schema.c, src/plugin/schema.c): each shape of a
+-- captured table, recorded by the event triggers below in the DDL's
+-- transaction, at the version (the LSN) of the transactional logical
+-- message that makes its `schema` entry.  A user catalog table: logical
+-- decoding reads it as of each change it decodes, so every change gets the
+-- version of the shape it follows (also inside a transaction that changes
+-- rows before and after a DDL).  Version 0/0: the shape a table had when
+-- cdc_ext 1.2 was installed (or updated to).  A dropped table's rows go
+-- with its drop.
+CREATE TABLE cdc.schema_shape (
+	relid			oid NOT NULL,
+	version			pg_lsn NOT NULL,
+	shape			jsonb NOT NULL,
+	PRIMARY KEY (relid, version)
+) WITH (user_catalog_table = true);
+REVOKE ALL ON cdc.schema_shape FROM PUBLIC;
+COMMENT ON TABLE cdc.schema_shape IS
+	'Shapes of captured tables by version (the LSN of their schema entry), read by logical decoding (internal)';
+
+CREATE FUNCTION cdc.schema_capture()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'cdc_schema_capture'
+LANGUAGE C;
+COMMENT ON FUNCTION cdc.schema_capture() IS
+	'Event trigger: a schema entry and a recorded shape for each table a DDL created, altered, renamed, moved or dropped (internal)';
+
+CREATE FUNCTION cdc.schema_seed()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'cdc_schema_seed'
+LANGUAGE C;
+COMMENT ON FUNCTION cdc.schema_seed() IS
+	'Record the shape of every table that has none, at version 0/0 (run by CREATE EXTENSION and the update to 1.2; internal)';
+
+CREATE EVENT TRIGGER cdc_schema_ddl ON ddl_command_end
+	WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+	EXECUTE FUNCTION cdc.schema_capture();
+CREATE EVENT TRIGGER cdc_schema_drop ON sql_drop
+	EXECUTE FUNCTION cdc.schema_capture();
+SELECT cdc.schema_seed();
+
+-- the group outputs carry schema_version after fallback (src/api/groups.sql)
+DROP FUNCTION cdc.read_group(text, text, integer, interval, interval, boolean);
+DROP FUNCTION cdc.claim(text, text, interval, interval, text, integer, boolean);
+DROP FUNCTION cdc.dead_letters(text);
+CREATE FUNCTION cdc.read_group(
+	"group" text,
+	member text,
+	batch_size integer DEFAULT 100,
+	visibility_timeout interval DEFAULT '30 s',
+	batch_timeout interval DEFAULT '0',
+	numeric_as_string boolean DEFAULT false)
+RETURNS TABLE (
+	lsn pg_lsn, commit_lsn pg_lsn, seq integer, xid bigint,
+	"timestamp" timestamptz, entity text, entity_id jsonb,
+	operation cdc.operation, old_data jsonb, new_data jsonb,
+	unchanged_toast text[], fallback text[], schema_version pg_lsn, delivery_count integer)
+AS 'MODULE_PATHNAME', 'cdc_read_group'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdc.read_group(text, text, integer, interval, interval, boolean) IS
+	'Lease up to batch_size changes of the group to member for visibility_timeout, in cursor order: changes nobody holds and nobody acknowledged, expired leases again; changes to one row go to one member at a time, in order. Call it in its own transaction';
+
+CREATE FUNCTION cdc.claim(
+	"group" text,
+	member text,
+	min_idle interval,
+	visibility_timeout interval DEFAULT '30 s',
+	from_member text DEFAULT NULL,
+	batch_size integer DEFAULT 100,
+	numeric_as_string boolean DEFAULT false)
+RETURNS TABLE (
+	lsn pg_lsn, commit_lsn pg_lsn, seq integer, xid bigint,
+	"timestamp" timestamptz, entity text, entity_id jsonb,
+	operation cdc.operation, old_data jsonb, new_data jsonb,
+	unchanged_toast text[], fallback text[], schema_version pg_lsn, delivery_count integer)
+AS 'MODULE_PATHNAME', 'cdc_claim'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdc.claim(text, text, interval, interval, text, integer, boolean) IS
+	'Take over, for member, changes that other members (or from_member) leased at least min_idle ago and did not acknowledge, with the later changes to the same rows they hold; returns them, delivered again';
+
+CREATE FUNCTION cdc.dead_letters("group" text)
+RETURNS TABLE (
+	lsn pg_lsn, commit_lsn pg_lsn, seq integer, xid bigint,
+	"timestamp" timestamptz, entity text, entity_id jsonb,
+	operation cdc.operation, old_data jsonb, new_data jsonb,
+	unchanged_toast text[], fallback text[], schema_version pg_lsn, delivery_count integer,
+	last_member text, moved_at timestamptz, replaying boolean)
+AS 'MODULE_PATHNAME', 'cdc_dead_letters'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdc.dead_letters(text) IS
+	'Changes of the group moved aside after max_deliveries deliveries, as the caller may see them';
+
+REVOKE EXECUTE ON FUNCTION cdc.read_group(text, text, integer, interval, interval, boolean),
+	cdc.claim(text, text, interval, interval, text, integer, boolean),
+	cdc.dead_letters(text), cdc.schema_capture(), cdc.schema_seed() FROM PUBLIC;
+
 -- Issue 18: backfills (src/log/log.sql, src/api/backfill.sql).  The rows
 -- of a backfill are log entries with operation read, for one reader
 -- (cdc.log.audience); entries logged before the update have none (NULL:
@@ -320,8 +427,8 @@ BEGIN
 		SELECT DISTINCT format('REVOKE ALL ON TABLE %s FROM %s', c.oid::pg_catalog.regclass,
 							   pg_catalog.quote_ident(a.rolname)) AS cmd
 		FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) x, pg_catalog.pg_roles a
-		WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY['cdc.log_shape', 'cdc.backfill_request', 'cdc.backfill_progress',
-			'cdc.backfill_id_seq', 'cdc.backfills']::pg_catalog.regclass[])
+		WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY['cdc.log_shape', 'cdc.schema_shape', 'cdc.backfill_request',
+			'cdc.backfill_progress', 'cdc.backfill_id_seq', 'cdc.backfills']::pg_catalog.regclass[])
 		  AND a.oid OPERATOR(pg_catalog.=) x.grantee AND x.grantee OPERATOR(pg_catalog.<>) c.relowner
 	LOOP
 		EXECUTE r.cmd;

@@ -68,13 +68,13 @@ isnt($rc, 0, 'a bad option stops pg_recvlogical');
 is($out, '', '... before any entry is written');
 like($err, qr/ERROR:  invalid value for cdc_ext option "operations": "upsert"\n/,
 	'the error names the option and the bad value');
-like($err, qr/^HINT:  Give a comma-separated list of: insert, update, delete, truncate\.$/m,
+like($err, qr/^HINT:  Give a comma-separated list of: insert, update, delete, truncate, schema\.$/m,
 	'... and its hint says what is accepted');
 ($rc, $out, $err) = recvlogical('recv', $endpos, 'entitys=x');
 isnt($rc, 0, 'an unknown option stops pg_recvlogical');
 like($err, qr/ERROR:  unrecognized cdc_ext option "entitys"\n/, 'the error names the unknown option');
 like($err,
-	qr/^HINT:  Valid options are: entities, exclude_entities, operations, messages, transactions, numeric_as_string, only_local\.$/m,
+	qr/^HINT:  Valid options are: entities, exclude_entities, operations, messages, transactions, numeric_as_string, only_local, schema_changes\.$/m,
 	'... and its hint lists every valid option');
 ($rc, $out, $err) = recvlogical('recv', $endpos, 'transactions=maybe');
 like($err, qr/ERROR:  invalid value for cdc_ext option "transactions": "maybe"\n/,

@@ -139,6 +139,19 @@ $node->safe_psql('from11', q{INSERT INTO t VALUES (2, 'after')});
 $node->safe_psql('from11', q{SELECT cdc.wait_for_log()});
 is($node->safe_psql('from11', q{SELECT string_agg(new_data->>'v', ',' ORDER BY commit_lsn, seq) FROM cdc.stream('old')}),
 	'before,after', 'a 1.1 consumer reads what was committed before and after the update');
+# schema versions (docs/schema-changes.md): the change decoded before the
+# update has none (cdc.schema_shape did not exist then); the table, there
+# at the update, has the shape recorded at 0/0 since; then an ALTER
+is($node->safe_psql('from11', q{SELECT string_agg(coalesce(schema_version::text, 'null'), ',' ORDER BY commit_lsn, seq) FROM cdc.stream('old')}),
+	'null,0/0', 'the change before the update has no schema_version, the one after has 0/0');
+$node->safe_psql('from11', q{ALTER TABLE t ADD COLUMN w int; INSERT INTO t VALUES (3, 'altered', 3)});
+$node->safe_psql('from11', q{SELECT cdc.wait_for_log()});
+is($node->safe_psql('from11', q{SELECT l.schema_version = s.lsn FROM cdc.log l, cdc.log s
+	WHERE l.new_data->>'v' = 'altered' AND s.operation = 'schema' AND s.entity = 'public.t'}),
+	't', 'after an ALTER of the table its changes carry the schema entry\'s position');
+is($node->safe_psql('from11', q{SELECT old_data->'columns'->-1->>'name' || ',' || (new_data->'columns'->-1->>'name')
+	FROM cdc.log WHERE operation = 'schema' AND entity = 'public.t'}),
+	'v,w', 'the first ALTER of a table older than the update has the shape before');
 is($node->safe_psql('from11', q{SELECT lost_to IS NULL FROM cdc.status()}), 't',
 	'nothing was lost: the slot the 1.1 writer confirmed in memory is taken as it is once');
 

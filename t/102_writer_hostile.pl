@@ -97,7 +97,7 @@ $node->safe_psql('postgres', q{
 	INSERT INTO fan VALUES (1, NULL);
 }, extra_params => [ '-U', 'app' ]);
 logged('a composite type of 2^40 paths, 40 types');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM cdc.log WHERE entity = 'appdata.fan'}), '1', 'its row is logged');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM cdc.log WHERE entity = 'appdata.fan' AND operation <> 'schema'}), '1', 'its row is logged');
 
 # a 180 MB string of control characters: jsonb holds it (180 MB), its text
 # (escaped, 1.08 GB) could never be read: a consumer would stop at it

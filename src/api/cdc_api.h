@@ -30,6 +30,7 @@ typedef enum CdcEntryColumn
 	CDC_ENTRY_NEW_DATA,
 	CDC_ENTRY_UNCHANGED_TOAST,
 	CDC_ENTRY_FALLBACK,
+	CDC_ENTRY_SCHEMA_VERSION,
 	CDC_ENTRY_NCOLUMNS
 } CdcEntryColumn;
 
@@ -42,7 +43,7 @@ typedef enum CdcEntryColumn
 #define CDC_LOG_COLUMNS_OF(a) \
 	a "commit_lsn, " a "seq, " a "chunk, " a "lsn, " a "xid, " a "\"timestamp\", " \
 	a "relid, " a "entity, " a "entity_id, " a "operation, " a "old_data, " \
-	a "new_data, " a "unchanged_toast, " a "fallback, " a "audience"
+	a "new_data, " a "unchanged_toast, " a "fallback, " a "schema_version, " a "audience"
 #define CDC_LOG_COLUMNS CDC_LOG_COLUMNS_OF("")
 
 /*

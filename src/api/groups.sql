@@ -124,6 +124,7 @@ CREATE TABLE cdc.group_dead_letter (
 	last_member		text,
 	moved_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	replaying		boolean NOT NULL DEFAULT false,
+	schema_version	pg_lsn,
 	audience		integer,
 	PRIMARY KEY (grp, commit_lsn, seq)
 );
@@ -162,7 +163,7 @@ RETURNS TABLE (
 	lsn pg_lsn, commit_lsn pg_lsn, seq integer, xid bigint,
 	"timestamp" timestamptz, entity text, entity_id jsonb,
 	operation cdc.operation, old_data jsonb, new_data jsonb,
-	unchanged_toast text[], fallback text[], delivery_count integer)
+	unchanged_toast text[], fallback text[], schema_version pg_lsn, delivery_count integer)
 AS 'MODULE_PATHNAME', 'cdc_read_group'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.read_group(text, text, integer, interval, interval, boolean) IS
@@ -216,7 +217,7 @@ RETURNS TABLE (
 	lsn pg_lsn, commit_lsn pg_lsn, seq integer, xid bigint,
 	"timestamp" timestamptz, entity text, entity_id jsonb,
 	operation cdc.operation, old_data jsonb, new_data jsonb,
-	unchanged_toast text[], fallback text[], delivery_count integer)
+	unchanged_toast text[], fallback text[], schema_version pg_lsn, delivery_count integer)
 AS 'MODULE_PATHNAME', 'cdc_claim'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.claim(text, text, interval, interval, text, integer, boolean) IS
@@ -227,7 +228,7 @@ RETURNS TABLE (
 	lsn pg_lsn, commit_lsn pg_lsn, seq integer, xid bigint,
 	"timestamp" timestamptz, entity text, entity_id jsonb,
 	operation cdc.operation, old_data jsonb, new_data jsonb,
-	unchanged_toast text[], fallback text[], delivery_count integer,
+	unchanged_toast text[], fallback text[], schema_version pg_lsn, delivery_count integer,
 	last_member text, moved_at timestamptz, replaying boolean)
 AS 'MODULE_PATHNAME', 'cdc_dead_letters'
 LANGUAGE C VOLATILE;

@@ -27,6 +27,9 @@
  *     in: rights held only on a partitioned parent do not count.
  *   - Logical messages: only for REPLICATION roles, superusers and
  *     pg_read_all_data.
+ *   - Schema entries (src/log/schema.c): as the table's changes; with
+ *     column privileges only, their shapes list only the columns the role
+ *     may SELECT (reshape.c, CdcNarrowShape).
  * The read filter's parts: this file (the decision per relation and
  * CdcReadFilterApply), reshape.c (row images reshaped) and withheld.c
  * (what cdc.consumers reports as withheld), behind read_filter.h.
@@ -130,7 +133,7 @@ CdcReadFilterCreate(Oid role, List *filters, bool messages, bool numeric_as_stri
 uint8
 CdcReadFilterOps(CdcReadFilter *rf, const char *entity)
 {
-	uint8		ops = CDC_OP_ALL;
+	uint8		ops = CDC_OP_FILTERABLE;
 	char	   *table;
 	ListCell   *lc;
 
@@ -520,6 +523,26 @@ CdcReadFilterApply(CdcReadFilter *rf, Datum *lv, bool *ln, Datum *ev, bool *en)
 	en[CDC_ENTRY_UNCHANGED_TOAST] = ln[CDC_LOG_UNCHANGED_TOAST];
 	ev[CDC_ENTRY_FALLBACK] = lv[CDC_LOG_FALLBACK];
 	en[CDC_ENTRY_FALLBACK] = ln[CDC_LOG_FALLBACK];
+	ev[CDC_ENTRY_SCHEMA_VERSION] = lv[CDC_LOG_SCHEMA_VERSION];
+	en[CDC_ENTRY_SCHEMA_VERSION] = ln[CDC_LOG_SCHEMA_VERSION];
+
+	/*
+	 * A schema entry's images are shapes, not rows: narrowed to the columns
+	 * the role may SELECT today (by attnum), never reshaped for numbers.
+	 */
+	if (bit == CDC_OP_SCHEMA)
+	{
+		if (narrow)
+		{
+			if (!rule->catalog_known)
+				return false;	/* cannot tell which columns: withheld */
+			if (!en[CDC_ENTRY_OLD_DATA])
+				ev[CDC_ENTRY_OLD_DATA] = CdcNarrowShape(rule, ev[CDC_ENTRY_OLD_DATA]);
+			if (!en[CDC_ENTRY_NEW_DATA])
+				ev[CDC_ENTRY_NEW_DATA] = CdcNarrowShape(rule, ev[CDC_ENTRY_NEW_DATA]);
+		}
+		return true;
+	}
 
 	if (rule == NULL || (!narrow && !rf->numeric_as_string))
 		return true;

@@ -86,5 +86,6 @@ extern void CdcReadFilterAccess(CdcReadFilter *rf, RelRule *rule);
 extern Datum CdcReshapeObject(const RelShape *shape, Datum d, bool narrow, bool numbers);
 extern Datum CdcReshapeKey(const RelShape *shape, Datum d);
 extern Datum CdcNarrowNames(const RelShape *shape, Datum d, bool *isnull);
+extern Datum CdcNarrowShape(const RelRule *rule, Datum d);
 
 #endif

@@ -222,3 +222,96 @@ CdcNarrowNames(const RelShape *shape, Datum d, bool *isnull)
 	}
 	return PointerGetDatum(construct_array(elems, kept, TEXTOID, -1, false, TYPALIGN_INT));
 }
+
+/* May the role see column attnum of rule's table today? */
+static bool
+attnum_allowed(const RelRule *rule, const JsonbValue *v)
+{
+	int32		a;
+
+	if (v == NULL || v->type != jbvNumeric)
+		return false;
+	a = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
+	return a >= 1 && a <= rule->natts && rule->att_allowed[a - 1];
+}
+
+/*
+ * A schema entry's shape (src/log/schema.c: {"columns": [{"attnum", "name",
+ * ...}], "key": [names], ...}) as a role with column privileges only may
+ * receive it: the columns it may SELECT today, identified by attnum (a
+ * column dropped since is seen by nobody), and the key names among them.
+ * Everything else of the object is kept.
+ */
+Datum
+CdcNarrowShape(const RelRule *rule, Datum d)
+{
+	Jsonb	   *jb = DatumGetJsonbP(d);
+	JsonbValue *cols;
+	JsonbParseState *ps = NULL;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	k,
+				v;
+
+	if (!JB_ROOT_IS_OBJECT(jb))
+		return d;
+	cols = getKeyJsonValueFromContainer(&jb->root, "columns", 7, NULL);
+	(void) pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	it = JsonbIteratorInit(&jb->root);
+	tok = JsonbIteratorNext(&it, &k, true);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) == WJB_KEY)
+	{
+		bool		is_cols = k.val.string.len == 7 && memcmp(k.val.string.val, "columns", 7) == 0;
+		bool		is_key = k.val.string.len == 3 && memcmp(k.val.string.val, "key", 3) == 0;
+
+		tok = JsonbIteratorNext(&it, &v, true);
+		(void) pushJsonbValue(&ps, WJB_KEY, &k);
+		if ((is_cols || is_key) && v.type == jbvBinary)
+		{
+			JsonbIterator *ai = JsonbIteratorInit(v.val.binary.data);
+			JsonbValue	e;
+
+			(void) pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+			while ((tok = JsonbIteratorNext(&ai, &e, true)) != WJB_DONE)
+			{
+				if (tok != WJB_ELEM)
+					continue;
+				if (is_cols && e.type == jbvBinary)
+				{
+					if (attnum_allowed(rule, getKeyJsonValueFromContainer(e.val.binary.data, "attnum", 6, NULL)))
+						(void) pushJsonbValue(&ps, WJB_ELEM, &e);
+				}
+				else if (is_key && e.type == jbvString)
+				{
+					/* a key name is kept when a visible column has it */
+					bool		keep = false;
+
+					if (cols != NULL && cols->type == jbvBinary)
+					{
+						JsonbIterator *ci = JsonbIteratorInit(cols->val.binary.data);
+						JsonbValue	c;
+
+						while ((tok = JsonbIteratorNext(&ci, &c, true)) != WJB_DONE && !keep)
+						{
+							JsonbValue *name;
+
+							if (tok != WJB_ELEM || c.type != jbvBinary)
+								continue;
+							name = getKeyJsonValueFromContainer(c.val.binary.data, "name", 4, NULL);
+							keep = name != NULL && name->type == jbvString &&
+								name->val.string.len == e.val.string.len &&
+								memcmp(name->val.string.val, e.val.string.val, e.val.string.len) == 0 &&
+								attnum_allowed(rule, getKeyJsonValueFromContainer(c.val.binary.data, "attnum", 6, NULL));
+						}
+					}
+					if (keep)
+						(void) pushJsonbValue(&ps, WJB_ELEM, &e);
+				}
+			}
+			(void) pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+		}
+		else
+			(void) pushJsonbValue(&ps, WJB_VALUE, &v);
+	}
+	return JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL)));
+}

@@ -375,7 +375,11 @@ cdc_stream(PG_FUNCTION_ARGS)
 	call->operations = CdcOperationArrayToMask(PG_ARGISNULL(6) ? NULL : PG_GETARG_ARRAYTYPE_P(6),
 											   "operations", &call_messages);
 	if (PG_ARGISNULL(6))
-		call_messages = true;	/* no call filter: the consumer's own decides */
+	{
+		/* no call filter: the consumer's own decides (schema entries too) */
+		call_messages = true;
+		call->operations = CDC_OP_FILTERABLE;
+	}
 	batch_size = batch_size_arg(fcinfo, 7);
 	timeout = PG_ARGISNULL(8) ? 0 :
 		CdcIntervalArg(fcinfo, 8, "batch_timeout", true, CDC_BATCH_TIMEOUT_HINT);

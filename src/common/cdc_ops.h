@@ -14,7 +14,15 @@
 #define CDC_OP_UPDATE	0x02
 #define CDC_OP_DELETE	0x04
 #define CDC_OP_TRUNCATE 0x08
+/* the row operations: what a filter passes when it names none */
 #define CDC_OP_ALL		(CDC_OP_INSERT | CDC_OP_UPDATE | CDC_OP_DELETE | CDC_OP_TRUNCATE)
+/*
+ * A table's shape changed (DDL: src/log/schema.c, src/plugin/schema.c).
+ * In a filter's mask only when named: a reader that applies entries as rows
+ * (the exactly-once sink pattern) gets no shape unless it asks for them.
+ */
+#define CDC_OP_SCHEMA	0x20
+#define CDC_OP_FILTERABLE (CDC_OP_ALL | CDC_OP_SCHEMA)
 /* not part of a filter mask: logical messages are chosen by prefix */
 #define CDC_OP_MESSAGE	0x10
 /*
@@ -31,7 +39,7 @@ typedef struct CdcOperation
 } CdcOperation;
 
 /* Every operation, in the order of cdc.operation's labels. */
-#define CDC_N_OPERATIONS 6
+#define CDC_N_OPERATIONS 7
 extern const CdcOperation cdc_operations[CDC_N_OPERATIONS];
 
 /* The bit of an operation's label (exact, lower case); 0 if it names none. */
@@ -42,7 +50,7 @@ extern int	cdc_operation_index(unsigned int bit);
 
 /*
  * The CDC_OP_* bit of a filter operation (insert, update, delete,
- * truncate: what a filter's mask holds), 0 for anything else, 'message'
+ * truncate, schema: what a filter's mask holds), 0 for anything else, 'message'
  * and 'read' included (messages are chosen by prefix, reads by who asked).
  */
 extern int	CdcParseOperation(const char *label);

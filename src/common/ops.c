@@ -13,6 +13,7 @@ const CdcOperation cdc_operations[CDC_N_OPERATIONS] = {
 	{"delete", CDC_OP_DELETE},
 	{"truncate", CDC_OP_TRUNCATE},
 	{"message", CDC_OP_MESSAGE},
+	{"schema", CDC_OP_SCHEMA},
 	{"read", CDC_OP_READ},
 };
 
@@ -37,5 +38,5 @@ cdc_operation_index(unsigned int bit)
 int
 CdcParseOperation(const char *label)
 {
-	return (int) (cdc_operation_bit(label) & CDC_OP_ALL);
+	return (int) (cdc_operation_bit(label) & CDC_OP_FILTERABLE);
 }

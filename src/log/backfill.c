@@ -137,6 +137,8 @@ typedef struct Chunk
 	bytea	   *last_key;		/* the last row's key, serialized (datumSerialize) */
 	ArrayType  *key_names;		/* text[]: the key columns, for old_data's key */
 	CdcRelEntry *re;			/* columns as read (the shape of the rows) */
+	bool		has_schema_version; /* the version of that shape (src/plugin/schema.c) */
+	XLogRecPtr	schema_version;
 	MemoryContext cxt;
 } Chunk;
 
@@ -456,6 +458,8 @@ read_chunk(const Candidate *cand)
 	chunk.xip = palloc(sizeof(TransactionId) * Max(snap->xcnt, 1));
 	memcpy(chunk.xip, snap->xip, sizeof(TransactionId) * snap->xcnt);
 	chunk.re = CdcRelEntryBuild(rel, chunk.cxt);
+	/* the table cannot change shape while we hold it: its version now is the rows' */
+	chunk.has_schema_version = CdcSchemaVersionOf(cand->relid, &chunk.schema_version);
 	nkeys = IndexRelationGetNumberOfKeyAttributes(idx);
 	key_names = palloc(sizeof(Datum) * nkeys);
 	for (int i = 0; i < nkeys; i++)
@@ -1005,6 +1009,8 @@ CdcBackfillLog(IngestSink *s, Oid partoid)
 			c.op = CDC_OP_READ;
 			c.rel = chunk.re;
 			c.audience = chunk.audience;
+			c.has_schema_version = chunk.has_schema_version;
+			c.schema_version = chunk.schema_version;
 			s->base.emit(&s->base, &c);
 			logged++;
 			MemoryContextSwitchTo(old);

@@ -45,6 +45,7 @@ typedef enum CdcLogColumn
 	CDC_LOG_NEW_DATA,
 	CDC_LOG_UNCHANGED_TOAST,
 	CDC_LOG_FALLBACK,
+	CDC_LOG_SCHEMA_VERSION,		/* 1.2: null before it (src/log/schema.c) */
 	CDC_LOG_AUDIENCE,			/* a backfill's rows: who asked (see log.sql) */
 	CDC_LOG_NCOLUMNS
 } CdcLogColumn;

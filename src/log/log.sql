@@ -2,7 +2,7 @@
 -- src/log/ingest.c).  Part of cdc_ext--1.2.sql
 -- (the Makefile concatenates the parts); written by the log writer only.
 
-CREATE TYPE cdc.operation AS ENUM ('insert', 'update', 'delete', 'truncate', 'message', 'read');
+CREATE TYPE cdc.operation AS ENUM ('insert', 'update', 'delete', 'truncate', 'message', 'schema', 'read');
 COMMENT ON TYPE cdc.operation IS 'Kind of change in a ChangeEntry';
 
 CREATE TYPE cdc.change_entry AS (
@@ -17,10 +17,11 @@ CREATE TYPE cdc.change_entry AS (
 	old_data		jsonb,
 	new_data		jsonb,
 	unchanged_toast text[],
-	fallback		text[]
+	fallback		text[],
+	schema_version	pg_lsn
 );
 COMMENT ON TYPE cdc.change_entry IS
-	'One row change: the ChangeEntry fields, typed; ordered and resumable by (commit_lsn, seq). fallback: columns whose value jsonb cannot hold, given as their JSON text in a string';
+	'One row change: the ChangeEntry fields, typed; ordered and resumable by (commit_lsn, seq). fallback: columns whose value jsonb cannot hold, given as their JSON text in a string. schema_version: the position of the schema entry whose table shape the change follows (0/0: the shape the table had when cdc_ext 1.2 was installed; NULL: logged before 1.2)';
 
 -- The log: one row per ChangeEntry, in partitions ("chunks") that the writer
 -- opens as it goes and retention drops whole.  The partition key is the
@@ -45,6 +46,7 @@ CREATE TABLE cdc.log (
 	new_data		jsonb,
 	unchanged_toast text[],
 	fallback		text[],
+	schema_version	pg_lsn,
 	audience		integer,
 	PRIMARY KEY (commit_lsn, seq, chunk)
 ) PARTITION BY RANGE (chunk);
@@ -266,3 +268,43 @@ AS 'MODULE_PATHNAME', 'cdc_start_writer'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdc.start_writer() IS
 	'Ask the launcher to start this database''s log writer now (it also finds it within seconds on its own); false without shared_preload_libraries';
+
+-- Schema changes (src/log/schema.c, src/plugin/schema.c): each shape of a
+-- captured table, recorded by the event triggers below in the DDL's
+-- transaction, at the version (the LSN) of the transactional logical
+-- message that makes its `schema` entry.  A user catalog table: logical
+-- decoding reads it as of each change it decodes, so every change gets the
+-- version of the shape it follows (also inside a transaction that changes
+-- rows before and after a DDL).  Version 0/0: the shape a table had when
+-- cdc_ext 1.2 was installed (or updated to).  A dropped table's rows go
+-- with its drop.
+CREATE TABLE cdc.schema_shape (
+	relid			oid NOT NULL,
+	version			pg_lsn NOT NULL,
+	shape			jsonb NOT NULL,
+	PRIMARY KEY (relid, version)
+) WITH (user_catalog_table = true);
+REVOKE ALL ON cdc.schema_shape FROM PUBLIC;
+COMMENT ON TABLE cdc.schema_shape IS
+	'Shapes of captured tables by version (the LSN of their schema entry), read by logical decoding (internal)';
+
+CREATE FUNCTION cdc.schema_capture()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'cdc_schema_capture'
+LANGUAGE C;
+COMMENT ON FUNCTION cdc.schema_capture() IS
+	'Event trigger: a schema entry and a recorded shape for each table a DDL created, altered, renamed, moved or dropped (internal)';
+
+CREATE FUNCTION cdc.schema_seed()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'cdc_schema_seed'
+LANGUAGE C;
+COMMENT ON FUNCTION cdc.schema_seed() IS
+	'Record the shape of every table that has none, at version 0/0 (run by CREATE EXTENSION and the update to 1.2; internal)';
+
+CREATE EVENT TRIGGER cdc_schema_ddl ON ddl_command_end
+	WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+	EXECUTE FUNCTION cdc.schema_capture();
+CREATE EVENT TRIGGER cdc_schema_drop ON sql_drop
+	EXECUTE FUNCTION cdc.schema_capture();
+SELECT cdc.schema_seed();

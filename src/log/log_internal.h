@@ -25,6 +25,9 @@
  *                                        switch, log_state, transaction start,
  *                                        SPI readers, enum lookups, intervals
  *   dropdb.c: base.c only (the writer's slot name).
+ *   schema.c: base.c only (the owner switch): the event triggers' function,
+ *             run in the DDL's backend, not by the writer (the writer meets
+ *             its messages through the plugin, src/plugin/schema.c).
  *
  * Precisely, each file calls (besides itself and PostgreSQL):
  *   base.c       -
@@ -38,6 +41,7 @@
  *   launcher.c   base, shmem
  *   writer.c     base, shmem, slot, ingest, retention, backfill
  *   dropdb.c     base
+ *   schema.c     base
  */
 #ifndef CDC_LOG_INTERNAL_H
 #define CDC_LOG_INTERNAL_H

@@ -259,6 +259,8 @@ ingest_emit(CdcSink *base, const CdcChange *c)
 	n[CDC_LOG_FALLBACK] = c->fallback == NIL;
 	if (c->fallback != NIL)
 		v[CDC_LOG_FALLBACK] = PointerGetDatum(strlist_to_textarray(c->fallback));
+	v[CDC_LOG_SCHEMA_VERSION] = LSNGetDatum(c->schema_version);
+	n[CDC_LOG_SCHEMA_VERSION] = !c->has_schema_version;
 	v[CDC_LOG_AUDIENCE] = Int32GetDatum(c->audience);
 	n[CDC_LOG_AUDIENCE] = c->audience == 0;
 
@@ -439,7 +441,7 @@ CdcSinkLoad(IngestSink *s, MemoryContext cxt)
 		s->capture_at = isnull ? 0 : DatumGetTimestampTz(d);
 	}
 	MemoryContextSwitchTo(cxt);
-	f->operations = CDC_OP_ALL;
+	f->operations = CDC_OP_FILTERABLE;	/* schema entries too: always logged */
 	s->base.filters = list_make1(f);
 	s->base.capture_changed = ingest_capture_changed;
 	logrel = table_open(get_relname_relid("log", get_namespace_oid("cdc", false)),
@@ -449,6 +451,7 @@ CdcSinkLoad(IngestSink *s, MemoryContext cxt)
 	CdcLogOperationOids(s->op_oids);
 	s->record_shapes = OidIsValid(get_relname_relid("log_shape", get_namespace_oid("cdc", false)));
 	s->base.emit = ingest_emit;
+	s->base.schema_changes = true;	/* schema entries, schema_version: always */
 	s->base.backfill_mark = ingest_backfill_mark;
 	MemoryContextSwitchTo(old);
 }

@@ -32,6 +32,7 @@ typedef struct CdcOptions
 	bool		transactions;	/* emit begin/commit entries */
 	bool		numeric_as_string;	/* quote numbers a double would round */
 	bool		only_local;		/* skip changes replayed from an origin */
+	bool		schema_changes; /* schema entries, schema_version (schema.c) */
 } CdcOptions;
 
 extern void CdcParseOptions(List *defels, CdcOptions *opts);
@@ -131,6 +132,9 @@ typedef struct CdcRelEntry
 	bool		needs_pin;		/* some column's output depends on settings */
 	bool		has_composite;	/* some column is (or holds) a composite */
 	bool		has_cast;		/* some column uses a cast function */
+	/* schema_version of its changes, when opts->schema_changes (schema.c) */
+	bool		has_schema_version;
+	XLogRecPtr	schema_version;
 	MemoryContext cxt;			/* everything above that was allocated */
 	TupleDesc	desc;			/* of the relation being decoded right now */
 	/* room to deform a change's new and old tuple (natts each), reused */
@@ -235,6 +239,8 @@ typedef struct CdcChange
 	List	   *unchanged_toast;	/* of char * */
 	List	   *fallback;		/* of char *: columns given as JSON text (entry_jsonb.c) */
 	const CdcRelEntry *rel;		/* columns and key as of the change (row changes) */
+	bool		has_schema_version; /* schema_version: null when false */
+	XLogRecPtr	schema_version;
 	int32		audience;		/* a backfill's rows: who asked (cdc.log.audience); 0: all */
 } CdcChange;
 
@@ -260,6 +266,8 @@ struct CdcSink
 	 */
 	bool		(*capture_changed) (CdcSink *sink, XLogRecPtr commit_lsn,
 									TimestampTz commit_time);
+	/* schema entries and schema_version wanted (the log writer: always) */
+	bool		schema_changes;
 
 	/*
 	 * At a transactional CDC_BACKFILL_PREFIX message (a backfill chunk's
@@ -277,6 +285,34 @@ struct CdcSink
  * a sink, handed to capture_changed.
  */
 #define CDC_CAPTURE_PREFIX "cdc_ext.capture"
+
+/*
+ * The prefix of the event trigger's schema messages (src/log/schema.c):
+ * never emitted as a message; a `schema` entry when schema changes are
+ * asked for (the option schema_changes; always for the log writer).  The
+ * payload: relid, entity, table (as in the entity), old shape, new shape
+ * (JSON text or "null"), each ended by a NUL byte.
+ */
+#define CDC_SCHEMA_PREFIX "cdc_ext.schema"
+
+/*
+ * schema.c: the version of relid's shape as of the change being decoded
+ * (cdc.schema_shape under the historic snapshot); false when none is
+ * recorded (the extension is not installed, or not yet then).
+ */
+extern bool CdcSchemaVersionOf(Oid relid, XLogRecPtr *version);
+/* schema.c: does a schema entry for entity pass every filter layer? */
+extern bool CdcSchemaPasses(const CdcOptions *opts, const char *entity, const char *table);
+/* schema.c: split a schema message's payload; false if it is malformed */
+typedef struct CdcSchemaMessage
+{
+	Oid			relid;
+	const char *entity;
+	const char *table;
+	const char *old_shape;		/* NULL for a create */
+	const char *new_shape;		/* NULL for a drop */
+} CdcSchemaMessage;
+extern bool CdcSchemaParse(const char *message, Size size, CdcSchemaMessage *m);
 
 /*
  * The prefix of a backfill chunk's mark (src/log/backfill.c): never emitted

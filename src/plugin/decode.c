@@ -65,8 +65,12 @@ cdc_decode_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
 	pending_sink = NULL;
 	if (st->sink != NULL)
 	{
+		/* the log writer logs schema entries, whatever the (empty) options */
+		if (st->sink->schema_changes)
+			((CdcFilter *) linitial(st->opts.filters))->operations |= CDC_OP_SCHEMA;
 		st->opts.filters = list_concat(st->opts.filters, st->sink->filters);
 		st->opts.messages = list_copy(st->sink->messages);
+		st->opts.schema_changes |= st->sink->schema_changes;
 	}
 	MemoryContextSwitchTo(old);
 
@@ -127,6 +131,19 @@ append_head(StringInfo out, XLogRecPtr lsn, ReorderBufferTXN *txn, int32 seq)
 	appendBinaryStringInfo(out, ",\"timestamp\":", 13);
 	if (txn != NULL && seq > 0)
 		CdcAppendInt64(out, CdcTimestampToUnixMicros(CdcTxnCommitTime(txn)));
+	else
+		appendBinaryStringInfo(out, "null", 4);
+}
+
+/* ,"schema_version":"X/Y" (or null): only when schema changes are asked for */
+static void
+append_schema_version(StringInfo out, const CdcOptions *opts, bool has, XLogRecPtr version)
+{
+	if (!opts->schema_changes)
+		return;
+	appendStringInfoString(out, ",\"schema_version\":");
+	if (has)
+		CdcAppendLsn(out, version);
 	else
 		appendBinaryStringInfo(out, "null", 4);
 }
@@ -272,6 +289,7 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 			CdcSessionUnpin(pin);
 		if (toast != NIL)
 			append_unchanged_toast(out, toast);
+		append_schema_version(out, &st->opts, re->has_schema_version, re->schema_version);
 		appendStringInfoCharMacro(out, '}');
 		OutputPluginWrite(ctx, true);
 	}
@@ -304,6 +322,8 @@ emit_row_change(LogicalDecodingContext *ctx, DecodingState *st,
 		c.rel = re;
 		c.op = op;
 		c.unchanged_toast = toast;
+		c.has_schema_version = re->has_schema_version;
+		c.schema_version = re->schema_version;
 		st->sink->emit(st->sink, &c);
 	}
 	st->emitted++;
@@ -376,7 +396,9 @@ cdc_decode_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			appendBinaryStringInfo(ctx->out, ",\"entity\":", 10);
 			appendBinaryStringInfo(ctx->out, re->entity_json, re->entity_json_len);
 			appendStringInfoString(ctx->out,
-								   ",\"entity_id\":null,\"operation\":\"truncate\",\"old_data\":null,\"new_data\":null}");
+								   ",\"entity_id\":null,\"operation\":\"truncate\",\"old_data\":null,\"new_data\":null");
+			append_schema_version(ctx->out, &st->opts, re->has_schema_version, re->schema_version);
+			appendStringInfoCharMacro(ctx->out, '}');
 			OutputPluginWrite(ctx, true);
 		}
 		else
@@ -391,6 +413,8 @@ cdc_decode_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			c.relid = re->relid;
 			c.entity = re->entity;
 			c.op = CDC_OP_TRUNCATE;
+			c.has_schema_version = re->has_schema_version;
+			c.schema_version = re->schema_version;
 			st->sink->emit(st->sink, &c);
 		}
 		st->emitted++;
@@ -531,6 +555,68 @@ message_jsonb(const char *prefix, const char *message, Size size, List **fallbac
 	return JsonbPGetDatum(JsonbValueToJsonb(res));
 }
 
+/*
+ * A schema message of the event trigger (src/log/schema.c; CdcSchemaParse):
+ * a `schema` entry, filtered by the table it names like that table's
+ * changes.  Its schema_version is its own position: the changes that
+ * follow the new shape carry that same LSN (schema.c).
+ */
+static void
+schema_entry(LogicalDecodingContext *ctx, DecodingState *st, ReorderBufferTXN *txn,
+			 XLogRecPtr lsn, int32 seq, const char *message, Size size)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->change_cxt);
+	CdcSchemaMessage m;
+
+	if (!CdcSchemaParse(message, size, &m) || !CdcSchemaPasses(&st->opts, m.entity, m.table))
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(st->change_cxt);
+		return;
+	}
+	if (st->sink == NULL)
+	{
+		StringInfo	out = ctx->out;
+
+		if (st->opts.transactions && !st->begin_written)
+			write_begin(ctx, st, txn);
+		OutputPluginPrepareWrite(ctx, true);
+		append_head(out, lsn, txn, seq);
+		appendBinaryStringInfo(out, ",\"entity\":", 10);
+		CdcAppendJsonString(out, m.entity, strlen(m.entity));
+		appendStringInfoString(out, ",\"entity_id\":null,\"operation\":\"schema\",\"old_data\":");
+		appendStringInfoString(out, m.old_shape ? m.old_shape : "null");
+		appendBinaryStringInfo(out, ",\"new_data\":", 12);
+		appendStringInfoString(out, m.new_shape ? m.new_shape : "null");
+		append_schema_version(out, &st->opts, true, lsn);
+		appendStringInfoCharMacro(out, '}');
+		OutputPluginWrite(ctx, true);
+	}
+	else
+	{
+		CdcChange	c = {0};
+
+		if (m.old_shape)
+			c.old_data = DirectFunctionCall1(jsonb_in, CStringGetDatum(m.old_shape));
+		if (m.new_shape)
+			c.new_data = DirectFunctionCall1(jsonb_in, CStringGetDatum(m.new_shape));
+		c.lsn = lsn;
+		c.commit_lsn = txn->final_lsn;
+		c.seq = seq;
+		c.xid = txn->xid;
+		c.commit_time = CdcTxnCommitTime(txn);
+		c.relid = m.relid;
+		c.entity = m.entity;
+		c.op = CDC_OP_SCHEMA;
+		c.has_schema_version = true;
+		c.schema_version = lsn;
+		st->sink->emit(st->sink, &c);
+	}
+	st->emitted++;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->change_cxt);
+}
+
 static void
 cdc_decode_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				   XLogRecPtr lsn, bool transactional, const char *prefix,
@@ -545,6 +631,13 @@ cdc_decode_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	if (strcmp(prefix, CDC_CAPTURE_PREFIX) == 0)
 	{
 		capture_message(st, txn, transactional);
+		return;
+	}
+	if (strcmp(prefix, CDC_SCHEMA_PREFIX) == 0)
+	{
+		if (transactional && st->opts.schema_changes &&
+			(st->sink == NULL || sink_wants(st->sink, txn->final_lsn, seq)))
+			schema_entry(ctx, st, txn, lsn, seq, message, size);
 		return;
 	}
 	if (strcmp(prefix, CDC_BACKFILL_PREFIX) == 0)

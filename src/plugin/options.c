@@ -27,6 +27,7 @@ typedef struct ParsedOptions
 	bool		transactions;
 	bool		numeric_as_string;
 	bool		only_local;
+	bool		schema_changes;
 } ParsedOptions;
 
 typedef enum OptionKind
@@ -51,10 +52,11 @@ static const OptionSpec option_table[] = {
 	{"transactions", OPTION_BOOL, offsetof(ParsedOptions, transactions)},
 	{"numeric_as_string", OPTION_BOOL, offsetof(ParsedOptions, numeric_as_string)},
 	{"only_local", OPTION_BOOL, offsetof(ParsedOptions, only_local)},
+	{"schema_changes", OPTION_BOOL, offsetof(ParsedOptions, schema_changes)},
 };
 
 #define N_OPTIONS lengthof(option_table)
-#define VALID_OPTIONS "entities, exclude_entities, operations, messages, transactions, numeric_as_string, only_local"
+#define VALID_OPTIONS "entities, exclude_entities, operations, messages, transactions, numeric_as_string, only_local, schema_changes"
 
 /* Reject a pattern the matcher cannot read, naming the option it came from. */
 void
@@ -135,7 +137,7 @@ parse_one(const OptionSpec *spec, DefElem *elem, ParsedOptions *parsed)
 			}
 		case OPTION_OPERATIONS:
 			{
-				const char *accepted = "Give a comma-separated list of: insert, update, delete, truncate.";
+				const char *accepted = "Give a comma-separated list of: insert, update, delete, truncate, schema.";
 				uint8		mask = 0;
 				ListCell   *lc;
 
@@ -196,10 +198,14 @@ CdcParseOptions(List *defels, CdcOptions *opts)
 	filter->entities = parsed.entities;
 	filter->exclude_entities = parsed.exclude_entities;
 	filter->operations = parsed.operations;
+	/* schema_changes: schema entries too, unless operations says otherwise */
+	if (parsed.schema_changes && !seen[2])	/* option_table[2]: operations */
+		filter->operations |= CDC_OP_SCHEMA;
 
 	opts->filters = list_make1(filter);
 	opts->messages = parsed.messages;
 	opts->transactions = parsed.transactions;
 	opts->numeric_as_string = parsed.numeric_as_string;
 	opts->only_local = parsed.only_local;
+	opts->schema_changes = parsed.schema_changes;
 }

@@ -319,7 +319,7 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts, MemoryContext
 	}
 
 	/* filters: every layer must let the relation through */
-	re->operations = CDC_OP_ALL;
+	re->operations = CDC_OP_FILTERABLE;
 	foreach(lc, opts->filters)
 	{
 		CdcFilter  *f = lfirst(lc);
@@ -334,6 +334,10 @@ build_entry(CdcRelEntry *re, Relation rel, const CdcOptions *opts, MemoryContext
 	}
 	if (re->operations != 0 && is_extension_table(RelationGetRelid(rel)))
 		re->operations = 0;
+
+	/* the shape its changes follow from here on (schema.c) */
+	re->has_schema_version = re->operations != 0 && opts->schema_changes &&
+		CdcSchemaVersionOf(RelationGetRelid(rel), &re->schema_version);
 
 	re->version = ++entry_versions;
 	re->natts = desc->natts;

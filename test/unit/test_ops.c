@@ -12,7 +12,7 @@
 START_TEST(ops_table_order)
 {
 	static const char *const enum_labels[] =
-	{"insert", "update", "delete", "truncate", "message", "read"};
+	{"insert", "update", "delete", "truncate", "message", "schema", "read"};
 	unsigned int seen = 0;
 
 	for (int i = 0; i < CDC_N_OPERATIONS; i++)
@@ -25,7 +25,8 @@ START_TEST(ops_table_order)
 		ck_assert_int_eq(cdc_operation_index(cdc_operations[i].bit), i);
 		ck_assert_uint_eq(cdc_operation_bit(enum_labels[i]), cdc_operations[i].bit);
 	}
-	ck_assert_uint_eq(seen, CDC_OP_ALL | CDC_OP_MESSAGE | CDC_OP_READ);
+	ck_assert_uint_eq(seen, CDC_OP_FILTERABLE | CDC_OP_MESSAGE | CDC_OP_READ);
+	ck_assert_uint_eq(CDC_OP_ALL & CDC_OP_SCHEMA, 0);
 }
 END_TEST
 
@@ -33,6 +34,7 @@ START_TEST(ops_lookup)
 {
 	ck_assert_uint_eq(cdc_operation_bit("truncate"), CDC_OP_TRUNCATE);
 	ck_assert_uint_eq(cdc_operation_bit("message"), CDC_OP_MESSAGE);
+	ck_assert_uint_eq(cdc_operation_bit("schema"), CDC_OP_SCHEMA);
 	/* exact: no case folding, no blanks, no prefixes */
 	ck_assert_uint_eq(cdc_operation_bit("Insert"), 0);
 	ck_assert_uint_eq(cdc_operation_bit("insert "), 0);
@@ -40,7 +42,8 @@ START_TEST(ops_lookup)
 	ck_assert_uint_eq(cdc_operation_bit(""), 0);
 	ck_assert_int_eq(cdc_operation_index(0), -1);
 	ck_assert_int_eq(cdc_operation_index(CDC_OP_INSERT | CDC_OP_UPDATE), -1);
-	/* a filter's mask holds the four table operations, never message */
+	/* a filter's mask holds the table operations (schema too), never message */
+	ck_assert_int_eq(CdcParseOperation("schema"), CDC_OP_SCHEMA);
 	ck_assert_int_eq(CdcParseOperation("delete"), CDC_OP_DELETE);
 	ck_assert_int_eq(CdcParseOperation("message"), 0);
 	ck_assert_int_eq(CdcParseOperation("read"), 0);

@@ -49,6 +49,7 @@ export function pluginOptionList(o: ReplicateOptions): string {
 		['transactions', 'true'],
 		['numeric_as_string', o.numericAsString === undefined ? undefined : String(o.numericAsString)],
 		['only_local', o.onlyLocal === undefined ? undefined : String(o.onlyLocal)],
+		['schema_changes', o.schemaChanges === undefined ? undefined : String(o.schemaChanges)],
 	];
 	for (const [k, v] of Object.entries(o.extra ?? {}))
 		opts.push([k, v]);

@@ -5,10 +5,11 @@
 import type { LargeNumbers } from './json.js';
 
 /**
- * What an entry is.  'read': a row a backfill sent (start 'snapshot' or
- * backfill()): the row as it is now, newData the row, oldData null.
+ * What an entry is.  'schema': a DDL (when asked for).  'read': a row a
+ * backfill sent (start 'snapshot' or backfill()): the row as it is now,
+ * newData the row, oldData null.
  */
-export type Operation = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read';
+export type Operation = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'schema' | 'read';
 
 /**
  * The operations a filter may name: not 'read' (a backfill's rows reach the
@@ -46,6 +47,16 @@ export interface ChangeEntry {
 	unchangedToast?: string[];
 	/** columns whose value jsonb cannot hold, given as their JSON text (SQL API) */
 	fallback?: string[];
+	/**
+	 * The position (an LSN) of the `schema` entry whose table shape this
+	 * change follows: a consumer that remembers the version it was built for
+	 * detects a schema change with one comparison.  "0/0": the shape the table
+	 * had when cdc_ext 1.2 was installed; null: logged before 1.2.  Present in
+	 * SQL API entries always, in replication entries with schemaChanges.
+	 * operation 'schema' entries carry the shape before (oldData) and after
+	 * (newData): docs/schema-changes.md.
+	 */
+	schemaVersion?: string | null;
 	/** logical messages: prefix, content, content_encoding ('text' | 'base64'), transactional */
 	prefix?: string;
 	content?: string;
@@ -187,6 +198,8 @@ export interface PluginOptions {
 	transactions?: boolean;
 	numericAsString?: boolean;
 	onlyLocal?: boolean;
+	/** 'schema' entries and schemaVersion on every change (needs CREATE EXTENSION cdc_ext) */
+	schemaChanges?: boolean;
 	/** any other option, passed through as is (name: value) */
 	extra?: Record<string, string>;
 }

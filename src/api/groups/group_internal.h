@@ -236,11 +236,20 @@ extern void CdcGroupOutBegin(FunctionCallInfo fcinfo, GroupOut *out);
 /* group_state.c: keys, barriers and locks */
 extern void CdcGroupRowKeys(Datum *lv, bool *ln, uint32 *khash, uint32 *ehash);
 extern Oid	CdcGroupTruncateOid(void);
-/* Is a log row's operation (a cdc.operation Datum) a truncate? */
+/* cdc.operation 'schema', set by CdcGroupTruncateOid */
+extern Oid	cdc_group_schema_op;
+
+/*
+ * Is a log row's operation (a cdc.operation Datum) a barrier: a truncate,
+ * or a schema entry (src/log/schema.c), both ordered against every change
+ * of their table?  truncate_op: from CdcGroupTruncateOid, which also looks
+ * up the schema label.
+ */
 static inline bool
 CdcGroupIsTruncate(Datum op, Oid truncate_op)
 {
-	return DatumGetObjectId(op) == truncate_op;
+	return DatumGetObjectId(op) == truncate_op ||
+		(OidIsValid(cdc_group_schema_op) && DatumGetObjectId(op) == cdc_group_schema_op);
 }
 extern bool CdcGroupLock(CdcGroup *g, uint32 key, uint16 kind, bool wait);
 extern void CdcGroupRequireReadCommitted(const char *fn);

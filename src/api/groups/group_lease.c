@@ -196,18 +196,31 @@ entry_from_row(int r, TimestampTz now)
 #define ENTRY_COLUMNS \
 	"commit_lsn, seq, chunk, khash, ehash, barrier, member, lease_until, delivery_count, replay"
 
-/* For a truncate: is any change of its table before it unfinished? */
+/*
+ * For a barrier (a truncate, a schema entry): is any change of its table
+ * before it unfinished?  Called while decide_keys walks the rows of its own
+ * SPI result: that result (SPI_tuptable, SPI_processed) is put back after
+ * this query.  (It was not: a barrier whose key sorted before the other
+ * candidates' ended the walk, and the changes before it were never leased
+ * again; sql/schema_changes.sql shows it.)
+ */
 static bool
 table_has_earlier(CdcGroup *g, uint32 ehash, XLogRecPtr lsn, int32 seq)
 {
 	Oid			types[] = {INT4OID, INT4OID, PG_LSNOID, INT4OID};
 	Datum		values[] = {Int32GetDatum(g->id), Int32GetDatum((int32) ehash),
 	LSNGetDatum(lsn), Int32GetDatum(seq)};
+	SPITupleTable *saved_tuptable = SPI_tuptable;
+	uint64		saved_processed = SPI_processed;
+	bool		earlier;
 
 	RUN("SELECT 1 FROM cdc.group_entry WHERE grp = $1 AND ehash = $2 AND NOT acked "
 		"AND (commit_lsn, seq) < ($3, $4) LIMIT 1",
 		types, values, NULL, SPI_OK_SELECT, 1);
-	return SPI_processed > 0;
+	earlier = SPI_processed > 0;
+	SPI_tuptable = saved_tuptable;
+	SPI_processed = saved_processed;
+	return earlier;
 }
 
 static int

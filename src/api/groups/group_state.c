@@ -371,8 +371,11 @@ CdcGroupRowKeys(Datum *lv, bool *ln, uint32 *khash, uint32 *ehash)
  * The OID of cdc.operation's label 'truncate', looked up once per call of a
  * function that classifies log rows (syscache; not kept across calls, since
  * DROP and CREATE EXTENSION give the label another OID), so that each row's
- * operation is compared as an OID, not turned into text.
+ * operation is compared as an OID, not turned into text.  The label
+ * 'schema' is looked up with it: a schema entry is a barrier too.
  */
+Oid			cdc_group_schema_op = InvalidOid;
+
 Oid
 CdcGroupTruncateOid(void)
 {
@@ -385,6 +388,9 @@ CdcGroupTruncateOid(void)
 
 	if (!OidIsValid(oid))
 		elog(ERROR, "cdc_ext: enum label cdc.operation 'truncate' is missing");
+	cdc_group_schema_op = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
+										  ObjectIdGetDatum(enum_type),
+										  CStringGetDatum("schema"));
 	return oid;
 }
 
