@@ -141,3 +141,10 @@ SELECT pg_temp.try($$SELECT cdc.create_consumer('bf_bad', start => 'Snapshot')$$
 SELECT pg_temp.try($$SELECT cdc.reset_group('bf_g', 'snapshot')$$);
 SELECT count(*) = :requests_before AS unchanged FROM cdc.backfill_request;
 SELECT count(*) AS bad_consumers FROM cdc.consumers WHERE name = 'bf_bad';
+
+SELECT cdc.drop_group('bf_g');
+SELECT count(cdc.drop_consumer(name)) AS dropped FROM cdc.consumers;
+DROP TABLE bf_plain, bf_comp, bf_ri, bf_nokey, bf_part, bf_toast, bf_unlogged, bf_rls;
+DROP EXTENSION cdc_ext;
+DROP OWNED BY bf_app;
+DROP ROLE bf_app;
