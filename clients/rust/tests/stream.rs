@@ -219,7 +219,7 @@ async fn replay_from_timestamp_and_beginning() {
     sql(&format!("CREATE TABLE {t} (id int PRIMARY KEY)")).await;
     sql(&format!("INSERT INTO {t} VALUES (1)")).await;
     wait_for_log().await;
-    let first_ts: i64 = sql(&format!("SELECT (extract(epoch FROM \"timestamp\") * 1000000)::int8 FROM cdc.log WHERE entity = 'public.{t}'")).await[0].get(0);
+    let first_ts: i64 = sql(&format!("SELECT (extract(epoch FROM \"timestamp\") * 1000000)::int8 FROM cdc.log WHERE entity = 'public.{t}' AND operation = 'insert'")).await[0].get(0);
     sql(&format!("INSERT INTO {t} VALUES (2)")).await;
     wait_for_log().await;
     let second_ts: i64 = sql(&format!("SELECT max((extract(epoch FROM \"timestamp\") * 1000000)::int8) FROM cdc.log WHERE entity = 'public.{t}'")).await[0].get(0);

@@ -102,7 +102,8 @@ test('exactly-once: the ack commits with the sink write in consume()\'s transact
 test('stream() with auto ack drains the group, AbortSignal stops it', async () => {
 	const g = await group('stream', { entities: ['g_t'], start: 'beginning' });
 	await waitForLog();
-	const expected = (await sql(`SELECT count(*)::int AS n FROM cdc.log WHERE entity = 'public.g_t'`)).rows[0].n;
+	// (the group does not ask for schema entries: the CREATE TABLE's is not one of its changes)
+	const expected = (await sql(`SELECT count(*)::int AS n FROM cdc.log WHERE entity = 'public.g_t' AND operation <> 'schema'`)).rows[0].n;
 	assert.ok(expected >= 323);
 	const ctl = new AbortController();
 	const ids = new Set();
