@@ -30,6 +30,12 @@ pub enum Operation {
     /// A logical message (`pg_logical_emit_message`), when the consumer asked
     /// for them: prefix and content are in `new_data`.
     Message,
+    /// A table's shape changed (DDL), when the consumer's operations name
+    /// `schema`: the shapes before and after in `old_data` and `new_data`.
+    Schema,
+    /// A current row a backfill sent (start `snapshot` or `cdc.backfill()`):
+    /// the row in `new_data`; only the consumer that asked receives it.
+    Read,
 }
 
 impl Operation {
@@ -41,6 +47,8 @@ impl Operation {
             Operation::Delete => "delete",
             Operation::Truncate => "truncate",
             Operation::Message => "message",
+            Operation::Schema => "schema",
+            Operation::Read => "read",
         }
     }
 }
@@ -60,6 +68,8 @@ impl FromStr for Operation {
             "delete" => Operation::Delete,
             "truncate" => Operation::Truncate,
             "message" => Operation::Message,
+            "schema" => Operation::Schema,
+            "read" => Operation::Read,
             _ => return Err(Error::Invalid(format!("unknown operation \"{}\"", s))),
         })
     }
@@ -243,7 +253,8 @@ mod tests {
 
     #[test]
     fn operations_round_trip() {
-        for op in [Operation::Insert, Operation::Update, Operation::Delete, Operation::Truncate, Operation::Message] {
+        for op in [Operation::Insert, Operation::Update, Operation::Delete, Operation::Truncate, Operation::Message,
+                   Operation::Schema, Operation::Read] {
             assert_eq!(op.as_str().parse::<Operation>().unwrap(), op);
         }
         assert!("upsert".parse::<Operation>().is_err());
