@@ -8,7 +8,7 @@ PLUGIN_OBJS = src/plugin/decode.o src/plugin/options.o src/plugin/relcache.o \
 	src/plugin/column.o src/plugin/entry_json.o src/plugin/entry_jsonb.o \
 	src/plugin/schema.o
 LOG_OBJS = src/log/base.o src/log/shmem.o src/log/capture.o src/log/slot.o \
-	src/log/retention.o src/log/sink.o src/log/backfill.o src/log/ingest.o src/log/launcher.o \
+	src/log/retention.o src/log/sink.o src/log/backfill.o src/log/backfill_log.o src/log/ingest.o src/log/launcher.o \
 	src/log/writer.o src/log/dropdb.o src/log/schema.o
 API_OBJS = src/api/args.o src/api/consumer.o src/api/stream.o src/api/privileges.o \
 	src/api/reshape.o src/api/withheld.o src/api/status.o src/api/horizon.o src/api/backfill.o \

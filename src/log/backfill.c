@@ -87,6 +87,7 @@
 
 #include "cdc_plugin.h"
 #include "log_internal.h"
+#include "backfill_internal.h"
 
 /* Rows per chunk: adapted so that a read takes about CHUNK_TARGET_MS. */
 #define CHUNK_ROWS_MIN 100
@@ -104,45 +105,8 @@
 /* Backfill requests looked at per step (the first whose table is free reads). */
 #define CANDIDATES 32
 
-#define MARK_MAGIC 0x43424631	/* "CBF1" */
 
-/* The mark's message: which chunk (nonce: this writer's, never reused). */
-typedef struct BackfillMark
-{
-	uint32		magic;
-	Oid			relid;
-	int64		id;
-	uint64		nonce;
-} BackfillMark;
-
-StaticAssertDecl(sizeof(BackfillMark) <= 64, "a mark fits IngestSink.mark");
-
-/* The chunk in flight: read, its mark written, not yet logged. */
-typedef struct Chunk
-{
-	bool		active;
-	int64		id;
-	Oid			relid;
-	int32		audience;		/* consumer id, or minus the group id */
-	uint64		nonce;
-	XLogRecPtr	low;			/* WAL insert position before S */
-	TransactionId xmin;			/* S */
-	TransactionId xmax;
-	int			nxip;
-	TransactionId *xip;
-	Tuplestorestate *rows;		/* (entity_id jsonb, new_data jsonb, fallback text[]) */
-	TupleDesc	desc;
-	int64		nrows;
-	bool		exhausted;		/* the table had no row after these */
-	bytea	   *last_key;		/* the last row's key, serialized (datumSerialize) */
-	ArrayType  *key_names;		/* text[]: the key columns, for old_data's key */
-	CdcRelEntry *re;			/* columns as read (the shape of the rows) */
-	bool		has_schema_version; /* the version of that shape (src/plugin/schema.c) */
-	XLogRecPtr	schema_version;
-	MemoryContext cxt;
-} Chunk;
-
-static Chunk chunk;
+Chunk		chunk;
 static uint64 nonce_counter;
 static int	rows_limit = CHUNK_ROWS_START;
 static TimestampTz last_look;
@@ -154,8 +118,8 @@ CdcBackfillInFlight(void)
 	return chunk.active;
 }
 
-static void
-chunk_forget(void)
+void
+CdcBackfillChunkForget(void)
 {
 	if (chunk.rows != NULL)
 		tuplestore_end(chunk.rows);
@@ -443,7 +407,7 @@ read_chunk(const Candidate *cand)
 		return false;
 	}
 
-	chunk_forget();
+	CdcBackfillChunkForget();
 	chunk.cxt = AllocSetContextCreate(TopMemoryContext, "cdc_ext backfill chunk",
 									  ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(chunk.cxt);
@@ -691,7 +655,7 @@ CdcBackfillStep(void)
 			int64		id = chunk.id;
 			Oid			relid = chunk.relid;
 
-			chunk_forget();
+			CdcBackfillChunkForget();
 			CdcStartTransaction();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			{
@@ -707,319 +671,13 @@ CdcBackfillStep(void)
 		ereport(LOG,
 				(errmsg("cdc_ext log writer: a backfill failed: %s", edata->message)));
 		FreeErrorData(edata);
-		chunk_forget();
+		CdcBackfillChunkForget();
 		work = true;
 	}
 	PG_END_TRY();
 	replorigin_session_origin = saved_origin;
 	work_seen = work;
 	if (!read)
-		chunk_forget();
+		CdcBackfillChunkForget();
 	return read;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Logging a chunk                                                        */
-
-/* Is xid's transaction invisible to the chunk's snapshot?  (a top-level xid) */
-static bool
-unseen_by_chunk(TransactionId xid)
-{
-	if (TransactionIdFollowsOrEquals(xid, chunk.xmax))
-		return true;
-	if (TransactionIdPrecedes(xid, chunk.xmin))
-		return false;
-	for (int i = 0; i < chunk.nxip; i++)
-		if (TransactionIdEquals(chunk.xip[i], xid))
-			return true;
-	return false;
-}
-
-/* The set of keys (entity_id as text) that changes superseded. */
-typedef struct KeyEntry
-{
-	char	   *key;			/* hash key: string */
-	bool		toast;			/* an update without an unchanged TOAST value */
-} KeyEntry;
-
-static uint32
-key_hash(const void *key, Size keysize)
-{
-	const char *s = *(const char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, (int) strlen(s));
-}
-
-static int
-key_match(const void *a, const void *b, Size keysize)
-{
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
-/*
- * The changes of the chunk's table in [low, H) by transactions the chunk's
- * snapshot did not see: their keys into *keys; true if one was a truncate.
- */
-static bool
-superseded_keys(XLogRecPtr mark_commit, HTAB **keys)
-{
-	Oid			t[4] = {OIDOID, PG_LSNOID, PG_LSNOID, TEXTARRAYOID};
-	Datum		a[4] = {ObjectIdGetDatum(chunk.relid), LSNGetDatum(chunk.low),
-	LSNGetDatum(mark_commit), PointerGetDatum(chunk.key_names)};
-	HASHCTL		ctl;
-	bool		truncated = false;
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(KeyEntry);
-	ctl.hash = key_hash;
-	ctl.match = key_match;
-	ctl.hcxt = CurrentMemoryContext;
-	*keys = hash_create("cdc_ext backfill superseded keys", 256, &ctl,
-						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-
-	if (SPI_execute_with_args("SELECT l.xid, l.operation::pg_catalog.text, l.entity_id::pg_catalog.text, "
-							  "  CASE WHEN l.old_data IS NULL THEN NULL "
-							  "       WHEN pg_catalog.cardinality($4) OPERATOR(pg_catalog.=) 1 "
-							  "       THEN (l.old_data OPERATOR(pg_catalog.->) $4[1])::pg_catalog.text "
-							  "       ELSE (SELECT pg_catalog.jsonb_object_agg(k, l.old_data OPERATOR(pg_catalog.->) k) "
-							  "             FROM pg_catalog.unnest($4) k)::pg_catalog.text END, "
-							  "  l.unchanged_toast IS NOT NULL "
-							  "FROM cdc.log l "
-							  "WHERE l.chunk OPERATOR(pg_catalog.>=) (SELECT coalesce(pg_catalog.max(c.chunk), -2147483648) "
-							  "    FROM cdc.log_chunk c WHERE c.first_commit_lsn OPERATOR(pg_catalog.<=) $2) "
-							  "  AND l.commit_lsn OPERATOR(pg_catalog.>=) $2 AND l.commit_lsn OPERATOR(pg_catalog.<) $3 "
-							  "  AND l.relid OPERATOR(pg_catalog.=) $1",
-							  4, t, a, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "cdc_ext: reading a backfill chunk's window failed");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		TransactionId xid = (TransactionId) DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		char	   *op = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
-		bool		toast = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
-
-		if (!unseen_by_chunk(xid))
-			continue;
-		if (strcmp(op, "truncate") == 0)
-		{
-			truncated = true;
-			continue;
-		}
-		for (int col = 3; col <= 4; col++)
-		{
-			Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-			char	   *key;
-			KeyEntry   *e;
-			bool		found;
-
-			if (isnull)
-				continue;
-			key = TextDatumGetCString(d);
-			e = hash_search(*keys, &key, HASH_ENTER, &found);
-			if (!found)
-				e->toast = false;
-			e->toast |= toast;
-		}
-	}
-	return truncated;
-}
-
-/* A text[] datum as a List of C strings. */
-static List *
-text_array_list(Datum arr)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	List	   *l = NIL;
-
-	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-		if (!nulls[i])
-			l = lappend(l, TextDatumGetCString(elems[i]));
-	return l;
-}
-
-/* Progress after a chunk: logged (last key, counts) or to be read again. */
-static void
-progress_after(int64 logged, int64 dropped, bool again)
-{
-	Oid			t[6] = {INT8OID, OIDOID, BYTEAOID, INT8OID, INT8OID, BOOLOID};
-	Datum		a[6] = {Int64GetDatum(chunk.id), ObjectIdGetDatum(chunk.relid),
-		PointerGetDatum(chunk.last_key), Int64GetDatum(logged), Int64GetDatum(dropped),
-	BoolGetDatum(chunk.exhausted)};
-	char		n[7] = "      ";
-	int			rc;
-
-	if (chunk.last_key == NULL)
-		n[2] = 'n';
-	if (again)
-		rc = SPI_execute_with_args("UPDATE cdc.backfill_progress SET retries = retries OPERATOR(pg_catalog.+) 1, "
-								   "updated_at = pg_catalog.now() "
-								   "WHERE id OPERATOR(pg_catalog.=) $1 AND relid OPERATOR(pg_catalog.=) $2",
-								   2, t, a, n, false, 0);
-	else
-		rc = SPI_execute_with_args("UPDATE cdc.backfill_progress SET "
-								   "last_key = CASE WHEN $3 IS NULL THEN last_key ELSE $3 END, "
-								   "rows_done = rows_done OPERATOR(pg_catalog.+) $4, "
-								   "rows_dropped = rows_dropped OPERATOR(pg_catalog.+) $5, "
-								   "chunks = chunks OPERATOR(pg_catalog.+) 1, "
-								   "state = CASE WHEN $6 THEN 'done' ELSE state END, "
-								   "finished_at = CASE WHEN $6 THEN pg_catalog.now() END, "
-								   "updated_at = pg_catalog.now() "
-								   "WHERE id OPERATOR(pg_catalog.=) $1 AND relid OPERATOR(pg_catalog.=) $2",
-								   6, t, a, n, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "cdc_ext: recording a backfill's progress failed");
-}
-
-/* Is the chunk's request still wanted (not cancelled, its consumer or group there)? */
-static bool
-request_wanted(void)
-{
-	Oid			t[2] = {INT8OID, OIDOID};
-	Datum		a[2] = {Int64GetDatum(chunk.id), ObjectIdGetDatum(chunk.relid)};
-
-	if (SPI_execute_with_args("SELECT 1 FROM cdc.backfill_request "
-							  "WHERE id OPERATOR(pg_catalog.=) $1 AND relid OPERATOR(pg_catalog.=) $2 "
-							  "AND cancelled_at IS NULL",
-							  2, t, a, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "cdc_ext: reading a backfill request failed");
-	return SPI_processed == 1;
-}
-
-void
-CdcBackfillLog(IngestSink *s, Oid partoid)
-{
-	BackfillMark m;
-	HTAB	   *keys;
-	bool		truncated;
-	bool		again = false;
-	int64		logged = 0;
-	int64		dropped = 0;
-	TupleTableSlot *slot;
-	MemoryContext row_cxt;
-	MemoryContext old;
-
-	s->mark_seen = false;
-	if (s->mark_size != sizeof(m))
-		return;
-	memcpy(&m, s->mark, sizeof(m));
-	/* a mark of a chunk this writer no longer holds: read again later */
-	if (!chunk.active || m.magic != MARK_MAGIC || m.nonce != chunk.nonce ||
-		m.id != chunk.id || m.relid != chunk.relid)
-		return;
-
-	/*
-	 * What the cycle decoded before the mark goes in first: it is looked
-	 * at.  The statements below are not read-only for SPI, so that each
-	 * takes a snapshot that sees these rows (a read-only one would use the
-	 * cycle's snapshot, taken before them: the changes of the window that
-	 * this cycle decoded went unseen, and rows they superseded were logged).
-	 */
-	if (tuplestore_tuple_count(s->store) > 0)
-	{
-		CdcSinkInsertRows(s, partoid);
-		tuplestore_clear(s->store);
-	}
-	CommandCounterIncrement();
-
-	if (!request_wanted())
-	{
-		chunk_forget();
-		return;
-	}
-	truncated = superseded_keys(s->mark_commit_lsn, &keys);
-
-	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdc_ext backfill log row",
-									ALLOCSET_DEFAULT_SIZES);
-	slot = MakeSingleTupleTableSlot(chunk.desc, &TTSOpsMinimalTuple);
-	/* an update without a TOAST value superseding a row: read the chunk again */
-	if (!truncated && hash_get_num_entries(keys) > 0)
-	{
-		tuplestore_rescan(chunk.rows);
-		while (!again && tuplestore_gettupleslot(chunk.rows, true, false, slot))
-		{
-			bool		isnull;
-			Datum		id = slot_getattr(slot, 1, &isnull);
-			KeyEntry   *e;
-			char	   *key;
-
-			if (isnull)
-				continue;
-			old = MemoryContextSwitchTo(row_cxt);
-			key = JsonbToCString(NULL, &DatumGetJsonbP(id)->root, VARSIZE_ANY(DatumGetPointer(id)));
-			e = hash_search(keys, &key, HASH_FIND, NULL);
-			again = e != NULL && e->toast;
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(row_cxt);
-		}
-	}
-
-	if (!again)
-	{
-		int32		seq = 0;
-
-		tuplestore_rescan(chunk.rows);
-		while (tuplestore_gettupleslot(chunk.rows, true, false, slot))
-		{
-			CdcChange	c = {0};
-			bool		isnull;
-			bool		fb_null;
-			Datum		fb;
-
-			old = MemoryContextSwitchTo(row_cxt);
-			c.entity_id = slot_getattr(slot, 1, &isnull);
-			if (isnull)
-				c.entity_id = (Datum) 0;
-			if (truncated)
-			{
-				dropped++;
-				MemoryContextSwitchTo(old);
-				continue;
-			}
-			if (c.entity_id != (Datum) 0 && hash_get_num_entries(keys) > 0)
-			{
-				char	   *key = JsonbToCString(NULL, &DatumGetJsonbP(c.entity_id)->root,
-												 VARSIZE_ANY(DatumGetPointer(c.entity_id)));
-
-				if (hash_search(keys, &key, HASH_FIND, NULL) != NULL)
-				{
-					dropped++;
-					MemoryContextSwitchTo(old);
-					MemoryContextReset(row_cxt);
-					continue;
-				}
-			}
-			c.new_data = slot_getattr(slot, 2, &isnull);
-			fb = slot_getattr(slot, 3, &fb_null);
-			if (!fb_null)
-				c.fallback = text_array_list(fb);
-			c.lsn = s->mark_lsn;
-			c.commit_lsn = s->mark_commit_lsn;
-			c.seq = ++seq;
-			c.xid = s->mark_xid;
-			c.commit_time = s->mark_time;
-			c.relid = chunk.relid;
-			c.entity = chunk.re->entity;
-			c.op = CDC_OP_READ;
-			c.rel = chunk.re;
-			c.audience = chunk.audience;
-			c.has_schema_version = chunk.has_schema_version;
-			c.schema_version = chunk.schema_version;
-			s->base.emit(&s->base, &c);
-			logged++;
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(row_cxt);
-		}
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	MemoryContextDelete(row_cxt);
-	hash_destroy(keys);
-	progress_after(logged, dropped, again);
-	chunk_forget();
 }

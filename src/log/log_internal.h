@@ -12,7 +12,8 @@
  *        |          |
  *        |       ingest.c    open the decoding, one cycle, close; CALL cdc.ingest()
  *        |          |
- *        |       backfill.c  a backfill's chunks: read (writer.c), logged (ingest.c)
+ *        |       backfill.c  a backfill's chunks: read (writer.c), logged
+ *        |                   (backfill_log.c, from ingest.c)
  *        |        /  |  \
  *        |  sink.c slot.c retention.c   the sink (rows, capture, shapes);
  *        |     |     |       |          the writer's slot and lost ranges;
@@ -36,7 +37,7 @@
  *   slot.c       base, shmem
  *   retention.c  base, shmem, capture
  *   sink.c       base, capture
- *   backfill.c   base, capture, sink
+ *   backfill.c   base, capture, sink (and backfill_log.c: base, sink)
  *   ingest.c     base, shmem, capture, slot, sink, retention, backfill
  *   launcher.c   base, shmem
  *   writer.c     base, shmem, slot, ingest, retention, backfill
@@ -221,7 +222,7 @@ extern void CdcSinkPersistCapture(IngestSink *s, XLogRecPtr processed);
 extern void CdcSinkInsertRows(IngestSink *s, Oid partoid);
 
 /* ---------------------------------------------------------------------- */
-/* backfill.c                                                             */
+/* backfill.c, backfill_log.c                                             */
 
 /*
  * Read the next chunk of a backfill, if one is waiting and none is in
