@@ -130,6 +130,7 @@ RESET ROLE;
 SELECT count(*) AS requests_before FROM cdc.backfill_request \gset
 SELECT pg_temp.try($$SELECT cdc.backfill('nope')$$);
 SELECT pg_temp.try($$SELECT cdc.backfill(NULL)$$);
+SELECT pg_temp.try($$SELECT cdc.backfill('bad name!')$$);
 SELECT pg_temp.try($$SELECT cdc.backfill('bf_all', '{no_such_table}')$$);
 SELECT pg_temp.try($$SELECT cdc.backfill('bf_all', '{}')$$);
 SELECT pg_temp.try($$SELECT cdc.backfill('bf_all', '{"bad\\"}')$$);

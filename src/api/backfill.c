@@ -284,6 +284,7 @@ cdc_backfill(PG_FUNCTION_ARGS)
 	int			already;
 	List	   *keyless;
 
+	CdcCheckName("consumer", name);
 	/* an empty list meaning "every table" would surprise: NULL says it */
 	if (!PG_ARGISNULL(1) && entities == NIL)
 		ereport(ERROR,
