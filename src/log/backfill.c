@@ -650,7 +650,9 @@ CdcBackfillStep(void)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		if (chunk.id != 0 || chunk.relid != InvalidOid)
+		/* the next look: at once after a table's failure, else in a second */
+		work = chunk.id != 0 || chunk.relid != InvalidOid;
+		if (work)
 		{
 			int64		id = chunk.id;
 			Oid			relid = chunk.relid;
@@ -672,7 +674,6 @@ CdcBackfillStep(void)
 				(errmsg("cdc_ext log writer: a backfill failed: %s", edata->message)));
 		FreeErrorData(edata);
 		CdcBackfillChunkForget();
-		work = true;
 	}
 	PG_END_TRY();
 	replorigin_session_origin = saved_origin;
