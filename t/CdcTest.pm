@@ -106,13 +106,15 @@ sub start_psql
 }
 
 # End a session start_psql began with a name: terminate its backend (from
-# database postgres) and reap the client.
+# database postgres), wait until it has exited (a backend signalled in the
+# middle of a transaction may still commit it: a test that reads "the
+# WAL's end" next must come after that commit), and reap the client.
 sub stop_psql
 {
 	my ($node, $l) = @_;
 	die 'stop_psql: the session has no name' unless defined $l->{name};
 	$node->safe_psql('postgres',
-		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$l->{name}'");
+		"SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity WHERE application_name = '$l->{name}'");
 	$l->{h}->finish;
 	return;
 }

@@ -89,11 +89,17 @@
 #include "log_internal.h"
 #include "backfill_internal.h"
 
-/* Rows per chunk: adapted so that a read takes about CHUNK_TARGET_MS. */
+/*
+ * Rows per chunk: adapted so that reading a chunk and logging it take
+ * about CHUNK_TARGET_MS together.  The live changes wait for both (the
+ * writer decodes nothing meanwhile), so this bounds what a backfill adds
+ * to their delivery; larger chunks would save little (a chunk's fixed
+ * cost, a snapshot, a mark and its commit, is a few milliseconds).
+ */
 #define CHUNK_ROWS_MIN 100
 #define CHUNK_ROWS_START 2000
 #define CHUNK_ROWS_MAX 20000
-#define CHUNK_TARGET_MS 100
+#define CHUNK_TARGET_MS 150
 /* A chunk ends early once its rows' JSON passes this (10 MB rows: 6 a chunk). */
 #define CHUNK_BYTES_MAX ((int64) 64 * 1024 * 1024)
 /* Memory a chunk's rows may use before spilling to a temporary file. */
@@ -111,6 +117,30 @@ static uint64 nonce_counter;
 static int	rows_limit = CHUNK_ROWS_START;
 static TimestampTz last_look;
 static bool work_seen = true;
+/* the last chunk read: how long it took, its rows, whether rows_limit ended it */
+static int	last_read_ms;
+static int64 last_nrows;
+static bool last_full;
+
+/*
+ * The last chunk is logged, in log_ms: size the next one so that both
+ * take about CHUNK_TARGET_MS, moving at most twofold a chunk (one slow
+ * chunk on a busy machine must not collapse the size).  Only a chunk that
+ * rows_limit ended says that more rows would fit.
+ */
+void
+CdcBackfillSizeNext(int log_ms)
+{
+	int			total = Max(last_read_ms + log_ms, 1);
+	int64		fit = last_nrows * CHUNK_TARGET_MS / total;
+
+	if (last_nrows <= 0)
+		return;
+	if (fit < rows_limit)
+		rows_limit = (int) Max(Max(fit, rows_limit / 2), CHUNK_ROWS_MIN);
+	else if (last_full)
+		rows_limit = (int) Min(Min(fit, (int64) rows_limit * 2), CHUNK_ROWS_MAX);
+}
 
 bool
 CdcBackfillInFlight(void)
@@ -361,9 +391,9 @@ read_chunk(const Candidate *cand)
 	TimestampTz started = GetCurrentTimestamp();
 	long		secs;
 	int			usecs;
-	int			ms;
 	Datum	   *key_names;
 	int			nkeys;
+	bool		full;
 
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(cand->relid)))
 	{
@@ -473,14 +503,21 @@ read_chunk(const Candidate *cand)
 		}
 		tuplestore_putvalues(chunk.rows, chunk.desc, v, n);
 		bytes += VARSIZE_ANY(DatumGetPointer(v[1]));
-		MemoryContextSwitchTo(chunk.cxt);
-		if (chunk.last_key != NULL)
-			pfree(chunk.last_key);
-		chunk.last_key = serialize_key(idx, RelationGetDescr(rel), row.values, row.nulls);
+		full = ++chunk.nrows >= rows_limit || bytes >= CHUNK_BYTES_MAX;
+		if (full)
+		{
+			/*
+			 * The chunk's last key: the next chunk starts after it.  Only
+			 * the last row's is kept (a chunk that ends with the table
+			 * needs none: its backfill is done).
+			 */
+			MemoryContextSwitchTo(chunk.cxt);
+			chunk.last_key = serialize_key(idx, RelationGetDescr(rel), row.values, row.nulls);
+		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(row_cxt);
 		ExecClearTuple(slot);
-		if (++chunk.nrows >= rows_limit || bytes >= CHUNK_BYTES_MAX)
+		if (full)
 		{
 			chunk.exhausted = false;
 			break;
@@ -495,13 +532,11 @@ read_chunk(const Candidate *cand)
 	relation_close(rel, NoLock);
 	MemoryContextDelete(row_cxt);
 
-	/* the next chunk's size: about CHUNK_TARGET_MS of reading */
+	/* the next chunk's size follows once this one is logged too */
 	TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
-	ms = (int) (secs * 1000 + usecs / 1000);
-	if (chunk.nrows >= rows_limit && ms < CHUNK_TARGET_MS / 2)
-		rows_limit = Min(rows_limit * 2, CHUNK_ROWS_MAX);
-	else if (ms > CHUNK_TARGET_MS * 2)
-		rows_limit = Max(rows_limit / 2, CHUNK_ROWS_MIN);
+	last_read_ms = (int) (secs * 1000 + usecs / 1000);
+	last_nrows = chunk.nrows;
+	last_full = chunk.nrows >= rows_limit;
 	chunk.active = true;
 	return true;
 }
@@ -635,6 +670,15 @@ CdcBackfillStep(void)
 			read = step_transaction((bool *) &work);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+
+		/*
+		 * The mark is decoded once it is flushed: at once, not when the
+		 * WAL writer next flushes under synchronous_commit = off (up to
+		 * wal_writer_delay, 200 ms by default, a chunk: 40% of a backfill's
+		 * time in bench/backfill.sh).
+		 */
+		if (read)
+			XLogFlush(XactLastCommitEnd);
 	}
 	PG_CATCH();
 	{

@@ -217,10 +217,25 @@ request_wanted(void)
 	return SPI_processed == 1;
 }
 
-void
-CdcBackfillLog(IngestSink *s, Oid partoid)
+bool
+CdcBackfillMarkIsMine(IngestSink *s)
 {
 	BackfillMark m;
+
+	if (s->mark_size == sizeof(m))
+	{
+		memcpy(&m, s->mark, sizeof(m));
+		if (chunk.active && m.magic == MARK_MAGIC && m.nonce == chunk.nonce &&
+			m.id == chunk.id && m.relid == chunk.relid)
+			return true;
+	}
+	s->mark_seen = false;
+	return false;
+}
+
+void
+CdcBackfillLog(IngestSink *s)
+{
 	HTAB	   *keys;
 	bool		truncated;
 	bool		again = false;
@@ -231,27 +246,18 @@ CdcBackfillLog(IngestSink *s, Oid partoid)
 	MemoryContext old;
 
 	s->mark_seen = false;
-	if (s->mark_size != sizeof(m))
-		return;
-	memcpy(&m, s->mark, sizeof(m));
+	s->mark_pending = false;
 	/* a mark of a chunk this writer no longer holds: read again later */
-	if (!chunk.active || m.magic != MARK_MAGIC || m.nonce != chunk.nonce ||
-		m.id != chunk.id || m.relid != chunk.relid)
+	if (!CdcBackfillMarkIsMine(s))
 		return;
 
 	/*
-	 * What the cycle decoded before the mark goes in first: it is looked
-	 * at.  The statements below are not read-only for SPI, so that each
-	 * takes a snapshot that sees these rows (a read-only one would use the
-	 * cycle's snapshot, taken before them: the changes of the window that
-	 * this cycle decoded went unseen, and rows they superseded were logged).
+	 * Every change of the window is in the log and committed: the cycle
+	 * before this one logged what it decoded up to the mark, and this
+	 * cycle's snapshot, taken after that commit, sees it.  This cycle
+	 * decodes nothing (ingest.c), so its buffer holds only the chunk.
 	 */
-	if (tuplestore_tuple_count(s->store) > 0)
-	{
-		CdcSinkInsertRows(s, partoid);
-		tuplestore_clear(s->store);
-	}
-	CommandCounterIncrement();
+	Assert(tuplestore_tuple_count(s->store) == 0);
 
 	if (!request_wanted())
 	{

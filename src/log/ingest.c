@@ -212,6 +212,7 @@ CdcIngestCycle(CdcIngest *ing)
 	CdcIngestStep step;
 	CdcLogPresence presence;
 	int			nrec = 0;
+	bool		pending = false;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	/* dropped, or dropped and created again: this log and slot are done */
@@ -260,8 +261,23 @@ CdcIngestCycle(CdcIngest *ing)
 	 * what must persist it keeps in its own contexts (the reorder buffer's,
 	 * the snapshot builder's, ctx->context).
 	 */
-	end = GetFlushRecPtr(NULL);
-	while (ctx->reader->EndRecPtr < end)
+	if (s->mark_pending)
+	{
+		/*
+		 * The last cycle stopped at a backfill chunk's mark and committed
+		 * what it decoded before it: the chunk is logged now, alone, at the
+		 * mark's commit.  Two cycles, so that the live changes before the
+		 * mark are not held back by the chunk's insert.  A crash between
+		 * them forgets the chunk (it is read again) and decodes the mark
+		 * again, which is then no longer the chunk in flight.
+		 */
+		pending = true;
+		end = s->mark_end;
+		CdcBackfillLog(s);
+	}
+	else
+		end = GetFlushRecPtr(NULL);
+	while (!pending && ctx->reader->EndRecPtr < end)
 	{
 		char	   *errm = NULL;
 		XLogRecord *record;
@@ -278,7 +294,7 @@ CdcIngestCycle(CdcIngest *ing)
 		MemoryContextSwitchTo(cycle_cxt);
 		CHECK_FOR_INTERRUPTS();
 		/* a backfill chunk's mark: its rows are logged right after it */
-		if (s->mark_seen)
+		if (s->mark_seen && CdcBackfillMarkIsMine(s))
 			break;
 		if (s->rows >= CDC_CYCLE_MAX_ROWS ||
 			(++nrec % 256 == 0 &&
@@ -289,7 +305,17 @@ CdcIngestCycle(CdcIngest *ing)
 	processed = ctx->reader->EndRecPtr >= end ? Max(end, ctx->reader->EndRecPtr) :
 		ctx->reader->EndRecPtr;
 	if (s->mark_seen)
-		CdcBackfillLog(s, CdcLogChunkRelid(s->chunk, false));
+	{
+		/*
+		 * Stopped at the mark: what committed before it is logged now, so
+		 * only that far is processed (the mark's transaction ends after
+		 * it); the next cycle logs the chunk.
+		 */
+		s->mark_seen = false;
+		s->mark_pending = true;
+		s->mark_end = ctx->reader->EndRecPtr;
+		processed = s->mark_commit_lsn;
+	}
 
 	if (s->rows > 0)
 	{
@@ -354,6 +380,16 @@ CdcIngestCycle(CdcIngest *ing)
 	CdcOwnerEnd(&scope);
 	PopActiveSnapshot();
 	ing->processed = processed;
+	if (s->mark_pending)
+		step = CDC_INGEST_MORE;	/* the chunk: at once */
+	if (pending)
+	{
+		long		secs;
+		int			usecs;
+
+		TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
+		CdcBackfillSizeNext((int) (secs * 1000 + usecs / 1000));
+	}
 	return step;
 }
 

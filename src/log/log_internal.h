@@ -206,6 +206,9 @@ typedef struct IngestSink
 	bool		record_shapes;	/* cdc.log_shape exists (not before the 1.2 update) */
 	/* a backfill chunk's mark decoded this cycle (backfill.c): the cycle stops there */
 	bool		mark_seen;
+	/* ... and commits; the next cycle logs the chunk alone (ingest.c) */
+	bool		mark_pending;
+	XLogRecPtr	mark_end;		/* where decoding stopped: after the mark's commit */
 	XLogRecPtr	mark_lsn;
 	XLogRecPtr	mark_commit_lsn;
 	TransactionId mark_xid;
@@ -234,12 +237,20 @@ extern bool CdcBackfillStep(void);
 /* Is a chunk read and waiting for its mark to be decoded? */
 extern bool CdcBackfillInFlight(void);
 /*
- * In the cycle that decoded a mark (s->mark_seen), inside its owner scope:
- * log the chunk's rows that no change in its window superseded, at the
- * mark's commit, and move the backfill's progress.  partoid: the partition
- * the cycle writes.
+ * In the cycle after the one that decoded a mark and committed what came
+ * before it (s->mark_pending), inside its owner scope: log the chunk's
+ * rows that no change in its window superseded, at the mark's commit, and
+ * move the backfill's progress.
  */
-extern void CdcBackfillLog(IngestSink *s, Oid partoid);
+extern void CdcBackfillLog(IngestSink *s);
+/*
+ * Is the mark the cycle decoded (s->mark_seen) the one of the chunk in
+ * flight?  If not (a mark of a chunk this writer no longer holds, decoded
+ * again after a restart), it is forgotten: decoding goes on past it.
+ */
+extern bool CdcBackfillMarkIsMine(IngestSink *s);
+/* The chunk in flight was logged in log_ms: size the next one. */
+extern void CdcBackfillSizeNext(int log_ms);
 
 /* ---------------------------------------------------------------------- */
 /* ingest.c                                                               */

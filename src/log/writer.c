@@ -17,11 +17,14 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/slot.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
+#include "storage/spin.h"
+#include "storage/standby.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -33,6 +36,9 @@ PGDLLEXPORT void cdc_writer_main(Datum arg);
 
 #define CDC_WRITER_NAP_MS 10	/* idle writer: look for new WAL this often */
 #define CDC_MAINTAIN_EVERY_MS 1000	/* partitions and retention */
+/* WAL the writer's slot may hold before the writer logs a standby snapshot */
+#define CDC_SLOT_WAL_BOUND ((XLogRecPtr) 16 * 1024 * 1024)
+#define CDC_SNAPSHOT_EVERY_MS 250	/* ... at most this often */
 
 static CdcLogDb *my_db = NULL;	/* this writer's database's entry */
 
@@ -56,6 +62,37 @@ writer_shmem_exit(int code, Datum arg)
 	ConditionVariableBroadcast(&e->cv);
 	if (CdcLogShmem->launcher_latch)
 		SetLatch(CdcLogShmem->launcher_latch);
+}
+
+/*
+ * Keep the WAL the writer's slot holds small while much is written.  A
+ * slot's restart_lsn moves only to where decoding saw a running-xacts
+ * record (a snapshot it can restart from), which the server logs every 15
+ * seconds: at the tens of MB/s a backfill or a bulk load writes into the
+ * log (WAL the writer decodes and skips, its own), the slot held 150 to 390
+ * MB (bench/README.md).  Once it holds more than CDC_SLOT_WAL_BOUND, the
+ * writer logs such a record itself, as the background writer does, and its
+ * next cycles confirm past it.
+ */
+static void
+writer_bound_slot_wal(void)
+{
+	static TimestampTz last_logged = 0;
+	XLogRecPtr	restart;
+	TimestampTz now;
+
+	if (MyReplicationSlot == NULL || RecoveryInProgress())
+		return;
+	SpinLockAcquire(&MyReplicationSlot->mutex);
+	restart = MyReplicationSlot->data.restart_lsn;
+	SpinLockRelease(&MyReplicationSlot->mutex);
+	if (XLogRecPtrIsInvalid(restart) || GetXLogInsertRecPtr() - restart < CDC_SLOT_WAL_BOUND)
+		return;
+	now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(last_logged, now, CDC_SNAPSHOT_EVERY_MS))
+		return;
+	last_logged = now;
+	(void) LogStandbySnapshot();
 }
 
 /* Say why we leave (the launcher reads it) and go. */
@@ -198,6 +235,7 @@ cdc_writer_main(Datum arg)
 				writer_exit_no_extension();
 			}
 			CdcIngestAfterCommit(&ing);
+			writer_bound_slot_wal();
 			CdcLogSetProcessed(ing.processed, step == CDC_INGEST_LOGGED);
 			busy = step == CDC_INGEST_LOGGED || step == CDC_INGEST_MORE;
 			if (step == CDC_INGEST_RECONFIGURE)
