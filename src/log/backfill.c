@@ -99,7 +99,7 @@
 #define CHUNK_ROWS_MIN 100
 #define CHUNK_ROWS_START 2000
 #define CHUNK_ROWS_MAX 20000
-#define CHUNK_TARGET_MS 150
+#define CHUNK_TARGET_MS 100
 /* A chunk ends early once its rows' JSON passes this (10 MB rows: 6 a chunk). */
 #define CHUNK_BYTES_MAX ((int64) 64 * 1024 * 1024)
 /* Memory a chunk's rows may use before spilling to a temporary file. */

@@ -234,7 +234,7 @@ CdcBackfillMarkIsMine(IngestSink *s)
 }
 
 void
-CdcBackfillLog(IngestSink *s)
+CdcBackfillLog(IngestSink *s, Oid partoid)
 {
 	HTAB	   *keys;
 	bool		truncated;
@@ -294,6 +294,7 @@ CdcBackfillLog(IngestSink *s)
 	if (!again)
 	{
 		int32		seq = 0;
+		CdcLogInsert *ins = CdcSinkInsertBegin(s, partoid);
 
 		tuplestore_rescan(chunk.rows);
 		while (tuplestore_gettupleslot(chunk.rows, true, false, slot))
@@ -342,11 +343,12 @@ CdcBackfillLog(IngestSink *s)
 			c.audience = chunk.audience;
 			c.has_schema_version = chunk.has_schema_version;
 			c.schema_version = chunk.schema_version;
-			s->base.emit(&s->base, &c);
+			CdcSinkInsertOne(s, ins, &c);
 			logged++;
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(row_cxt);
 		}
+		CdcSinkInsertEnd(ins);
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	MemoryContextDelete(row_cxt);

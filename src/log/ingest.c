@@ -273,7 +273,7 @@ CdcIngestCycle(CdcIngest *ing)
 		 */
 		pending = true;
 		end = s->mark_end;
-		CdcBackfillLog(s);
+		CdcBackfillLog(s, CdcLogChunkRelid(s->chunk, false));
 	}
 	else
 		end = GetFlushRecPtr(NULL);
@@ -323,7 +323,8 @@ CdcIngestCycle(CdcIngest *ing)
 		PG_LSNOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 		Datum		a[8];
 
-		CdcSinkInsertRows(s, CdcLogChunkRelid(s->chunk, false));
+		if (tuplestore_tuple_count(s->store) > 0)
+			CdcSinkInsertRows(s, CdcLogChunkRelid(s->chunk, false));
 		CdcSinkFlushShapes(s);
 		a[0] = LSNGetDatum(s->last_commit_lsn);
 		a[1] = Int32GetDatum(s->last_seq);

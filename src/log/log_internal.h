@@ -223,6 +223,11 @@ extern void CdcSinkCycleStart(IngestSink *s);
 extern void CdcSinkFlushShapes(IngestSink *s);
 extern void CdcSinkPersistCapture(IngestSink *s, XLogRecPtr processed);
 extern void CdcSinkInsertRows(IngestSink *s, Oid partoid);
+/* Rows logged without the buffer (a backfill's chunk): begin, one each, end. */
+typedef struct CdcLogInsert CdcLogInsert;
+extern CdcLogInsert *CdcSinkInsertBegin(IngestSink *s, Oid partoid);
+extern void CdcSinkInsertOne(IngestSink *s, CdcLogInsert *ins, const CdcChange *c);
+extern void CdcSinkInsertEnd(CdcLogInsert *ins);
 
 /* ---------------------------------------------------------------------- */
 /* backfill.c, backfill_log.c                                             */
@@ -240,9 +245,9 @@ extern bool CdcBackfillInFlight(void);
  * In the cycle after the one that decoded a mark and committed what came
  * before it (s->mark_pending), inside its owner scope: log the chunk's
  * rows that no change in its window superseded, at the mark's commit, and
- * move the backfill's progress.
+ * move the backfill's progress.  partoid: the partition the cycle writes.
  */
-extern void CdcBackfillLog(IngestSink *s);
+extern void CdcBackfillLog(IngestSink *s, Oid partoid);
 /*
  * Is the mark the cycle decoded (s->mark_seen) the one of the chunk in
  * flight?  If not (a mark of a chunk this writer no longer holds, decoded

@@ -226,16 +226,15 @@ CdcSinkCycleStart(IngestSink *s)
 /* ---------------------------------------------------------------------- */
 /* The sink                                                               */
 
+/* Change c as a cdc.log row: v, n (every column set). */
 static void
-ingest_emit(CdcSink *base, const CdcChange *c)
+log_row_values(IngestSink *s, const CdcChange *c, Datum *v, bool *n)
 {
-	IngestSink *s = (IngestSink *) base;
-	Datum		v[CDC_LOG_NCOLUMNS];
-	bool		n[CDC_LOG_NCOLUMNS] = {0};
 	int			opi = cdc_operation_index(c->op);
 
 	if (opi < 0)
 		elog(ERROR, "cdc_ext: unexpected operation %d", c->op);
+	memset(n, 0, sizeof(bool) * CDC_LOG_NCOLUMNS);
 	v[CDC_LOG_COMMIT_LSN] = LSNGetDatum(c->commit_lsn);
 	v[CDC_LOG_SEQ] = Int32GetDatum(c->seq);
 	v[CDC_LOG_CHUNK] = Int32GetDatum(s->chunk);
@@ -263,8 +262,12 @@ ingest_emit(CdcSink *base, const CdcChange *c)
 	n[CDC_LOG_SCHEMA_VERSION] = !c->has_schema_version;
 	v[CDC_LOG_AUDIENCE] = Int32GetDatum(c->audience);
 	n[CDC_LOG_AUDIENCE] = c->audience == 0;
+}
 
-	tuplestore_putvalues(s->store, s->desc, v, n);
+/* A row of the cycle logged: its table's shape, the cycle's counts. */
+static void
+log_row_noted(IngestSink *s, const CdcChange *c)
+{
 	shape_note(s, c);
 	if (s->rows++ == 0)
 	{
@@ -274,6 +277,19 @@ ingest_emit(CdcSink *base, const CdcChange *c)
 	s->last_commit_lsn = c->commit_lsn;
 	s->last_seq = c->seq;
 	s->last_ts = c->commit_time;
+}
+
+/* A change decoded: buffered, inserted at the cycle's end (CdcSinkInsertRows). */
+static void
+ingest_emit(CdcSink *base, const CdcChange *c)
+{
+	IngestSink *s = (IngestSink *) base;
+	Datum		v[CDC_LOG_NCOLUMNS];
+	bool		n[CDC_LOG_NCOLUMNS];
+
+	log_row_values(s, c, v, n);
+	tuplestore_putvalues(s->store, s->desc, v, n);
+	log_row_noted(s, c);
 }
 
 /*
@@ -457,56 +473,134 @@ CdcSinkLoad(IngestSink *s, MemoryContext cxt)
 }
 
 /*
- * Multi-insert the buffered rows into partition partoid, with its indexes,
- * as COPY does (no executor per row).
+ * Inserting into a partition of cdc.log with its indexes, as COPY does (a
+ * multi-insert a batch, no executor per row).  A batch ends at
+ * CDC_INSERT_BATCH rows or CDC_INSERT_BATCH_BYTES of rows, whichever first
+ * (a backfill's rows may be 10 MB each).
  */
+#define CDC_INSERT_BATCH_BYTES ((Size) 16 * 1024 * 1024)
+
+struct CdcLogInsert
+{
+	Relation	rel;
+	ResultRelInfo *rri;
+	EState	   *estate;
+	BulkInsertState bistate;
+	CommandId	cid;
+	TupleTableSlot *slots[CDC_INSERT_BATCH];
+	int			n;
+	Size		bytes;
+	MemoryContext cxt;			/* Begin's: where inserts run (callers reset theirs) */
+};
+
+CdcLogInsert *
+CdcSinkInsertBegin(IngestSink *s, Oid partoid)
+{
+	CdcLogInsert *ins = palloc0(sizeof(CdcLogInsert));
+
+	ins->cxt = CurrentMemoryContext;
+	ins->rel = table_open(partoid, RowExclusiveLock);
+	if (RelationGetDescr(ins->rel)->natts != s->desc->natts)
+		elog(ERROR, "cdc_ext: partition %s does not match cdc.log", RelationGetRelationName(ins->rel));
+	ins->rri = makeNode(ResultRelInfo);
+	ins->estate = CreateExecutorState();
+	ins->bistate = GetBulkInsertState();
+	ins->cid = GetCurrentCommandId(true);
+	InitResultRelInfo(ins->rri, ins->rel, 1, NULL, 0);
+	ExecOpenIndices(ins->rri, false);
+	for (int i = 0; i < CDC_INSERT_BATCH; i++)
+		ins->slots[i] = table_slot_create(ins->rel, NULL);
+	return ins;
+}
+
+/* Insert the batch's rows and their index entries. */
+static void
+insert_flush(CdcLogInsert *ins)
+{
+	MemoryContext old;
+
+	if (ins->n == 0)
+		return;
+	old = MemoryContextSwitchTo(ins->cxt);
+	table_multi_insert(ins->rel, ins->slots, ins->n, ins->cid, 0, ins->bistate);
+	for (int i = 0; i < ins->n; i++)
+	{
+		List	   *recheck = CdcExecInsertIndexTuples(ins->rri, ins->slots[i], ins->estate,
+													   false, false, NULL, NIL);
+
+		list_free(recheck);
+		ExecClearTuple(ins->slots[i]);
+	}
+	ResetPerTupleExprContext(ins->estate);
+	MemoryContextSwitchTo(old);
+	ins->n = 0;
+	ins->bytes = 0;
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* The slot the next row goes into, once filled (insert_stored). */
+static TupleTableSlot *
+insert_slot(CdcLogInsert *ins)
+{
+	return ins->slots[ins->n];
+}
+
+/* The row put into insert_slot(): counted, and the batch inserted if full. */
+static void
+insert_stored(CdcLogInsert *ins, Size bytes)
+{
+	ins->bytes += bytes;
+	if (++ins->n >= CDC_INSERT_BATCH || ins->bytes >= CDC_INSERT_BATCH_BYTES)
+		insert_flush(ins);
+}
+
+/*
+ * Log change c now, straight into the partition (a backfill's rows: they
+ * are not decoded, so they need no buffer; its values are copied: the
+ * caller may free them on return).
+ */
+void
+CdcSinkInsertOne(IngestSink *s, CdcLogInsert *ins, const CdcChange *c)
+{
+	TupleTableSlot *slot = insert_slot(ins);
+	HeapTuple	tup;
+	bool		should_free;
+
+	ExecClearTuple(slot);
+	log_row_values(s, c, slot->tts_values, slot->tts_isnull);
+	ExecStoreVirtualTuple(slot);
+	ExecMaterializeSlot(slot);
+	tup = ExecFetchSlotHeapTuple(slot, false, &should_free);
+	insert_stored(ins, tup->t_len);
+	log_row_noted(s, c);
+}
+
+void
+CdcSinkInsertEnd(CdcLogInsert *ins)
+{
+	insert_flush(ins);
+	for (int i = 0; i < CDC_INSERT_BATCH; i++)
+		ExecDropSingleTupleTableSlot(ins->slots[i]);
+	ExecCloseIndices(ins->rri);
+	FreeBulkInsertState(ins->bistate);
+	FreeExecutorState(ins->estate);
+	table_close(ins->rel, NoLock);
+	pfree(ins);
+}
+
+/* Insert the cycle's buffered rows into partition partoid. */
 void
 CdcSinkInsertRows(IngestSink *s, Oid partoid)
 {
-	Relation	rel = table_open(partoid, RowExclusiveLock);
-	ResultRelInfo *rri = makeNode(ResultRelInfo);
-	EState	   *estate = CreateExecutorState();
-	BulkInsertState bistate = GetBulkInsertState();
-	CommandId	cid = GetCurrentCommandId(true);
-	TupleTableSlot *slots[CDC_INSERT_BATCH];
+	CdcLogInsert *ins = CdcSinkInsertBegin(s, partoid);
 	TupleTableSlot *in = MakeSingleTupleTableSlot(s->desc, &TTSOpsMinimalTuple);
-	bool		more = true;
-
-	if (RelationGetDescr(rel)->natts != s->desc->natts)
-		elog(ERROR, "cdc_ext: partition %s does not match cdc.log", RelationGetRelationName(rel));
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	for (int i = 0; i < CDC_INSERT_BATCH; i++)
-		slots[i] = table_slot_create(rel, NULL);
 
 	tuplestore_rescan(s->store);
-	while (more)
+	while (tuplestore_gettupleslot(s->store, true, false, in))
 	{
-		int			n = 0;
-
-		while (n < CDC_INSERT_BATCH &&
-			   (more = tuplestore_gettupleslot(s->store, true, false, in)))
-			ExecCopySlot(slots[n++], in);
-		if (n == 0)
-			break;
-		table_multi_insert(rel, slots, n, cid, 0, bistate);
-		for (int i = 0; i < n; i++)
-		{
-			List	   *recheck = CdcExecInsertIndexTuples(rri, slots[i], estate,
-														   false, false, NULL, NIL);
-
-			list_free(recheck);
-			ExecClearTuple(slots[i]);
-		}
-		ResetPerTupleExprContext(estate);
-		CHECK_FOR_INTERRUPTS();
+		ExecCopySlot(insert_slot(ins), in);
+		insert_stored(ins, 0);	/* batches by rows: the buffer holds them anyway */
 	}
-
-	for (int i = 0; i < CDC_INSERT_BATCH; i++)
-		ExecDropSingleTupleTableSlot(slots[i]);
 	ExecDropSingleTupleTableSlot(in);
-	ExecCloseIndices(rri);
-	FreeBulkInsertState(bistate);
-	FreeExecutorState(estate);
-	table_close(rel, NoLock);
+	CdcSinkInsertEnd(ins);
 }
