@@ -56,7 +56,5 @@ typedef struct Chunk
 /* The one chunk in flight (backfill.c reads it, backfill_log.c logs it). */
 extern Chunk chunk;
 
-/* Forget the chunk in flight (its memory and rows). */
-extern void CdcBackfillChunkForget(void);
 
 #endif

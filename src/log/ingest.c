@@ -410,6 +410,9 @@ CdcIngestAfterCommit(CdcIngest *ing)
 void
 CdcIngestClose(CdcIngest *ing)
 {
+	/* a chunk whose mark this sink was to log: read again by the next */
+	if (ing->sink != NULL && ing->sink->mark_pending)
+		CdcBackfillChunkForget();
 	if (ing->ctx != NULL)
 		FreeDecodingContext(ing->ctx);
 	ing->ctx = NULL;
@@ -424,6 +427,7 @@ CdcIngestClose(CdcIngest *ing)
 	if (ing->cxt != NULL)
 		MemoryContextDelete(ing->cxt);
 	ing->cxt = NULL;
+	ing->sink = NULL;			/* it lived in ing->cxt */
 }
 
 /*

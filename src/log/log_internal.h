@@ -241,6 +241,8 @@ extern void CdcSinkInsertEnd(CdcLogInsert *ins);
 extern bool CdcBackfillStep(void);
 /* Is a chunk read and waiting for its mark to be decoded? */
 extern bool CdcBackfillInFlight(void);
+/* Forget the chunk in flight (its memory and rows): it is read again. */
+extern void CdcBackfillChunkForget(void);
 /*
  * In the cycle after the one that decoded a mark and committed what came
  * before it (s->mark_pending), inside its owner scope: log the chunk's
