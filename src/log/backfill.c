@@ -20,10 +20,12 @@
  *      and commit.  That transaction has no replication origin, so
  *      decoding sees the mark (the writer's own writes are skipped by
  *      origin).
- *   2. Logged (CdcBackfillLog, in the cycle that decodes the mark; its
- *      commit is H): the cycle stops decoding right after H, inserts what
- *      it had buffered, then reads cdc.log for the changes of the table
- *      that committed in [low, H) by a transaction S does not see.  Chunk
+ *      The mark is flushed at once (decoding reads only flushed WAL).
+ *   2. Logged (CdcBackfillLog; the mark's commit is H): the cycle that
+ *      decodes the mark stops right after H and logs and commits what it
+ *      decoded before it, confirming only up to H; the next cycle decodes
+ *      nothing, and reads cdc.log for the changes of the table that
+ *      committed in [low, H) by a transaction S does not see.  Chunk
  *      rows with such a change (by entity_id, or the old key of an update
  *      that changed the key) are dropped: the change, logged before H,
  *      carries a newer state of the row; a truncate drops the whole chunk.
@@ -46,9 +48,10 @@
  * unchanged does not carry its value, so it cannot replace a chunk row: a
  * chunk where one supersedes a row is read again (counted in retries).
  *
- * Exactly once, resumable.  Step 2 commits with the cycle, like any
+ * Exactly once, resumable.  Step 2 commits with its cycle, like any
  * change.  The chunk itself lives in the writer's memory only: a writer
- * that dies between 1 and 2 forgets it, ignores its mark when decoding it
+ * that dies between 1 and 2 (or between the two cycles of 2: the slot is
+ * confirmed up to H only) forgets it, ignores its mark when decoding it
  * again, and reads the chunk again from the last key logged.
  */
 #include "postgres.h"
