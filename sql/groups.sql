@@ -234,6 +234,24 @@ SELECT cdc.reset_group('g2') = (SELECT oldest_lsn FROM cdc.log_state) AS reset;
 SELECT t(commit_lsn) AS txn, seq, entity FROM cdc.read_group('g2', 'a');
 SELECT name, gap FROM cdc.groups ORDER BY name;
 
+-- a group's change far behind rows it does not read: one read finds it
+-- (a read looks at a bounded stretch of log at a time; it used to return
+-- an empty batch after the first stretch, batch_timeout or not, with the
+-- change still waiting)
+CREATE TABLE far_noise (id int PRIMARY KEY);
+CREATE TABLE far (id int PRIMARY KEY);
+SELECT cdc.create_group('far', entities => '{public.far}', start => 'now') IS NOT NULL AS created;
+INSERT INTO far_noise SELECT generate_series(1, 5000);
+INSERT INTO far VALUES (1);
+SELECT cdc.wait_for_log() IS NOT NULL AS logged;
+SELECT entity, entity_id FROM cdc.read_group('far', 'a', 10);
+INSERT INTO far_noise SELECT generate_series(5001, 10000);
+INSERT INTO far VALUES (2);
+SELECT cdc.wait_for_log() IS NOT NULL AS logged;
+SELECT entity, entity_id FROM cdc.read_group('far', 'a', 10, batch_timeout => '5 s');
+SELECT cdc.drop_group('far');
+DROP TABLE far_noise, far;
+
 SELECT err($$SELECT cdc.drop_group('nope')$$);
 SELECT cdc.drop_group('g');
 SELECT cdc.drop_group('g2');

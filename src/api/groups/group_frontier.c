@@ -349,11 +349,13 @@ insert_entries(CdcGroup *g, const char *member, TimestampTz now, TimestampTz unt
  * Bounded per call by GROUP_SCAN_* rows looked at and GROUP_HOLD_FACTOR
  * rows held back per row wanted.  Returns how many were leased (put in
  * out, in cursor order, delivery count 1); *moved: whether the watermark
- * or the frontier moved (then they are saved).
+ * or the frontier moved (then they are saved); *scan_bound: whether it
+ * stopped at the bound of rows looked at (the log may go on), rather than
+ * at the log's end, with enough leased, or at the bound of rows held.
  */
 int
 CdcGroupLeaseNew(CdcGroup *g, const char *member, int want, TimestampTz now, TimestampTz until,
-				 GroupOut *out, bool *moved)
+				 GroupOut *out, bool *moved, bool *scan_bound)
 {
 	int			leased = 0;
 	int			scanned = 0;
@@ -450,6 +452,7 @@ CdcGroupLeaseNew(CdcGroup *g, const char *member, int want, TimestampTz now, Tim
 			break;				/* the end of the log, or a bound */
 	}
 
+	*scan_bound = scanned >= scan_cap && leased < want && held < hold_cap;
 	*moved = CdcGroupPosCmp(g->frontier_lsn, g->frontier_seq, frontier_lsn0, frontier_seq0) != 0 ||
 		CdcGroupPosCmp(g->watermark_lsn, g->watermark_seq, watermark_lsn0, watermark_seq0) != 0;
 	if (*moved)

@@ -97,6 +97,8 @@
 #define GROUP_SCAN_FACTOR	16
 #define GROUP_SCAN_MIN		1024
 #define GROUP_HOLD_FACTOR	2
+/* A read keeps looking through stretches without rows for it this long at least. */
+#define GROUP_SCAN_MAX_US	((int64) 1000000)
 
 typedef struct CdcGroup
 {
@@ -259,6 +261,6 @@ extern int32 CdcGroupFirstChunk(XLogRecPtr lsn);
 
 /* group_frontier.c: phase 2 of a read, under the frontier lock */
 extern int	CdcGroupLeaseNew(CdcGroup *g, const char *member, int want, TimestampTz now,
-							 TimestampTz until, GroupOut *out, bool *moved);
+							 TimestampTz until, GroupOut *out, bool *moved, bool *scan_bound);
 
 #endif

@@ -575,9 +575,11 @@ cdc_read_group(PG_FUNCTION_ARGS)
 	int64		wait_us = CdcIntervalArg(fcinfo, 4, "batch_timeout", true, CDC_BATCH_TIMEOUT_HINT);
 	bool		nas = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);
 	TimestampTz deadline = GetCurrentTimestamp() + wait_us;
+	TimestampTz scan_until = GetCurrentTimestamp() + Max(wait_us, GROUP_SCAN_MAX_US);
 	CdcOwnerScope scope;
 	CdcGroup		g;
 	GroupOut			out;
+	bool		frontier_held = false;
 
 	CdcCheckName("member", member);
 	CdcGroupRequireReadCommitted("cdc.read_group()");
@@ -596,6 +598,7 @@ cdc_read_group(PG_FUNCTION_ARGS)
 		uint64		gen = CdcLogGeneration();
 		int			got;
 		bool		moved = false;
+		bool		scan_bound = false;
 
 		got = lease_known(&g, member, batch, now, until, false, NULL, 0, &out);
 		if (got < batch)
@@ -605,17 +608,36 @@ cdc_read_group(PG_FUNCTION_ARGS)
 			 * another member's read; with nothing, wait for it (one short
 			 * transaction) and continue after what it took.
 			 */
-			if (CdcGroupLock(&g, 0, CDC_LOCK_GROUP_FRONTIER, got == 0))
+			if (frontier_held)
+				got += CdcGroupLeaseNew(&g, member, batch - got, now, until, &out, &moved, &scan_bound);
+			else if (CdcGroupLock(&g, 0, CDC_LOCK_GROUP_FRONTIER, got == 0))
 			{
 				CdcGroupReload(&g);
 				/* a trim that committed meanwhile recorded its gap here */
 				if (!XLogRecPtrIsInvalid(g.gap_from))
 					CdcGroupCheckGap(&g);
-				got += CdcGroupLeaseNew(&g, member, batch - got, now, until, &out, &moved);
+				got += CdcGroupLeaseNew(&g, member, batch - got, now, until, &out, &moved, &scan_bound);
 			}
 		}
 		ack_skipped(&g, &out.skipped);
-		if (got > 0 || moved || wait_us == 0 || GetCurrentTimestamp() >= deadline)
+		if (got > 0)
+			break;
+
+		/*
+		 * The frontier moved over a stretch of log holding nothing for us
+		 * (CdcGroupLeaseNew looks at a bounded stretch a call): look at the
+		 * next one, keeping the frontier (it moved in this transaction, so
+		 * nobody may read it before we commit), until a change is leased,
+		 * the log's end, or scan_until: an empty read says nothing was
+		 * there, not only in the first stretch (a client took an empty
+		 * batch for "caught up" with changes waiting further on).
+		 */
+		if (moved && scan_bound && GetCurrentTimestamp() < scan_until)
+		{
+			frontier_held = true;
+			continue;
+		}
+		if (frontier_held || moved || wait_us == 0 || GetCurrentTimestamp() >= deadline)
 			break;
 
 		/*
