@@ -22,6 +22,7 @@
 //! `cdc.checkpoint`, the group functions) over tokio-postgres; values are
 //! lossless (`serde_json` with `arbitrary_precision`).  See README.md.
 
+mod backfill;
 mod client;
 mod conn;
 mod entry;
@@ -30,6 +31,7 @@ mod group;
 mod lsn;
 mod stream;
 
+pub use backfill::{BackfillInfo, BackfillKind, BackfillState};
 pub use client::{Client, ConsumeOptions, ConsumeSummary, ConsumerOptions, Lag, Start, Status, Transaction, Tx};
 pub use entry::{parse_json, ChangeEntry, GroupEntry, Operation};
 pub use error::{Error, Gap, Reconnect, Result, ServerError, CONSUMER_BUSY, GAP_SQLSTATE};
