@@ -62,8 +62,12 @@ pub struct ConsumerOptions {
     pub entities: Option<Vec<String>>,
     /// glob patterns of tables to leave out
     pub exclude_entities: Option<Vec<String>>,
-    /// operations to receive (None: insert, update, delete, truncate)
+    /// operations to receive (None: insert, update, delete, truncate; name
+    /// `Schema` or `Message` to receive those too; never `Read`: a
+    /// backfill's rows reach who asked whatever this says)
     pub operations: Option<Vec<Operation>>,
+    /// where it starts (default `Start::Now`; `Start::Snapshot`: first the
+    /// tables' current rows)
     pub start: Start,
 }
 
