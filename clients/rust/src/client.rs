@@ -40,6 +40,13 @@ pub enum Start {
     Lsn(Lsn),
     /// changes committed at or after this time (microseconds since the Unix epoch)
     Timestamp(i64),
+    /// As `Now`, and first every current row of the tables it receives:
+    /// a backfill of them is asked for in the same transaction as the
+    /// creation (docs/backfill.md).  The rows arrive as entries with
+    /// operation `Read`, in cursor order with the changes, to this consumer
+    /// or group alone; `Client::backfills()` shows the progress.  A table
+    /// without a primary key (or replica identity index) is skipped.
+    Snapshot,
 }
 
 impl Default for Start {
@@ -55,8 +62,12 @@ pub struct ConsumerOptions {
     pub entities: Option<Vec<String>>,
     /// glob patterns of tables to leave out
     pub exclude_entities: Option<Vec<String>>,
-    /// operations to receive (None: insert, update, delete, truncate)
+    /// operations to receive (None: insert, update, delete, truncate; name
+    /// `Schema` or `Message` to receive those too; never `Read`: a
+    /// backfill's rows reach who asked whatever this says)
     pub operations: Option<Vec<Operation>>,
+    /// where it starts (default `Start::Now`; `Start::Snapshot`: first the
+    /// tables' current rows)
     pub start: Start,
 }
 
@@ -199,14 +210,16 @@ pub(crate) fn op_names(ops: &Option<Vec<Operation>>) -> Option<Vec<String>> {
     ops.as_ref().map(|v| v.iter().map(|o| o.as_str().to_string()).collect())
 }
 
-/// SQL of a start position: 'now' | 'beginning' | an LSN | a timestamptz,
-/// as the text argument `start` of cdc.create_consumer / cdc.create_group;
+/// SQL of a start position: 'now' | 'beginning' | 'snapshot' | an LSN | a
+/// timestamptz, as the text argument `start` of cdc.create_consumer /
+/// cdc.create_group;
 /// the timestamp travels as microseconds ($n) and is turned into text by
 /// the server in its own DateStyle.
 fn start_args(s: Start) -> (Option<String>, Option<i64>) {
     match s {
         Start::Now => (Some("now".into()), None),
         Start::Beginning => (Some("beginning".into()), None),
+        Start::Snapshot => (Some("snapshot".into()), None),
         Start::Lsn(l) => (Some(l.to_string()), None),
         Start::Timestamp(m) => (None, Some(m)),
     }
@@ -270,7 +283,9 @@ impl Client {
         Ok(rows[0].try_get(0)?)
     }
 
-    /// `cdc.create_consumer`: transactional; returns the position it starts at.
+    /// `cdc.create_consumer`: transactional; returns the position it starts
+    /// at.  With `Start::Snapshot`, a backfill of every table it receives is
+    /// asked for in the same transaction (see `backfill()`).
     pub async fn create_consumer(&self, name: &str, options: &ConsumerOptions) -> Result<Lsn> {
         let (start, ts) = start_args(options.start);
         let rows = self

@@ -115,6 +115,15 @@ pub struct ChangeEntry {
     pub unchanged_toast: Vec<String>,
     /// columns whose value jsonb cannot hold, given as their JSON text
     pub fallback: Vec<String>,
+    /// The position (`lsn`) of the `schema` entry whose table shape this
+    /// change follows (docs/schema-changes.md): remember the version your
+    /// code was built for, and a change with another one is a schema change,
+    /// one comparison.  `Some(Lsn(0))` (`0/0`): the shape the table had when
+    /// cdc_ext 1.2 was installed (or updated to), with no DDL since; `None`:
+    /// logged before 1.2, or a logical message (no table).  A `schema` entry
+    /// carries its own position; its shapes before and after are in
+    /// `old_data` and `new_data`.
+    pub schema_version: Option<Lsn>,
 }
 
 impl ChangeEntry {
@@ -149,9 +158,13 @@ impl std::ops::Deref for GroupEntry {
 }
 
 /// The columns read from `cdc.change_entry` (and the group functions' rows),
-/// in the order `from_row` expects them.
-pub(crate) const ENTRY_COLUMNS: &str =
-    "e.lsn, e.commit_lsn, e.seq, e.xid, e.\"timestamp\", e.entity, e.entity_id, e.operation, e.old_data, e.new_data, e.unchanged_toast, e.fallback";
+/// in the order `from_row` expects them; a caller's own columns follow, from
+/// `ENTRY_WIDTH` on.
+pub(crate) const ENTRY_COLUMNS: &str = "e.lsn, e.commit_lsn, e.seq, e.xid, e.\"timestamp\", e.entity, e.entity_id, \
+     e.operation, e.old_data, e.new_data, e.unchanged_toast, e.fallback, e.schema_version";
+
+/// How many columns ENTRY_COLUMNS selects.
+pub(crate) const ENTRY_WIDTH: usize = 13;
 
 /// jsonb (or json) as the text it holds: binary jsonb is a version byte (1)
 /// and the text.
@@ -216,6 +229,7 @@ impl ChangeEntry {
         let operation: Operation = row.try_get(7)?;
         let toast: Option<Vec<String>> = row.try_get(10)?;
         let fallback: Option<Vec<String>> = row.try_get(11)?;
+        let schema_version: Option<Lsn> = row.try_get(12)?;
         Ok(ChangeEntry {
             lsn: lsn.unwrap_or_default(),
             commit_lsn: commit_lsn.unwrap_or_default(),
@@ -229,6 +243,7 @@ impl ChangeEntry {
             new_data: json_col(row, 9)?,
             unchanged_toast: toast.unwrap_or_default(),
             fallback: fallback.unwrap_or_default(),
+            schema_version,
         })
     }
 }

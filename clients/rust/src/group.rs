@@ -13,7 +13,7 @@ use tokio_postgres::Row;
 
 use crate::client::{Client, Tx};
 use crate::conn::Conn;
-use crate::entry::{ChangeEntry, GroupEntry, ENTRY_COLUMNS};
+use crate::entry::{ChangeEntry, GroupEntry, ENTRY_COLUMNS, ENTRY_WIDTH};
 use crate::error::{classify, is_connection_error, Error, Result};
 use crate::lsn::Lsn;
 
@@ -59,7 +59,7 @@ fn ms(d: Duration) -> i64 {
 
 fn group_entries(rows: &[Row]) -> Result<Vec<GroupEntry>> {
     rows.iter()
-        .map(|r| Ok(GroupEntry { change: ChangeEntry::from_row(r)?, delivery_count: r.try_get(12)? }))
+        .map(|r| Ok(GroupEntry { change: ChangeEntry::from_row(r)?, delivery_count: r.try_get(ENTRY_WIDTH)? }))
         .collect()
 }
 

@@ -19,9 +19,16 @@
 //! ```
 //!
 //! It drives the extension's SQL API (`cdc.stream`, `cdc.consume`,
-//! `cdc.checkpoint`, the group functions) over tokio-postgres; values are
-//! lossless (`serde_json` with `arbitrary_precision`).  See README.md.
+//! `cdc.checkpoint`, the group functions, the backfill functions) over
+//! tokio-postgres; values are lossless (`serde_json` with
+//! `arbitrary_precision`).  Every entry carries `schema_version`, the
+//! position of the DDL whose table shape it follows: a schema change is one
+//! comparison.  A consumer or group created with `Start::Snapshot` (or
+//! given `Client::backfill()` later) first receives the tables' current
+//! rows as `Operation::Read` entries, in order with the changes;
+//! `Client::backfills()` shows the progress.  See README.md.
 
+mod backfill;
 mod client;
 mod conn;
 mod entry;
@@ -30,6 +37,7 @@ mod group;
 mod lsn;
 mod stream;
 
+pub use backfill::{BackfillInfo, BackfillKind, BackfillState};
 pub use client::{Client, ConsumeOptions, ConsumeSummary, ConsumerOptions, Lag, Start, Status, Transaction, Tx};
 pub use entry::{parse_json, ChangeEntry, GroupEntry, Operation};
 pub use error::{Error, Gap, Reconnect, Result, ServerError, CONSUMER_BUSY, GAP_SQLSTATE};

@@ -30,10 +30,10 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio_postgres::Statement;
 
-use crate::client::{micros_of, op_names, Client, ConsumerOptions, Start};
+use crate::client::{micros_of, op_names, Client};
 use crate::conn::Conn;
 use crate::entry::{ChangeEntry, Operation, ENTRY_COLUMNS};
-use crate::error::{classify, is_connection_error, is_retryable, Backoff, Reconnect, Result};
+use crate::error::{classify, is_connection_error, is_retryable, Backoff, Error, Reconnect, Result};
 use crate::lsn::Lsn;
 
 /// A commit time to start from: a `SystemTime`, or microseconds since the
@@ -62,6 +62,7 @@ struct StreamOptions {
     entities: Option<Vec<String>>,
     exclude_entities: Option<Vec<String>>,
     operations: Option<Vec<Operation>>,
+    snapshot: bool,
     batch_size: i32,
     batch_timeout: Duration,
     auto_checkpoint: bool,
@@ -131,6 +132,7 @@ impl ChangeStreamBuilder {
                 entities: None,
                 exclude_entities: None,
                 operations: None,
+                snapshot: false,
                 batch_size: 1000,
                 batch_timeout: Duration::from_secs(1),
                 auto_checkpoint: true,
@@ -192,6 +194,17 @@ impl ChangeStreamBuilder {
     /// Only these operations.
     pub fn operations<I: IntoIterator<Item = Operation>>(mut self, ops: I) -> Self {
         self.opts.operations = Some(ops.into_iter().collect());
+        self
+    }
+
+    /// The temporary consumer (no `consumer()`) starts with a snapshot:
+    /// first every current row of the tables it receives, as entries with
+    /// operation `Read`, then the changes (`Start::Snapshot`,
+    /// docs/backfill.md).  A named consumer's start was set when it was
+    /// created: with `consumer()` the stream refuses to open
+    /// (`Error::Invalid`); `Client::backfill()` sends it the rows again.
+    pub fn snapshot(mut self) -> Self {
+        self.opts.snapshot = true;
         self
     }
 
@@ -292,6 +305,13 @@ impl ChangeStream {
     async fn open(client: Client, opts: StreamOptions, closer: Option<Closer>) -> Result<ChangeStream> {
         let closer = closer.unwrap_or_default();
         let temporary = opts.consumer.is_none();
+        if opts.snapshot && !temporary {
+            return Err(Error::Invalid(format!(
+                "stream_changes: snapshot() applies to the temporary consumer only; consumer \"{}\" started when it was created \
+                 (Client::backfill() sends the tables' current rows to it)",
+                opts.consumer.as_deref().unwrap_or_default()
+            )));
+        }
         let consumer = opts.consumer.clone().unwrap_or_else(|| format!("tmp-{}-{}", std::process::id(), random_suffix()));
         let replay = opts.from_lsn.is_some() || opts.from_timestamp.is_some() || opts.from_beginning;
         let mut inner = Box::new(Inner {
@@ -464,15 +484,13 @@ impl Inner {
         }
         let c = self.conn.as_ref().expect("connected").client.clone();
         if self.temporary && !self.created {
-            let o = ConsumerOptions {
-                entities: self.opts.entities.clone(),
-                exclude_entities: self.opts.exclude_entities.clone(),
-                operations: self.opts.operations.clone(),
-                start: Start::Now,
-            };
+            // the stream's filters are the consumer's; with snapshot(), its
+            // backfill is asked for in the transaction that creates it
+            let o = &self.opts;
+            let start = if o.snapshot { "snapshot" } else { "now" };
             c.query(
-                "SELECT cdc.create_consumer($1::text, $2::text[], $3::text[], $4::text[]::cdc.operation[], 'now')",
-                &[&self.consumer, &o.entities, &o.exclude_entities, &op_names(&o.operations)],
+                "SELECT cdc.create_consumer($1::text, $2::text[], $3::text[], $4::text[]::cdc.operation[], $5::text)",
+                &[&self.consumer, &o.entities, &o.exclude_entities, &op_names(&o.operations), &start],
             )
             .await
             .map_err(|e| classify(e, None))?;

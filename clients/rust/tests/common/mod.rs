@@ -32,8 +32,16 @@ pub async fn try_sql(text: &str) -> Result<Vec<Row>, tokio_postgres::Error> {
     r
 }
 
+/// CREATE EXTENSION if it is not there; the tests of one binary run at
+/// once, and two concurrent CREATE EXTENSION IF NOT EXISTS on a fresh
+/// server race (one fails on a unique index): the loser looks again.
 pub async fn ensure_extension() {
-    sql("CREATE EXTENSION IF NOT EXISTS cdc_ext").await;
+    let mut tries = 0;
+    while let Err(e) = try_sql("CREATE EXTENSION IF NOT EXISTS cdc_ext").await {
+        tries += 1;
+        assert!(tries < 5, "CREATE EXTENSION cdc_ext: {}", e);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     wait_for_log().await;
 }
 
@@ -99,4 +107,44 @@ pub fn example_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap(); // .../deps -> .../<profile>
     profile_dir.join("examples").join(name)
+}
+
+/// Everything a consumer has now (the log caught up first), in cursor
+/// order, through a ChangeStream; with `checkpoint`, the consumer's
+/// checkpoint moves past it (the next drain starts after it), else the
+/// stream reads without consuming.
+pub async fn drain(client: &cdc_ext::Client, consumer: &str, checkpoint: bool) -> Vec<cdc_ext::ChangeEntry> {
+    wait_for_log().await;
+    let mut s = client
+        .stream_changes()
+        .consumer(consumer)
+        .batch_size(5000)
+        .batch_timeout(Duration::from_millis(0))
+        .auto_checkpoint(checkpoint)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    loop {
+        let b = s.next_batch().await.unwrap().expect("stream open");
+        if b.is_empty() {
+            break;
+        }
+        out.extend(b);
+    }
+    s.close().await.unwrap();
+    out
+}
+
+/// Poll `Client::backfills()` until every table of backfill `id` has ended
+/// (failing after `secs`); its rows.
+pub async fn backfill_finished(client: &cdc_ext::Client, id: i64, secs: u64) -> Vec<cdc_ext::BackfillInfo> {
+    let t = Instant::now();
+    loop {
+        let rows: Vec<cdc_ext::BackfillInfo> = client.backfills().await.unwrap().into_iter().filter(|b| b.id == id).collect();
+        if !rows.is_empty() && rows.iter().all(|b| b.state.is_finished()) {
+            return rows;
+        }
+        assert!(t.elapsed() < Duration::from_secs(secs), "backfill {} still running after {} s: {:?}", id, secs, rows);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
