@@ -103,6 +103,12 @@
 #define CHUNK_ROWS_START 2000
 #define CHUNK_ROWS_MAX 20000
 #define CHUNK_TARGET_MS 100
+/*
+ * A read stops at this, whatever rows_limit says: on a machine where the
+ * writer waits for a CPU, the last chunk's times predict the next one's
+ * badly, and the live changes wait for the whole read.
+ */
+#define CHUNK_READ_MAX_MS (CHUNK_TARGET_MS / 2)
 /* A chunk ends early once its rows' JSON passes this (10 MB rows: 6 a chunk). */
 #define CHUNK_BYTES_MAX ((int64) 64 * 1024 * 1024)
 /* Memory a chunk's rows may use before spilling to a temporary file. */
@@ -506,7 +512,9 @@ read_chunk(const Candidate *cand)
 		}
 		tuplestore_putvalues(chunk.rows, chunk.desc, v, n);
 		bytes += VARSIZE_ANY(DatumGetPointer(v[1]));
-		full = ++chunk.nrows >= rows_limit || bytes >= CHUNK_BYTES_MAX;
+		full = ++chunk.nrows >= rows_limit || bytes >= CHUNK_BYTES_MAX ||
+			(chunk.nrows % 64 == 0 &&
+			 TimestampDifferenceExceeds(started, GetCurrentTimestamp(), CHUNK_READ_MAX_MS));
 		if (full)
 		{
 			/*
