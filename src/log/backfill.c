@@ -78,6 +78,7 @@
 #include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -539,6 +540,10 @@ read_chunk(const Candidate *cand)
 	ExecDropSingleTupleTableSlot(slot);
 	index_endscan(scan);
 	UnregisterSnapshot(snap);
+	/* the relcache's descriptor is gone once the caches are dropped (CdcBackfillStep) */
+	old = MemoryContextSwitchTo(chunk.cxt);
+	chunk.re->desc = CreateTupleDescCopyConstr(RelationGetDescr(rel));
+	MemoryContextSwitchTo(old);
 	index_close(idx, NoLock);
 	relation_close(rel, NoLock);
 	MemoryContextDelete(row_cxt);
@@ -655,6 +660,26 @@ step_transaction(bool *work)
 	return read;
 }
 
+/*
+ * The writer's caches hold what decoding built under its historic
+ * snapshots: a table's columns and file as of the transaction it was
+ * decoding, which may be older than a DDL that committed since (and whose
+ * invalidation the writer had already taken in).  A chunk read through
+ * them read a rewritten table's old, emptied file ("could not read block
+ * 0": the backfill failed) or, after ADD COLUMN, the rows without the new
+ * column, logged after the DDL's schema entry (the copy silently lacked
+ * it).  And what a step builds from the current catalogs must not be used
+ * to decode older changes (a column's new type applied to an older tuple:
+ * the writer died on "invalid string enlargement request size").  So,
+ * as pg_logical_slot_get_changes does around its decoding, every cache is
+ * dropped when a step begins and when it ends (t/122_backfill_heavy.pl).
+ */
+static void
+caches_forget(void)
+{
+	InvalidateSystemCaches();
+}
+
 bool
 CdcBackfillStep(void)
 {
@@ -676,10 +701,12 @@ CdcBackfillStep(void)
 	replorigin_session_origin = InvalidRepOriginId;
 	PG_TRY();
 	{
+		caches_forget();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		if (CdcLogPresent() == CDC_LOG_PRESENT)
 			read = step_transaction((bool *) &work);
 		PopActiveSnapshot();
+		caches_forget();
 		CommitTransactionCommand();
 
 		/*
@@ -707,13 +734,15 @@ CdcBackfillStep(void)
 		AbortCurrentTransaction();
 		/* the next look: at once after a table's failure, else in a second */
 		work = chunk.id != 0 || chunk.relid != InvalidOid;
+		CdcStartTransaction();
+		/* nor what the failed step built (above) */
+		caches_forget();
 		if (work)
 		{
 			int64		id = chunk.id;
 			Oid			relid = chunk.relid;
 
 			CdcBackfillChunkForget();
-			CdcStartTransaction();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			{
 				CdcOwnerScope scope;
@@ -723,8 +752,9 @@ CdcBackfillStep(void)
 				CdcOwnerEnd(&scope);
 			}
 			PopActiveSnapshot();
-			CommitTransactionCommand();
+			caches_forget();
 		}
+		CommitTransactionCommand();
 		ereport(LOG,
 				(errmsg("cdc_ext log writer: a backfill failed: %s", edata->message)));
 		FreeErrorData(edata);
