@@ -1,8 +1,9 @@
 /*
  * backfill_log.c
- *		Logging a backfill chunk, in the cycle that decodes its mark: the
- *		rows no change of the chunk's window superseded, at the mark's
- *		commit, for the reader that asked, with the progress, exactly once.
+ *		Logging a backfill chunk, in the cycle after the one that decoded
+ *		its mark: the rows no change of the chunk's window superseded, at
+ *		the mark's commit, for the reader that asked, with the progress,
+ *		exactly once.
  *		Reading the chunk, and why this is exact: backfill.c.
  */
 #include "postgres.h"
