@@ -75,18 +75,25 @@ writer_shmem_exit(int code, Datum arg)
  * next cycles confirm past it.
  */
 static void
-writer_bound_slot_wal(void)
+writer_bound_slot_wal(XLogRecPtr processed)
 {
 	static TimestampTz last_logged = 0;
 	XLogRecPtr	restart;
+	XLogRecPtr	insert = GetXLogInsertRecPtr();
 	TimestampTz now;
 
-	if (MyReplicationSlot == NULL || RecoveryInProgress())
+	/*
+	 * Only while decoding keeps up: a writer far behind would meet the
+	 * record only later, where the server's own ones already are, and each
+	 * record decoded writes a snapshot file (pg_logical/snapshots).
+	 */
+	if (MyReplicationSlot == NULL || RecoveryInProgress() ||
+		insert - Min(processed, insert) >= CDC_SLOT_WAL_BOUND)
 		return;
 	SpinLockAcquire(&MyReplicationSlot->mutex);
 	restart = MyReplicationSlot->data.restart_lsn;
 	SpinLockRelease(&MyReplicationSlot->mutex);
-	if (XLogRecPtrIsInvalid(restart) || GetXLogInsertRecPtr() - restart < CDC_SLOT_WAL_BOUND)
+	if (XLogRecPtrIsInvalid(restart) || insert - Min(restart, insert) < CDC_SLOT_WAL_BOUND)
 		return;
 	now = GetCurrentTimestamp();
 	if (!TimestampDifferenceExceeds(last_logged, now, CDC_SNAPSHOT_EVERY_MS))
@@ -235,7 +242,7 @@ cdc_writer_main(Datum arg)
 				writer_exit_no_extension();
 			}
 			CdcIngestAfterCommit(&ing);
-			writer_bound_slot_wal();
+			writer_bound_slot_wal(ing.processed);
 			CdcLogSetProcessed(ing.processed, step == CDC_INGEST_LOGGED);
 			busy = step == CDC_INGEST_LOGGED || step == CDC_INGEST_MORE;
 			if (step == CDC_INGEST_RECONFIGURE)
