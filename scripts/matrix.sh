@@ -180,7 +180,12 @@ for v in "${majors[@]}"; do
 			bash /tmp/cdc_ext/scripts/test.sh >>"$log" 2>&1
 		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1)
 		[ -z "$line" ] && line="0 passed, 1 failed, 0 skipped"
-		grep -qE ', 0 failed' <<<"$line" || rc=1
+		if ! grep -qE ', 0 failed' <<<"$line"; then
+			rc=1
+			# which tests failed, beside the summary (the whole log is $log)
+			echo "PostgreSQL $pgversion ($rel): failures in $log:"
+			bash "$here/scripts/failures.sh" "$log"
+		fi
 		echo "PostgreSQL $pgversion ($rel, $(( ($(date +%s) - started) / 60 )) min): $line"
 	fi
 	unmount_all
