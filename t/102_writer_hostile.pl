@@ -127,20 +127,37 @@ $node->safe_psql('postgres', q{
 	CALL churn();
 }, extra_params => [ '-U', 'app' ]);
 logged('300 tables created, written and dropped');
-# the writer's relation cache, as its memory context report says
-my $offset = -s $node->logfile;
-$node->safe_psql('postgres', qq{SELECT pg_log_backend_memory_contexts($pid)});
-my $report = '';
-for (my $i = 0; $i < 300 && $report !~ /Grand total/; $i++)
+# the writer's memory context report (server log)
+sub memory_report
 {
-	$report = slurp_file($node->logfile, $offset);
-	select(undef, undef, undef, 0.1);
+	my $offset = -s $node->logfile;
+	$node->safe_psql('postgres', qq{SELECT pg_log_backend_memory_contexts($pid)});
+	my $report = '';
+	for (my $i = 0; $i < 300 && $report !~ /Grand total/; $i++)
+	{
+		$report = slurp_file($node->logfile, $offset);
+		select(undef, undef, undef, 0.1);
+	}
+	return $report;
 }
+# its relation cache
+my $report = memory_report();
 # (the report lists up to 100 entries; with the dropped tables' entries kept
 # it listed 100 and "200 more")
 my $entries = () = $report =~ /cdc_ext relation: /g;
 ok($report =~ /Grand total/ && $entries < 30,
 	"the relation cache keeps no entry of the dropped tables ($entries entries reported)");
+
+# a 100 MB logical message: one WAL record, put together in the reader's
+# record buffer and decoded into a copy of its own; once the cycles after it
+# ran, the writer holds neither (it kept both, 200 MB, until it restarted)
+$node->safe_psql('postgres', q{SELECT pg_logical_emit_message(true, 'big', repeat('m', 100000000))});
+logged('a 100 MB message');
+logged('a cycle after it');
+$report = memory_report();
+my ($total) = $report =~ /Grand total: (\d+) bytes/;
+ok(defined $total && $total < 50_000_000,
+	'after a 100 MB record the writer holds less than 50 MB (' . ($total // 'no report') . ' bytes)');
 
 unlike(slurp_file($node->logfile), qr/terminated by signal|was terminated|PANIC/, 'no process crashed');
 $node->stop;

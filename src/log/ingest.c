@@ -197,6 +197,46 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
  * One cycle, in the caller's transaction: decode what is flushed (up to the
  * cycle limits), log it, move the head.  See the file header.
  */
+/*
+ * Buffers that grow to the largest record or change ever met and are kept:
+ * the reader's record buffer (a record bigger than a WAL page is put
+ * together there), its decoded copy of a record bigger than the decode
+ * buffer (kept until the next read), and the reorder buffer's buffer for
+ * spilling and restoring a change.  A 100 MB logical message left the
+ * writer holding 600 MB in them (t/102_writer_hostile.pl) until it
+ * restarted, however idle.  Between two cycles none holds anything the next
+ * read needs (a record is read whole before it is decoded, and a
+ * transaction is replayed within the record that commits it), so outsized
+ * ones are given back; the next such record grows them again.
+ */
+#define CDC_DECODER_KEEP_BYTES (4 * 1024 * 1024)
+
+static void
+decoder_shrink(CdcIngest *ing)
+{
+	XLogReaderState *r = ing->ctx->reader;
+	ReorderBuffer *rb = ing->ctx->reorder;
+
+	if (r->record != NULL && r->record->oversized)
+		(void) XLogReleasePreviousRecord(r);
+	if (r->readRecordBuf != NULL && r->readRecordBufSize > CDC_DECODER_KEEP_BYTES)
+	{
+		/* the size the reader starts with (xlogreader.c's allocate_recordbuf) */
+		uint32		size = 5 * Max(BLCKSZ, XLOG_BLCKSZ);
+
+		pfree(r->readRecordBuf);
+		r->readRecordBuf = MemoryContextAlloc(ing->cxt, size);
+		r->readRecordBufSize = size;
+	}
+	if (rb->outbuf != NULL && rb->outbufsize > CDC_DECODER_KEEP_BYTES)
+	{
+		/* reorderbuffer.c allocates it again when it is 0 */
+		pfree(rb->outbuf);
+		rb->outbuf = NULL;
+		rb->outbufsize = 0;
+	}
+}
+
 CdcIngestStep
 CdcIngestCycle(CdcIngest *ing)
 {
@@ -376,6 +416,7 @@ CdcIngestCycle(CdcIngest *ing)
 	}
 	if (s->capture_changed)
 		CdcSinkPersistCapture(s, processed);
+	decoder_shrink(ing);
 	tuplestore_end(s->store);
 	s->store = NULL;
 	CdcOwnerEnd(&scope);
