@@ -32,6 +32,9 @@ ALTER TABLE sc_t SET (fillfactor = 50);		-- no shape change: no entry
 ALTER TABLE sc_t RENAME TO sc_t2;
 CREATE SCHEMA sc_s;
 ALTER TABLE sc_t2 SET SCHEMA sc_s;
+-- a schema renamed renames its tables: an entry each (sc_own has none captured)
+ALTER SCHEMA sc_s RENAME TO sc_s_renamed;
+ALTER SCHEMA sc_s_renamed RENAME TO sc_s;
 INSERT INTO sc_s.sc_t2 VALUES (2, 'b', 2.5);
 -- rows before and after a DDL in one transaction
 BEGIN;

@@ -303,7 +303,7 @@ COMMENT ON FUNCTION cdc.schema_seed() IS
 	'Record the shape of every table that has none, at version 0/0 (run by CREATE EXTENSION and the update to 1.2; internal)';
 
 CREATE EVENT TRIGGER cdc_schema_ddl ON ddl_command_end
-	WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+	WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'ALTER SCHEMA')
 	EXECUTE FUNCTION cdc.schema_capture();
 CREATE EVENT TRIGGER cdc_schema_drop ON sql_drop
 	EXECUTE FUNCTION cdc.schema_capture();

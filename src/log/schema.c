@@ -2,7 +2,8 @@
  * schema.c
  *		Schema changes, the writing side: the extension's event triggers
  *		(cdc_schema_ddl on ddl_command_end for CREATE TABLE, CREATE TABLE AS,
- *		SELECT INTO and ALTER TABLE, which includes RENAME and SET SCHEMA;
+ *		SELECT INTO and ALTER TABLE, which includes RENAME and SET SCHEMA,
+ *		and ALTER SCHEMA, whose RENAME renames every table in the schema;
  *		cdc_schema_drop on sql_drop) call cdc.schema_capture(), which for
  *		each table the command created, changed or dropped records its new
  *		shape and emits the `schema` entry as a transactional logical
@@ -436,8 +437,14 @@ cdc_schema_capture(PG_FUNCTION_ARGS)
 	}
 	else
 	{
+		/* the tables a command reached; for ALTER SCHEMA, every table in it */
 		if (SPI_execute("SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
-						"WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass",
+						"WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+						"UNION ALL "
+						"SELECT c.oid FROM pg_catalog.pg_event_trigger_ddl_commands() d "
+						"JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) d.objid "
+						"WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass "
+						"AND c.relkind OPERATOR(pg_catalog.=) 'r'",
 						true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "cdc_ext: reading the DDL commands failed");
 		relids = spi_oids(cxt);
