@@ -45,13 +45,14 @@ is(writer_running($node, 'postgres'), 't', 'the writer runs');
 my $pid = $node->safe_psql('postgres', q{SELECT pid FROM cdc.writer_info()});
 my $marks = 0;
 
-# a marker row, then wait for the log (60 s at most): logged, same writer
+# a marker row, then wait for the log (300 s at most: a 300 MB record took
+# over 60 s beside two other suites on 2 cores): logged, same writer
 sub logged
 {
 	my ($name) = @_;
 	$marks++;
 	$node->safe_psql('postgres', qq{INSERT INTO marker VALUES ($marks)});
-	my ($ret, $out, $err) = $node->psql('postgres', q{SELECT cdc.wait_for_log(timeout => '60 s')});
+	my ($ret, $out, $err) = $node->psql('postgres', q{SELECT cdc.wait_for_log(timeout => '300 s')});
 	is($ret, 0, "$name: the writer logged what came after it") or diag($err);
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM cdc.log WHERE entity = 'public.marker'}), $marks,
 		"$name: every marker logged once");
