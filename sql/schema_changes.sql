@@ -95,6 +95,9 @@ SELECT count(*) AS versions_match FROM cdc.schema_shape s JOIN cdc.log l
 	ON l.operation = 'schema' AND l.relid = s.relid AND l.lsn = s.version;
 SELECT count(*) AS dropped_forgotten FROM cdc.schema_shape s
 WHERE s.shape->>'entity' = 'sc_s.sc_t2';
+-- one shape per table, its last: earlier ones are forgotten (decoding reads
+-- them as of each change: the versions above came through all the same)
+SELECT count(*) AS tables, count(DISTINCT relid) AS distinct_tables FROM cdc.schema_shape;
 
 -- the plugin path: the same entries with the option
 SELECT d->>'entity' AS entity, d->>'operation' AS operation,

@@ -290,7 +290,17 @@ emit_schema(Oid relid, const char *entity, const char *old_shape, const char *ne
 	return CdcLogLogicalMessage(CDC_SCHEMA_PREFIX, b.data, b.len, true);
 }
 
-/* Record relid's shape at version (inside the owner's SPI session). */
+/*
+ * Record relid's shape at version, and forget its earlier ones (inside the
+ * owner's SPI session), so that the table holds one shape per table however
+ * many DDLs ran (20 renames of a schema of 5,000 tables left 105,000 rows).
+ * Decoding still finds an earlier version where it needs one: it reads
+ * cdc.schema_shape under the historic snapshot of the change it decodes,
+ * to which this delete has not happened yet (the delete commits with the
+ * DDL, after every change that needs the earlier version), and as a
+ * user_catalog_table its deleted rows stay until no slot's catalog_xmin
+ * can still see them.
+ */
 static void
 record_shape(Oid relid, XLogRecPtr version, const char *shape)
 {
@@ -299,7 +309,10 @@ record_shape(Oid relid, XLogRecPtr version, const char *shape)
 
 	if (SPI_execute_with_args("INSERT INTO cdc.schema_shape (relid, version, shape) "
 							  "VALUES ($1, $2, $3::pg_catalog.jsonb)",
-							  3, t, a, NULL, false, 0) != SPI_OK_INSERT)
+							  3, t, a, NULL, false, 0) != SPI_OK_INSERT ||
+		SPI_execute_with_args("DELETE FROM cdc.schema_shape WHERE relid OPERATOR(pg_catalog.=) $1 "
+							  "AND version OPERATOR(pg_catalog.<) $2",
+							  2, t, a, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "cdc_ext: recording the shape of table %u failed", relid);
 }
 
