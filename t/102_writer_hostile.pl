@@ -128,21 +128,8 @@ $node->safe_psql('postgres', q{
 	CALL churn();
 }, extra_params => [ '-U', 'app' ]);
 logged('300 tables created, written and dropped');
-# the writer's memory context report (server log)
-sub memory_report
-{
-	my $offset = -s $node->logfile;
-	$node->safe_psql('postgres', qq{SELECT pg_log_backend_memory_contexts($pid)});
-	my $report = '';
-	for (my $i = 0; $i < 300 && $report !~ /Grand total/; $i++)
-	{
-		$report = slurp_file($node->logfile, $offset);
-		select(undef, undef, undef, 0.1);
-	}
-	return $report;
-}
 # its relation cache
-my $report = memory_report();
+my $report = writer_memory_report($node, $pid);
 # (the report lists up to 100 entries; with the dropped tables' entries kept
 # it listed 100 and "200 more")
 my $entries = () = $report =~ /cdc_ext relation: /g;
@@ -155,7 +142,7 @@ ok($report =~ /Grand total/ && $entries < 30,
 $node->safe_psql('postgres', q{SELECT pg_logical_emit_message(true, 'big', repeat('m', 100000000))});
 logged('a 100 MB message');
 logged('a cycle after it');
-$report = memory_report();
+$report = writer_memory_report($node, $pid);
 my ($total) = $report =~ /Grand total: (\d+) bytes/;
 ok(defined $total && $total < 50_000_000,
 	'after a 100 MB record the writer holds less than 50 MB (' . ($total // 'no report') . ' bytes)');

@@ -15,31 +15,14 @@ my $node = cdc_node('bfattack', conf => "restart_after_crash = on\n");
 $node->safe_psql('postgres', q{CREATE EXTENSION cdc_ext});
 wait_for_capture($node, 'postgres');
 
-# README's grants for an application, and the backfill functions and view.
+# README's grants for an application (consumers, backfills, groups: read
+# from README.md).
 for my $r ('app', 'victim')
 {
+	my $grants = readme_grants($r);
 	$node->safe_psql('postgres', qq{
 		CREATE ROLE $r LOGIN;
-		GRANT USAGE ON SCHEMA cdc TO $r;
-		GRANT EXECUTE ON FUNCTION
-		    cdc.create_consumer(text, text[], text[], cdc.operation[], text),
-		    cdc.drop_consumer(text),
-		    cdc.stream(text, pg_lsn, timestamptz, boolean, text[], text[], cdc.operation[], integer, interval, boolean),
-		    cdc.consume(text, integer, interval, boolean),
-		    cdc.checkpoint(text, pg_lsn, integer),
-		    cdc.consumer_info(), cdc.status(), cdc.writer_info(), cdc.current_lsn(),
-		    cdc.wait_for_log(pg_lsn, interval),
-		    cdc.create_group(text, text[], text[], cdc.operation[], text, integer),
-		    cdc.drop_group(text), cdc.reset_group(text, text), cdc.group_info(),
-		    cdc.read_group(text, text, integer, interval, interval, boolean),
-		    cdc.ack(text, pg_lsn, integer), cdc.ack(text, pg_lsn[], integer[]),
-		    cdc.nack(text, pg_lsn, integer), cdc.nack(text, pg_lsn[], integer[]),
-		    cdc.pending(text, text),
-		    cdc.claim(text, text, interval, interval, text, integer, boolean),
-		    cdc.dead_letters(text), cdc.replay_dead_letters(text, pg_lsn, integer),
-		    cdc.backfill(text, text[]), cdc.cancel_backfill(bigint), cdc.backfill_info()
-		  TO $r;
-		GRANT SELECT ON cdc.consumers, cdc.groups, cdc.backfills TO $r;
+		$grants
 		GRANT CREATE ON SCHEMA public TO $r;});
 }
 

@@ -27,32 +27,8 @@ restart_after_crash = on
 max_wal_size = 4GB
 });
 
-# README's grants, exactly (docs: SQL API)
-my $readme_grants = q{
-	GRANT USAGE ON SCHEMA cdc TO app;
-	GRANT EXECUTE ON FUNCTION
-		cdc.create_consumer(text, text[], text[], cdc.operation[], text),
-		cdc.drop_consumer(text),
-		cdc.stream(text, pg_lsn, timestamptz, boolean, text[], text[], cdc.operation[], integer, interval, boolean),
-		cdc.consume(text, integer, interval, boolean),
-		cdc.checkpoint(text, pg_lsn, integer),
-		cdc.consumer_info(), cdc.status(), cdc.writer_info(), cdc.current_lsn(),
-		cdc.wait_for_log(pg_lsn, interval),
-		cdc.backfill(text, text[]), cdc.cancel_backfill(bigint), cdc.backfill_info()
-	  TO app;
-	GRANT SELECT ON cdc.consumers, cdc.backfills TO app;
-	GRANT EXECUTE ON FUNCTION
-		cdc.create_group(text, text[], text[], cdc.operation[], text, integer),
-		cdc.drop_group(text), cdc.reset_group(text, text), cdc.group_info(),
-		cdc.read_group(text, text, integer, interval, interval, boolean),
-		cdc.ack(text, pg_lsn, integer), cdc.ack(text, pg_lsn[], integer[]),
-		cdc.nack(text, pg_lsn, integer), cdc.nack(text, pg_lsn[], integer[]),
-		cdc.pending(text, text),
-		cdc.claim(text, text, interval, interval, text, integer, boolean),
-		cdc.dead_letters(text), cdc.replay_dead_letters(text, pg_lsn, integer)
-	  TO app;
-	GRANT SELECT ON cdc.groups TO app;
-};
+# README's grants, exactly (read from README.md)
+my $readme_grants = readme_grants('app');
 $node->safe_psql('postgres', qq{
 	CREATE EXTENSION cdc_ext;
 	CREATE ROLE app LOGIN;
@@ -180,14 +156,7 @@ is($node->safe_psql('postgres', q{
 my $pid = writer_pid();
 $node->safe_psql('postgres', q{INSERT INTO sub VALUES (-1, 0)});
 $node->safe_psql('postgres', q{SELECT cdc.wait_for_log(timeout => '60 s')});
-my $offset = -s $node->logfile;
-$node->safe_psql('postgres', qq{SELECT pg_log_backend_memory_contexts($pid)});
-my $report = '';
-for (my $i = 0; $i < 300 && $report !~ /Grand total/; $i++)
-{
-	$report = slurp_file($node->logfile, $offset);
-	select(undef, undef, undef, 0.1);
-}
+my $report = writer_memory_report($node, $pid);
 my ($total) = $report =~ /Grand total: (\d+) bytes/;
 ok(defined $total && $total < 50_000_000,
 	'afterwards the writer holds less than 50 MB (' . ($total // 'no report') . ' bytes)');

@@ -11,8 +11,10 @@ use warnings;
 use Exporter 'import';
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
 
-our @EXPORT = qw(cdc_node cdc_init poll_for writer_running wait_for_capture start_psql stop_psql);
+our @EXPORT = qw(cdc_node cdc_init poll_for writer_running wait_for_capture start_psql stop_psql
+  readme_grants writer_memory_report);
 
 # A new node named $name, set up by cdc_init (below) and started: the usual
 # first line of a test.
@@ -62,6 +64,37 @@ sub poll_for
 		select(undef, undef, undef, 0.1);
 	}
 	return $got;
+}
+
+# README's grants for an application (its SQL API section: consumers,
+# backfills and groups), given to $role instead of app: read from README.md,
+# so that a test acting as such a role tests what README tells users to
+# grant.  Dies if README no longer has them where expected.
+sub readme_grants
+{
+	my ($role) = @_;
+	my $readme = slurp_file("$ENV{TESTDIR}/README.md");
+	my ($grants) = $readme =~ /^(GRANT USAGE ON SCHEMA cdc TO app;\n.*?^GRANT SELECT ON cdc\.groups TO app;)$/ms;
+	die "README.md: the application's grants are not found" unless defined $grants;
+	$grants =~ s/\bTO app;/TO $role;/g;
+	return $grants;
+}
+
+# The memory context report of process $pid (pg_log_backend_memory_contexts,
+# read back from the server log): the text, ending with its "Grand total"
+# line, or what was logged after 30 s without one.
+sub writer_memory_report
+{
+	my ($node, $pid) = @_;
+	my $offset = -s $node->logfile;
+	$node->safe_psql('postgres', qq{SELECT pg_log_backend_memory_contexts($pid)});
+	my $report = '';
+	for (my $i = 0; $i < 300 && $report !~ /Grand total/; $i++)
+	{
+		$report = slurp_file($node->logfile, $offset);
+		select(undef, undef, undef, 0.1);
+	}
+	return $report;
 }
 
 # Wait until the log writer of database $db runs (cdc.writer_info().running),
