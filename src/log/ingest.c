@@ -194,10 +194,6 @@ CdcIngestOpen(CdcIngest *ing, bool writer)
 }
 
 /*
- * One cycle, in the caller's transaction: decode what is flushed (up to the
- * cycle limits), log it, move the head.  See the file header.
- */
-/*
  * Buffers that grow to the largest record or change ever met and are kept:
  * the reader's record buffer (a record bigger than a WAL page is put
  * together there), its decoded copy of a record bigger than the decode
@@ -237,6 +233,10 @@ decoder_shrink(CdcIngest *ing)
 	}
 }
 
+/*
+ * One cycle, in the caller's transaction: decode what is flushed (up to the
+ * cycle limits), log it, move the head.  See the file header.
+ */
 CdcIngestStep
 CdcIngestCycle(CdcIngest *ing)
 {
