@@ -172,12 +172,41 @@ SELECT sc_read('b5', 5);
 SELECT cdc.ack('sc_g', commit_lsn, seq) FROM sc_leased WHERE round = 5;
 SELECT member, round, operation, id FROM sc_leased ORDER BY round, member, commit_lsn, seq;
 
+-- three DDLs in one transaction, rows between them: each row the version of
+-- the DDL before it, in the log and through the plugin, though each DDL's
+-- shape deleted the one before (decoding reads them as of each change)
+SELECT 'init' FROM pg_create_logical_replication_slot('sc_slot2', 'cdc_ext');
+CREATE TABLE sc_multi (id int PRIMARY KEY);
+BEGIN;
+INSERT INTO sc_multi VALUES (1);
+ALTER TABLE sc_multi ADD COLUMN a int;
+INSERT INTO sc_multi VALUES (2, 2);
+ALTER TABLE sc_multi ADD COLUMN b int;
+INSERT INTO sc_multi VALUES (3, 3, 3);
+ALTER TABLE sc_multi DROP COLUMN a;
+INSERT INTO sc_multi VALUES (4, 4);
+COMMIT;
+VACUUM cdc.schema_shape;
+SELECT cdc.wait_for_log() IS NOT NULL AS logged;
+SELECT l.operation, l.new_data->>'id' AS id,
+	   'v' || dense_rank() OVER (ORDER BY l.schema_version) AS ver,
+	   p.v IS NOT DISTINCT FROM l.schema_version AS same_as_plugin
+FROM cdc.log l
+LEFT JOIN (SELECT (data::jsonb->>'commit_lsn')::pg_lsn AS c, (data::jsonb->>'seq')::int AS s,
+				  (data::jsonb->>'schema_version')::pg_lsn AS v
+		   FROM pg_logical_slot_peek_changes('sc_slot2', NULL, NULL, 'schema_changes', 'true')) p
+	ON p.c = l.commit_lsn AND p.s = l.seq
+WHERE l.entity = 'public.sc_multi'
+ORDER BY l.commit_lsn, l.seq;
+SELECT count(*) AS shapes FROM cdc.schema_shape WHERE relid = 'sc_multi'::regclass;
+SELECT 'drop' FROM pg_drop_replication_slot('sc_slot2');
+
 -- cleanup
 SELECT cdc.drop_group('sc_g');
 SELECT cdc.drop_consumer('sc_c');
 DROP FUNCTION sc_read(text, int);
 DROP VIEW sc_log;
-DROP TABLE sc_leased, sc_grp, sc_priv, sc_pre, sc_out, sc_own.mine;
+DROP TABLE sc_leased, sc_grp, sc_priv, sc_pre, sc_out, sc_own.mine, sc_multi;
 DROP SCHEMA sc_s, sc_own;
 SELECT cdc.wait_for_log() IS NOT NULL AS logged;
 DROP EXTENSION cdc_ext;
