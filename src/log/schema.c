@@ -410,6 +410,44 @@ spi_oids(MemoryContext cxt)
 }
 
 /*
+ * The tables an ALTER SCHEMA reached (only that command: the catalogs it
+ * reads are scanned whole): every table in the schema, and every table
+ * elsewhere whose shape names something in it, a column's type (format_type
+ * qualifies it) or what a default calls or reads (pg_get_expr does), since
+ * a rename changes those shapes too.  Tables whose shape stays (OWNER TO)
+ * make no entry: capture_changed compares.
+ */
+static List *
+schema_reached(MemoryContext cxt)
+{
+	if (SPI_execute("WITH n AS (SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
+					"WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass) "
+					"SELECT c.oid FROM n JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.objid "
+					"WHERE c.relkind OPERATOR(pg_catalog.=) 'r' "
+					"UNION ALL "
+					"SELECT a.attrelid FROM n JOIN pg_catalog.pg_type t ON t.typnamespace OPERATOR(pg_catalog.=) n.objid "
+					"JOIN pg_catalog.pg_attribute a ON a.atttypid OPERATOR(pg_catalog.=) t.oid "
+					"WHERE a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped "
+					"UNION ALL "
+					"SELECT ad.adrelid FROM n, pg_catalog.pg_depend dep "
+					"JOIN pg_catalog.pg_attrdef ad ON ad.oid OPERATOR(pg_catalog.=) dep.objid "
+					"WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass "
+					"AND EXISTS (SELECT FROM pg_catalog.pg_class r WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"AND r.oid OPERATOR(pg_catalog.=) dep.refobjid AND r.relnamespace OPERATOR(pg_catalog.=) n.objid "
+					"UNION ALL SELECT FROM pg_catalog.pg_proc p WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass "
+					"AND p.oid OPERATOR(pg_catalog.=) dep.refobjid AND p.pronamespace OPERATOR(pg_catalog.=) n.objid "
+					"UNION ALL SELECT FROM pg_catalog.pg_type y WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass "
+					"AND y.oid OPERATOR(pg_catalog.=) dep.refobjid AND y.typnamespace OPERATOR(pg_catalog.=) n.objid "
+					"UNION ALL SELECT FROM pg_catalog.pg_operator o WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass "
+					"AND o.oid OPERATOR(pg_catalog.=) dep.refobjid AND o.oprnamespace OPERATOR(pg_catalog.=) n.objid "
+					"UNION ALL SELECT FROM pg_catalog.pg_collation l WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_collation'::pg_catalog.regclass "
+					"AND l.oid OPERATOR(pg_catalog.=) dep.refobjid AND l.collnamespace OPERATOR(pg_catalog.=) n.objid)",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "cdc_ext: reading what ALTER SCHEMA reached failed");
+	return spi_oids(cxt);
+}
+
+/*
  * cdc.schema_capture(): the event triggers' function (see the file
  * header).  Does nothing when cdc.schema_shape is not there (an older
  * version's objects, or the extension being dropped by this very command).
@@ -451,41 +489,13 @@ cdc_schema_capture(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		/*
-		 * The tables a command reached.  For ALTER SCHEMA: every table in
-		 * it, and every table elsewhere whose shape names something in it:
-		 * a column's type (format_type qualifies it) or what a default
-		 * calls or reads (pg_get_expr does); a rename changes those shapes
-		 * too.  Tables whose shape stays (OWNER TO) make no entry.
-		 */
-		if (SPI_execute("WITH n AS (SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
-						"WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass) "
-						"SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
-						"WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-						"UNION ALL "
-						"SELECT c.oid FROM n JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.objid "
-						"WHERE c.relkind OPERATOR(pg_catalog.=) 'r' "
-						"UNION ALL "
-						"SELECT a.attrelid FROM n JOIN pg_catalog.pg_type t ON t.typnamespace OPERATOR(pg_catalog.=) n.objid "
-						"JOIN pg_catalog.pg_attribute a ON a.atttypid OPERATOR(pg_catalog.=) t.oid "
-						"WHERE a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped "
-						"UNION ALL "
-						"SELECT ad.adrelid FROM n, pg_catalog.pg_depend dep "
-						"JOIN pg_catalog.pg_attrdef ad ON ad.oid OPERATOR(pg_catalog.=) dep.objid "
-						"WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass "
-						"AND EXISTS (SELECT FROM pg_catalog.pg_class r WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
-						"AND r.oid OPERATOR(pg_catalog.=) dep.refobjid AND r.relnamespace OPERATOR(pg_catalog.=) n.objid "
-						"UNION ALL SELECT FROM pg_catalog.pg_proc p WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass "
-						"AND p.oid OPERATOR(pg_catalog.=) dep.refobjid AND p.pronamespace OPERATOR(pg_catalog.=) n.objid "
-						"UNION ALL SELECT FROM pg_catalog.pg_type y WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass "
-						"AND y.oid OPERATOR(pg_catalog.=) dep.refobjid AND y.typnamespace OPERATOR(pg_catalog.=) n.objid "
-						"UNION ALL SELECT FROM pg_catalog.pg_operator o WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass "
-						"AND o.oid OPERATOR(pg_catalog.=) dep.refobjid AND o.oprnamespace OPERATOR(pg_catalog.=) n.objid "
-						"UNION ALL SELECT FROM pg_catalog.pg_collation l WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_collation'::pg_catalog.regclass "
-						"AND l.oid OPERATOR(pg_catalog.=) dep.refobjid AND l.collnamespace OPERATOR(pg_catalog.=) n.objid)",
+		if (SPI_execute("SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands() "
+						"WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass",
 						true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "cdc_ext: reading the DDL commands failed");
 		relids = spi_oids(cxt);
+		if (trig->tag == CMDTAG_ALTER_SCHEMA)
+			relids = list_concat_unique_oid(relids, schema_reached(cxt));
 		capture_changed(relids, tag, cdc_nsp, ext);
 	}
 	CdcOwnerEnd(&scope);
