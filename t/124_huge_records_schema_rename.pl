@@ -1,4 +1,5 @@
-# Attacks on two changes of 1.2 (session 5), kept as tests:
+# Huge records and values through the log writer's buffers, and ALTER
+# SCHEMA ... RENAME (attacks on both, kept as tests):
 #  - the log writer gives back its reader's and reorder buffer's outsized
 #    buffers after each cycle (src/log/ingest.c, decoder_shrink): spilled
 #    transactions with 5-50 MB values, 20-100 MB transactional messages,
@@ -22,7 +23,7 @@ use Test::More;
 use lib "$ENV{TESTDIR}/t";
 use CdcTest;
 
-my $node = cdc_node('atk5', spill => 1, conf => qq{
+my $node = cdc_node('huge_rename', spill => 1, conf => qq{
 restart_after_crash = on
 max_wal_size = 4GB
 });
